@@ -1,0 +1,20 @@
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace tessera::cli {
+
+// Exit codes, documented in README.md.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;         // the run could not start or went wrong as a whole
+inline constexpr int kExitUsage = 2;         // bad flags
+inline constexpr int kExitSlidesFailed = 3;  // the run finished, but some slides failed
+inline constexpr int kExitInterrupted = 130;
+
+// Each registers a subcommand; its callback sets `exit_code`.
+void add_ingest_command(CLI::App& app, int& exit_code);
+void add_info_command(CLI::App& app, int& exit_code);
+
+}  // namespace tessera::cli

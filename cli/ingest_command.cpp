@@ -1,0 +1,74 @@
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "pipeline/ingest.h"
+#include "pipeline/progress.h"
+
+namespace tessera::cli {
+
+void add_ingest_command(CLI::App& app, int& exit_code) {
+  struct Flags {
+    pipeline::IngestOptions options;
+    std::string progress = "auto";
+  };
+  auto flags = std::make_shared<Flags>();
+  auto* cmd = app.add_subcommand("ingest", "Tile and filter slides into a store (resumable; reruns redo only unfinished slides)");
+  auto& o = flags->options;
+  cmd->add_option("--store", o.store, "Store directory (created if absent)")->required();
+  cmd->add_option("--slides", o.slides, "Slide files or folders (folders are scanned for every format OpenSlide opens)")
+      ->required();
+  auto* mpp = cmd->add_option("--mpp", o.mpp, "Target microns per pixel (default 0.5)");
+  cmd->add_option("--magnification", o.magnification, "Target magnification, e.g. 20 (instead of --mpp)")
+      ->excludes(mpp);
+  cmd->add_option("--tile", o.tile, "Tile side in pixels")->capture_default_str()->check(CLI::Range(16, 8192));
+  cmd->add_option("--overlap", o.overlap, "Overlap between neighbouring tiles in pixels")->capture_default_str();
+  cmd->add_option("--jobs", o.jobs, "Parallel tile readers (0 = one per core)")->capture_default_str();
+  cmd->add_option("--assume-mpp", o.assume_mpp, "Microns per pixel for slides whose files record none");
+  cmd->add_option("--mpp-overrides", o.mpp_overrides_csv, "CSV with columns slide,mpp overriding file metadata")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--level-tolerance", o.level_tolerance,
+                  "Use a level's native pixels when within this relative distance of the target")
+      ->capture_default_str();
+  cmd->add_option("--qc-dir", o.qc_dir, "Where per-slide QC PNGs go (default STORE/qc)");
+  cmd->add_flag("--no-qc{false}", o.write_qc, "Do not write QC pictures");
+  cmd->add_flag("--force", o.force, "Redo every slide, even complete ones");
+  cmd->add_option("--jpeg-quality", o.jpeg_quality, "JPEG quality of stored tile pixels")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  cmd->add_option("--min-tissue", o.filter.min_tissue, "Minimum tissue-mask fraction of a tile")->capture_default_str();
+  cmd->add_option("--max-background", o.filter.max_background, "Maximum background fraction of a tile")
+      ->capture_default_str();
+  cmd->add_option("--max-pen", o.filter.max_pen, "Maximum pen-ink fraction of a tile")->capture_default_str();
+  cmd->add_option("--min-blur-variance", o.filter.min_blur_variance,
+                  "Minimum variance of the Laplacian (lower is out of focus)")
+      ->capture_default_str();
+  cmd->add_option("--tiles-in-flight", o.tiles_in_flight, "Bound on tiles held in memory (0 = 4 per reader)")
+      ->capture_default_str();
+  cmd->add_option("--progress", flags->progress, "Progress display")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "quiet"}))
+      ->capture_default_str();
+
+  cmd->callback([flags, &exit_code] {
+    auto& o = flags->options;
+    if (flags->progress == "bar") o.progress = pipeline::IngestOptions::Progress::kBar;
+    if (flags->progress == "lines") o.progress = pipeline::IngestOptions::Progress::kLines;
+    if (flags->progress == "quiet") o.progress = pipeline::IngestOptions::Progress::kQuiet;
+    const auto summary = pipeline::run_ingest(o);
+    std::cerr << "ingest: " << summary.slides << " slides: " << summary.complete << " complete, " << summary.skipped
+              << " already complete, " << summary.failed << " failed; " << summary.tiles_kept << " of "
+              << summary.tiles_read << " tiles read were kept, in " << pipeline::format_duration(summary.seconds)
+              << '\n';
+    for (const auto& [path, error] : summary.failures) std::cerr << "  failed: " << path << ": " << error << '\n';
+    if (summary.interrupted) {
+      std::cerr << "ingest: interrupted; run the same command again to finish the remaining slides\n";
+      exit_code = kExitInterrupted;
+    } else if (summary.failed > 0) {
+      exit_code = kExitSlidesFailed;
+    }
+  });
+}
+
+}  // namespace tessera::cli

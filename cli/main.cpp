@@ -1,0 +1,30 @@
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "store/error.h"
+
+int main(int argc, char** argv) {
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S %l %v");
+  spdlog::set_default_logger(spdlog::default_logger()->clone("tessera"));
+  CLI::App app("tessera: whole-slide images and reports into a store of tiles, latents and prompts");
+  app.require_subcommand(1);
+  int exit_code = tessera::cli::kExitOk;
+  tessera::cli::add_ingest_command(app, exit_code);
+  tessera::cli::add_info_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : tessera::cli::kExitUsage;
+  } catch (const tessera::Error& e) {
+    std::cerr << "tessera: error: " << e.what() << '\n';
+    return tessera::cli::kExitError;
+  } catch (const std::exception& e) {
+    std::cerr << "tessera: unexpected error: " << e.what() << '\n';
+    return tessera::cli::kExitError;
+  }
+  return exit_code;
+}

@@ -1,0 +1,383 @@
+#include "pipeline/ingest.h"
+
+#include <spdlog/spdlog.h>
+#include <tbb/flow_graph.h>
+#include <tbb/global_control.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
+#include <set>
+#include <thread>
+
+#include "pipeline/progress.h"
+#include "pipeline/slide_plan.h"
+#include "stages/jpeg_codec.h"
+#include "stages/tile_filter.h"
+#include "stages/tile_reader.h"
+#include "stages/vips_runtime.h"
+#include "store/error.h"
+#include "store/store.h"
+
+namespace tessera::pipeline {
+namespace fs = std::filesystem;
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+// A slide in flight through the graph. Only the writer node touches `writer`,
+// `received` and `failure`, and it frees `plan` once the slide is finished, so
+// the source node reads only the immutable `cells`.
+struct SlideState {
+  std::unique_ptr<SlidePlan> plan;
+  size_t cells = 0;
+  std::optional<store::SlideWriter> writer;
+  size_t expected = 0;  // messages the writer will receive (at least one)
+  size_t received = 0;
+  std::string failure;
+};
+
+// One message per tile to read; a slide with nothing to read sends a single
+// message with no cell, so that the writer still finishes it.
+struct TileJob {
+  std::shared_ptr<SlideState> slide;
+  int64_t index = -1;  // into plan->cells, or -1
+};
+
+struct TileResult {
+  std::shared_ptr<SlideState> slide;
+  int64_t index = -1;
+  stages::FilterScores scores;
+  stages::FilterRule verdict = stages::FilterRule::kKept;
+  std::string jpeg;
+  std::string error;
+};
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+// Fault injection for the resume tests: SIGKILL this process once the writer has
+// handed this many tiles to RocksDB, as `kill -9` would at that moment.
+uint64_t kill_after_tiles() {
+  const char* value = std::getenv("TESSERA_FAULT_KILL_AFTER_TILES");
+  return value ? std::strtoull(value, nullptr, 10) : 0;
+}
+
+class IngestRun {
+ public:
+  IngestRun(const IngestOptions& options, store::Store& store, std::vector<stages::SlideSource> sources,
+            std::map<std::string, double> overrides, Progress& progress)
+      : options_(options),
+        store_(store),
+        sources_(std::move(sources)),
+        overrides_(std::move(overrides)),
+        progress_(progress),
+        kill_after_(kill_after_tiles()) {}
+
+  IngestSummary run(int jobs, size_t tiles_in_flight);
+
+ private:
+  std::optional<TileJob> next_job();
+  std::shared_ptr<SlideState> next_slide();
+  TileResult read(const TileJob& job) const;
+  void write(const TileResult& result);
+  void finish_slide(SlideState& state);
+  void record_failure(const stages::SlideSource& source, const std::string& error,
+                      const store::SlideRecord* partial);
+
+  const IngestOptions& options_;
+  store::Store& store_;
+  std::vector<stages::SlideSource> sources_;
+  std::map<std::string, double> overrides_;
+  Progress& progress_;
+  uint64_t kill_after_;
+  uint64_t tiles_written_ = 0;
+
+  // Source state (the input node runs serially).
+  size_t next_source_ = 0;
+  std::shared_ptr<SlideState> current_;
+  size_t next_cell_ = 0;
+  bool sent_empty_ = false;
+
+  IngestSummary summary_;
+  std::mutex summary_mutex_;
+};
+
+std::shared_ptr<SlideState> IngestRun::next_slide() {
+  while (next_source_ < sources_.size() && !g_stop.load()) {
+    const auto& source = sources_[next_source_++];
+    std::optional<store::SlideRecord> pending;
+    try {
+      OpenedSlide opened = open_slide(source, options_, overrides_);
+      const auto existing = store_.slide(source.id);
+      if (!options_.force && existing && existing->status == store::SlideStatus::kComplete &&
+          existing->config_hash == opened.config_hash &&
+          existing->quickhash == opened.slide->property("openslide.quickhash-1")) {
+        std::lock_guard lock(summary_mutex_);
+        ++summary_.skipped;
+        progress_.slide_planned(0);
+        progress_.slide_finished("slide " + source.id + ": already complete, skipped");
+        continue;
+      }
+      pending = pending_record(opened, options_);
+      store_.reset_slide(*pending);
+      auto state = std::make_shared<SlideState>();
+      state->plan = plan_slide(std::move(opened), options_);
+      state->cells = state->plan->cells.size();
+      state->expected = std::max<size_t>(1, state->cells);
+      state->writer.emplace(store_.slide_writer(source.id));
+      progress_.slide_planned(state->plan->cells.size());
+      return state;
+    } catch (const std::exception& e) {
+      record_failure(source, e.what(), pending ? &*pending : nullptr);
+    }
+  }
+  return nullptr;
+}
+
+std::optional<TileJob> IngestRun::next_job() {
+  while (!g_stop.load()) {
+    if (!current_) {
+      current_ = next_slide();
+      if (!current_) return std::nullopt;
+      next_cell_ = 0;
+      sent_empty_ = false;
+    }
+    const size_t cells = current_->cells;
+    if (next_cell_ < cells) return TileJob{current_, int64_t(next_cell_++)};
+    if (cells == 0 && !sent_empty_) {
+      sent_empty_ = true;
+      return TileJob{current_, -1};
+    }
+    current_.reset();
+  }
+  return std::nullopt;
+}
+
+TileResult IngestRun::read(const TileJob& job) const {
+  TileResult result;
+  result.slide = job.slide;
+  result.index = job.index;
+  if (job.index < 0) return result;
+  const SlidePlan& plan = *job.slide->plan;
+  try {
+    const auto& cell = plan.cells[size_t(job.index)];
+    const auto tile = stages::read_tile(*plan.opened.slide, plan.opened.level.level, plan.opened.grid, cell);
+    result.scores = stages::score_tile(tile, plan.mask.dark_background, options_.filter);
+    result.scores.tissue_fraction = plan.cell_tissue[size_t(job.index)];
+    result.verdict = stages::judge(result.scores, options_.filter);
+    if (result.verdict == stages::FilterRule::kKept) result.jpeg = stages::encode_jpeg(tile, options_.jpeg_quality);
+  } catch (const std::exception& e) {
+    result.error = e.what();
+  }
+  return result;
+}
+
+void IngestRun::write(const TileResult& result) {
+  SlideState& state = *result.slide;
+  ++state.received;
+  if (state.failure.empty() && !result.error.empty()) state.failure = result.error;
+  if (state.failure.empty() && result.index >= 0) {
+    SlidePlan& plan = *state.plan;
+    const auto& cell = plan.cells[size_t(result.index)];
+    plan.qc_tiles[size_t(cell.row) * plan.opened.grid.cols + cell.col].verdict = result.verdict;
+    if (result.verdict == stages::FilterRule::kKept) {
+      store::TileRecord record;
+      record.x = cell.x;
+      record.y = cell.y;
+      record.extent = plan.opened.grid.extent;
+      record.size = uint32_t(plan.opened.grid.tile);
+      record.mpp = float(plan.opened.level.tile_mpp);
+      record.tissue_fraction = float(result.scores.tissue_fraction);
+      record.white_fraction = float(result.scores.background_fraction);
+      record.pen_fraction = float(result.scores.pen_fraction);
+      record.blur_score = float(result.scores.blur_variance);
+      try {
+        state.writer->add(cell.row, cell.col, record, result.jpeg);
+      } catch (const std::exception& e) {
+        state.failure = e.what();
+      }
+      ++plan.record.tiles_kept;
+      if (kill_after_ && ++tiles_written_ >= kill_after_) std::raise(SIGKILL);
+    } else {
+      ++plan.record.rejected[stages::to_string(result.verdict)];
+    }
+  }
+  if (result.index >= 0) progress_.tiles_done(1);
+  if (state.received == state.expected) finish_slide(state);
+}
+
+void IngestRun::finish_slide(SlideState& state) {
+  SlidePlan& plan = *state.plan;
+  const auto& source = plan.opened.source;
+  if (!state.failure.empty()) {
+    state.writer.reset();
+    record_failure(source, state.failure, &plan.record);
+    state.plan.reset();
+    return;
+  }
+  auto& record = plan.record;
+  record.status = store::SlideStatus::kComplete;
+  record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - plan.started).count();
+  record.finished_at = utc_now();
+  try {
+    if (options_.write_qc) {
+      const fs::path dir = options_.qc_dir.empty() ? options_.store / "qc" : options_.qc_dir;
+      fs::create_directories(dir);
+      const auto picture = stages::draw_qc_overlay(plan.thumbnail.image, plan.mask, plan.qc_tiles);
+      stages::save_png(picture, (dir / (source.id + ".png")).string());
+    }
+    state.writer->commit(record);
+  } catch (const std::exception& e) {
+    state.writer.reset();
+    record_failure(source, e.what(), &record);
+    state.plan.reset();
+    return;
+  }
+  {
+    std::lock_guard lock(summary_mutex_);
+    ++summary_.complete;
+    summary_.tiles_read += plan.cells.size();
+    summary_.tiles_kept += uint64_t(record.tiles_kept);
+  }
+  progress_.slide_finished("slide " + source.id + ": complete, " + std::to_string(record.tiles_kept) + " of " +
+                           std::to_string(record.tiles_total) + " tiles kept at " + std::to_string(record.tile_mpp) +
+                           " um/px (level " + std::to_string(record.level) + ", " + format_duration(record.seconds) +
+                           ")");
+  state.writer.reset();
+  state.plan.reset();
+}
+
+void IngestRun::record_failure(const stages::SlideSource& source, const std::string& error,
+                               const store::SlideRecord* partial) {
+  // A slide stored complete earlier keeps its tiles when it now fails to open
+  // (say, an unmounted share): the failure is reported, nothing is deleted.
+  const auto existing = partial ? std::nullopt : store_.slide(source.id);
+  const bool keep_stored = existing && existing->status == store::SlideStatus::kComplete;
+  store::SlideRecord record;
+  if (partial) record = *partial;
+  record.id = source.id;
+  record.path = source.path;
+  record.status = store::SlideStatus::kFailed;
+  record.error = error;
+  record.tiles_kept = 0;
+  record.finished_at = utc_now();
+  try {
+    if (!keep_stored) store_.reset_slide(record);  // drops any tiles written before the failure
+  } catch (const std::exception& e) {
+    spdlog::error("cannot record the failure of {}: {}", source.path, e.what());
+  }
+  {
+    std::lock_guard lock(summary_mutex_);
+    ++summary_.failed;
+    summary_.failures.emplace_back(source.path, error);
+  }
+  progress_.slide_finished("slide " + source.id + ": FAILED: " + error +
+                           (keep_stored ? " (its stored complete tiles are kept)" : ""));
+}
+
+IngestSummary IngestRun::run(int jobs, size_t tiles_in_flight) {
+  using namespace tbb::flow;
+  graph g;
+  input_node<TileJob> source(g, [this](tbb::flow_control& control) -> TileJob {
+    if (auto job = next_job()) return std::move(*job);
+    control.stop();
+    return {};
+  });
+  limiter_node<TileJob> limiter(g, tiles_in_flight);
+  function_node<TileJob, TileResult> reader(g, size_t(jobs), [this](const TileJob& job) { return read(job); });
+  function_node<TileResult, continue_msg> writer(g, serial, [this](const TileResult& result) {
+    write(result);
+    return continue_msg();
+  });
+  make_edge(source, limiter);
+  make_edge(limiter, reader);
+  make_edge(reader, writer);
+  make_edge(writer, limiter.decrementer());
+  source.activate();
+  g.wait_for_all();
+  summary_.interrupted = g_stop.load();
+  return std::move(summary_);
+}
+
+extern "C" void on_interrupt(int) { g_stop.store(true); }
+
+}  // namespace
+
+void request_stop() { g_stop.store(true); }
+
+IngestSummary run_ingest(const IngestOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  if (options.mpp && options.magnification) throw Error("give either --mpp or --magnification, not both");
+  if (options.jpeg_quality < 1 || options.jpeg_quality > 100) throw Error("JPEG quality must be in 1..100");
+  const int jobs = options.jobs > 0 ? options.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
+  const size_t in_flight = options.tiles_in_flight ? options.tiles_in_flight : size_t(jobs) * 4;
+
+  stages::ensure_vips();
+  auto sources = stages::discover_slides(options.slides);
+  std::map<std::string, double> overrides;
+  if (!options.mpp_overrides_csv.empty()) overrides = stages::read_mpp_overrides(options.mpp_overrides_csv);
+
+  // Two files with one id would overwrite each other's tiles: the later one fails.
+  IngestSummary duplicates;
+  {
+    std::map<std::string, std::string> seen;
+    std::vector<stages::SlideSource> unique;
+    for (auto& s : sources) {
+      const auto [it, inserted] = seen.emplace(s.id, s.path);
+      if (inserted) {
+        unique.push_back(std::move(s));
+      } else {
+        duplicates.failures.emplace_back(s.path, "slide id '" + s.id + "' is also the id of " + it->second +
+                                                     "; rename one of the files");
+      }
+    }
+    sources = std::move(unique);
+  }
+
+  auto store = store::Store::open(options.store);
+  Progress::Mode mode = Progress::Mode::kQuiet;
+  switch (options.progress) {
+    case IngestOptions::Progress::kAuto:
+      mode = Progress::detect();
+      break;
+    case IngestOptions::Progress::kBar:
+      mode = Progress::Mode::kBar;
+      break;
+    case IngestOptions::Progress::kLines:
+      mode = Progress::Mode::kLines;
+      break;
+    case IngestOptions::Progress::kQuiet:
+      break;
+  }
+  Progress progress(mode, sources.size());
+  if (mode != Progress::Mode::kQuiet) {
+    spdlog::info("ingest: {} slides into {} with {} readers, at most {} tiles in flight", sources.size(),
+                 options.store.string(), jobs, in_flight);
+  }
+
+  g_stop.store(false);
+  auto previous = std::signal(SIGINT, on_interrupt);
+  // The readers plus the source and writer nodes.
+  tbb::global_control threads(tbb::global_control::max_allowed_parallelism, size_t(jobs) + 1);
+  const size_t total = sources.size();
+  IngestRun run(options, *store, std::move(sources), std::move(overrides), progress);
+  IngestSummary summary = run.run(jobs, in_flight);
+  std::signal(SIGINT, previous);
+  progress.finish();
+
+  summary.slides = total + duplicates.failures.size();
+  summary.failed += duplicates.failures.size();
+  for (auto& f : duplicates.failures) summary.failures.push_back(std::move(f));
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return summary;
+}
+
+}  // namespace tessera::pipeline

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stages/tile_filter.h"
+#include "stages/tissue_mask.h"
+
+namespace tessera::pipeline {
+
+struct IngestOptions {
+  std::filesystem::path store;
+  std::vector<std::string> slides;  // files or folders
+
+  // Target resolution: µm/px, or a magnification. Default: 0.5 µm/px.
+  std::optional<double> mpp;
+  std::optional<double> magnification;
+  // A level within this relative distance of the target is used unresampled.
+  // Default: 0.05.
+  double level_tolerance = 0.05;
+  std::optional<double> assume_mpp;
+  std::string mpp_overrides_csv;  // Default: none.
+
+  int tile = 256;   // Default: 256.
+  int overlap = 0;  // Default: 0.
+
+  stages::TissueOptions tissue;
+  stages::FilterOptions filter;
+  int jpeg_quality = 90;  // Default: 90 (docs/STORE.md has the size/fidelity figures).
+
+  // Tile readers; 0 means one per core. Default: 0.
+  int jobs = 0;
+  // Tiles read but not yet written, the bound on memory; 0 means 4 per reader.
+  // Default: 0.
+  size_t tiles_in_flight = 0;
+  // Per-slide QC PNGs; empty means STORE/qc. Default: empty.
+  std::filesystem::path qc_dir;
+  bool write_qc = true;
+  // Redo every slide, complete or not. Default: false.
+  bool force = false;
+  // Progress: a redrawn bar on a terminal, plain lines otherwise. Default: auto.
+  enum class Progress { kAuto, kBar, kLines, kQuiet } progress = Progress::kAuto;
+};
+
+}  // namespace tessera::pipeline

@@ -1,0 +1,122 @@
+#include "pipeline/slide_plan.h"
+
+#include <xxhash.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "store/error.h"
+
+namespace tessera::pipeline {
+namespace {
+
+// Everything that changes which tiles are stored or their pixels; a slide whose
+// stored hash differs is redone.
+std::string ingest_config_hash(const IngestOptions& o, const stages::Resolution& r, const stages::LevelChoice& l) {
+  std::ostringstream text;
+  text.precision(17);
+  text << "format=1;tile=" << o.tile << ";overlap=" << o.overlap << ";level=" << l.level << ";resample=" << l.resample
+       << ";tile_mpp=" << l.tile_mpp << ";mpp=" << r.mpp_x << "," << r.mpp_y << ";thumb=" << o.tissue.thumbnail_side
+       << ";min_sat=" << o.tissue.min_saturation << ";max_dark=" << o.tissue.max_dark
+       << ";median=" << o.tissue.median_passes << ";smooth=" << o.tissue.fluorescence_smoothing_um << ";min_tissue=" << o.filter.min_tissue
+       << ";max_background=" << o.filter.max_background << ";max_pen=" << o.filter.max_pen
+       << ";min_blur=" << o.filter.min_blur_variance << ";white=" << o.filter.white_level
+       << ";dark=" << o.filter.dark_level << ";jpeg=" << o.jpeg_quality;
+  const std::string s = text.str();
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)XXH3_64bits(s.data(), s.size()));
+  return hex;
+}
+
+}  // namespace
+
+OpenedSlide open_slide(const stages::SlideSource& source, const IngestOptions& options,
+                       const std::map<std::string, double>& mpp_overrides) {
+  OpenedSlide opened;
+  opened.source = source;
+  opened.slide = stages::Slide::open(source.path);
+  stages::ResolutionOptions resolution_options;
+  resolution_options.assumed_mpp = options.assume_mpp;
+  if (const auto it = mpp_overrides.find(source.id); it != mpp_overrides.end()) {
+    resolution_options.override_mpp = it->second;
+  }
+  try {
+    opened.resolution = stages::resolve_resolution(opened.slide->properties(), resolution_options);
+    const double base_mpp = opened.resolution.mpp_x;
+    double target = options.mpp.value_or(0.5);
+    if (options.magnification) {
+      const std::string power = opened.slide->property("openslide.objective-power");
+      target = stages::target_mpp_for_magnification(*options.magnification, base_mpp,
+                                                    power.empty() ? 0.0 : std::atof(power.c_str()));
+    }
+    opened.level = stages::choose_level(opened.slide->levels(), base_mpp, target, options.level_tolerance);
+    const auto& level0 = opened.slide->levels()[0];
+    opened.grid = stages::make_tile_grid(level0.width, level0.height, opened.level, options.tile, options.overlap);
+  } catch (const Error& e) {
+    throw Error(source.path + ": " + e.what());
+  }
+  opened.config_hash = ingest_config_hash(options, opened.resolution, opened.level);
+  return opened;
+}
+
+store::SlideRecord pending_record(const OpenedSlide& opened, const IngestOptions& options) {
+  store::SlideRecord r;
+  const auto& slide = *opened.slide;
+  r.id = opened.source.id;
+  r.path = opened.source.path;
+  r.quickhash = slide.property("openslide.quickhash-1");
+  r.vendor = slide.property("openslide.vendor");
+  r.width = slide.levels()[0].width;
+  r.height = slide.levels()[0].height;
+  r.level_count = int(slide.levels().size());
+  r.mpp_x = opened.resolution.mpp_x;
+  r.mpp_y = opened.resolution.mpp_y;
+  r.mpp_source = opened.resolution.source;
+  r.level = opened.level.level;
+  r.level_downsample = opened.level.level_downsample;
+  r.resample = opened.level.resample;
+  r.tile_mpp = opened.level.tile_mpp;
+  r.tile_size = options.tile;
+  r.overlap = options.overlap;
+  r.grid_cols = opened.grid.cols;
+  r.grid_rows = opened.grid.rows;
+  r.tiles_total = int64_t(opened.grid.size());
+  r.codec = "jpeg";
+  r.codec_quality = options.jpeg_quality;
+  r.config_hash = opened.config_hash;
+  for (const auto rule : stages::kRejectionRules) r.rejected[stages::to_string(rule)] = 0;
+  r.status = store::SlideStatus::kPending;
+  return r;
+}
+
+std::unique_ptr<SlidePlan> plan_slide(OpenedSlide opened, const IngestOptions& options) {
+  auto plan = std::make_unique<SlidePlan>();
+  plan->started = std::chrono::steady_clock::now();
+  plan->record = pending_record(opened, options);
+  plan->thumbnail = stages::read_thumbnail(*opened.slide, options.tissue.thumbnail_side);
+  plan->mask = stages::compute_tissue_mask(plan->thumbnail.image, plan->thumbnail.scale_x, plan->thumbnail.scale_y,
+                                           opened.resolution.mpp_x * plan->thumbnail.scale_x, options.tissue);
+  plan->record.tissue_method = plan->mask.method;
+  plan->record.tissue_threshold = plan->mask.threshold;
+
+  const auto& grid = opened.grid;
+  plan->qc_tiles.reserve(grid.size());
+  for (uint32_t row = 0; row < grid.rows; ++row) {
+    for (uint32_t col = 0; col < grid.cols; ++col) {
+      const auto cell = grid.cell(row, col);
+      const double tissue = plan->mask.fraction(cell.x, cell.y, grid.extent, grid.extent);
+      const bool read = tissue >= options.filter.min_tissue;
+      plan->qc_tiles.push_back({cell.x, cell.y, grid.extent, read ? stages::FilterRule::kKept : stages::FilterRule::kTissue});
+      if (read) {
+        plan->cells.push_back(cell);
+        plan->cell_tissue.push_back(float(tissue));
+      } else {
+        ++plan->record.rejected[stages::to_string(stages::FilterRule::kTissue)];
+      }
+    }
+  }
+  plan->opened = std::move(opened);
+  return plan;
+}
+
+}  // namespace tessera::pipeline

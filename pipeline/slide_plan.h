@@ -1,0 +1,57 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pipeline/ingest_options.h"
+#include "stages/level_choice.h"
+#include "stages/qc_overlay.h"
+#include "stages/resolution.h"
+#include "stages/slide.h"
+#include "stages/slide_discovery.h"
+#include "stages/thumbnail.h"
+#include "stages/tile_grid.h"
+#include "stages/tissue_mask.h"
+#include "store/slide_record.h"
+
+namespace tessera::pipeline {
+
+// An opened slide with its resolution and level resolved: enough to decide
+// whether the stored tiles are still current, before any pixels are read.
+struct OpenedSlide {
+  stages::SlideSource source;
+  std::shared_ptr<stages::Slide> slide;
+  stages::Resolution resolution;
+  stages::LevelChoice level;
+  stages::TileGrid grid;
+  std::string config_hash;
+};
+
+// Everything the ingest graph needs to read, filter and store one slide's tiles.
+struct SlidePlan {
+  OpenedSlide opened;
+  stages::Thumbnail thumbnail;
+  stages::TissueMask mask;
+  std::vector<stages::GridCell> cells;      // inside the mask: these are read
+  std::vector<float> cell_tissue;           // mask fraction of each read cell
+  std::vector<stages::QcTile> qc_tiles;     // every grid cell's verdict, for the QC picture
+  store::SlideRecord record;                // filled in as results arrive
+  std::chrono::steady_clock::time_point started;
+};
+
+// Opens the slide and resolves µm/px, level and grid. Throws tessera::Error.
+OpenedSlide open_slide(const stages::SlideSource& source, const IngestOptions& options,
+                       const std::map<std::string, double>& mpp_overrides);
+
+// Thumbnail, tissue mask and the cells to read; grid cells outside the mask are
+// counted as `tissue` rejections here, without reading them.
+std::unique_ptr<SlidePlan> plan_slide(OpenedSlide opened, const IngestOptions& options);
+
+// The record of a slide about to be (re)done: status pending, geometry known.
+store::SlideRecord pending_record(const OpenedSlide& opened, const IngestOptions& options);
+
+}  // namespace tessera::pipeline

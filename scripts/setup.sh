@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian package tessera needs to build, test and run. Idempotent:
+# when everything is present it changes nothing. Works as root, or through sudo.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libopenslide-dev openslide-tools
+  libvips-dev libvips-tools
+  libtbb-dev
+  librocksdb-dev libzstd-dev
+  libcli11-dev
+  libgtest-dev libgmock-dev
+  nlohmann-json3-dev
+  libspdlog-dev libfmt-dev
+  libturbojpeg0-dev
+  libxxhash-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages are installed"
+  exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: run as root or install sudo; missing: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+echo "setup: installing ${missing[*]}"
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "setup: done"

@@ -1,0 +1,60 @@
+#include "stages/jpeg_codec.h"
+
+#include <turbojpeg.h>
+
+#include <memory>
+
+#include "store/error.h"
+
+namespace tessera::stages {
+namespace {
+
+struct HandleCloser {
+  void operator()(void* handle) const { tjDestroy(handle); }
+};
+using Handle = std::unique_ptr<void, HandleCloser>;
+
+void* compressor() {
+  thread_local Handle handle(tjInitCompress());
+  if (!handle) throw Error("cannot start libjpeg-turbo's compressor");
+  return handle.get();
+}
+
+void* decompressor() {
+  thread_local Handle handle(tjInitDecompress());
+  if (!handle) throw Error("cannot start libjpeg-turbo's decompressor");
+  return handle.get();
+}
+
+}  // namespace
+
+std::string encode_jpeg(const RgbImage& image, int quality) {
+  void* handle = compressor();
+  unsigned char* buffer = nullptr;
+  unsigned long size = 0;
+  if (tjCompress2(handle, image.pixels.data(), image.width, 0, image.height, TJPF_RGB, &buffer, &size, TJSAMP_444,
+                  quality, TJFLAG_ACCURATEDCT) != 0) {
+    const std::string message = tjGetErrorStr2(handle);
+    tjFree(buffer);
+    throw Error("JPEG encode failed: " + message);
+  }
+  std::string out(reinterpret_cast<const char*>(buffer), size);
+  tjFree(buffer);
+  return out;
+}
+
+RgbImage decode_jpeg(std::string_view bytes) {
+  void* handle = decompressor();
+  int width = 0, height = 0, subsampling = 0, colorspace = 0;
+  auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
+  if (tjDecompressHeader3(handle, data, bytes.size(), &width, &height, &subsampling, &colorspace) != 0) {
+    throw Error(std::string("JPEG header unreadable: ") + tjGetErrorStr2(handle));
+  }
+  RgbImage out(width, height);
+  if (tjDecompress2(handle, data, bytes.size(), out.pixels.data(), width, 0, height, TJPF_RGB, TJFLAG_ACCURATEDCT) != 0) {
+    throw Error(std::string("JPEG decode failed: ") + tjGetErrorStr2(handle));
+  }
+  return out;
+}
+
+}  // namespace tessera::stages

@@ -1,0 +1,17 @@
+#pragma once
+
+#include "stages/rgb_image.h"
+#include "stages/slide.h"
+#include "stages/tile_grid.h"
+
+namespace tessera::stages {
+
+// Reads one grid cell as a grid.tile x grid.tile RGB tile: OpenSlide reads
+// grid.read_size pixels from the chosen level, and libvips resamples (Lanczos3)
+// when the target falls between levels.
+RgbImage read_tile(const Slide& slide, int level, const TileGrid& grid, const GridCell& cell);
+
+// Resamples an RGB image to size x size with libvips.
+RgbImage resample_square(const RgbImage& image, int size);
+
+}  // namespace tessera::stages

@@ -1,0 +1,252 @@
+#include "store/store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <stdlib.h>
+
+#include <algorithm>
+
+#include "store/error.h"
+
+namespace tessera::store {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kSchemaVersionKey = "schema_version";
+constexpr const char* kColumnFamilies[] = {kMetaCf,   kTilesCf,   kTilePixelsCf, kSlidesCf,
+                                           kPromptsCf, kLatentsCf, kEmbeddingsCf};
+
+// Pixels and latents are 10-50 KB values: in blob files they skip the LSM
+// tree's rewrites during compaction. JPEG is already entropy-coded.
+constexpr uint64_t kMinBlobBytes = 2048;
+
+rocksdb::ColumnFamilyOptions column_family_options(const std::string& name, const StoreOptions& options) {
+  rocksdb::ColumnFamilyOptions cf;
+  cf.compression = rocksdb::kZSTD;
+  cf.bottommost_compression = rocksdb::kZSTD;
+  cf.write_buffer_size = size_t{32} << 20;
+  if (name == kTilePixelsCf || name == kLatentsCf) {
+    cf.enable_blob_files = options.pixel_blob_files;
+    cf.min_blob_size = kMinBlobBytes;
+    cf.blob_compression_type = name == kLatentsCf ? rocksdb::kZSTD : rocksdb::kNoCompression;
+    cf.enable_blob_garbage_collection = true;
+    if (name == kTilePixelsCf) cf.compression = rocksdb::kNoCompression;
+  }
+  return cf;
+}
+
+std::string describe_open_failure(const fs::path& db_dir, const rocksdb::Status& s) {
+  const std::string text = s.ToString();
+  if (s.IsIOError() && text.find("lock") != std::string::npos) {
+    return "store " + db_dir.parent_path().string() + " is in use by another process (lock " +
+           (db_dir / "LOCK").string() + " is held): " + text;
+  }
+  return "cannot open store " + db_dir.parent_path().string() + ": " + text;
+}
+
+void check(const rocksdb::Status& s, const std::string& what) {
+  if (!s.ok()) throw Error(what + ": " + s.ToString());
+}
+
+}  // namespace
+
+std::unique_ptr<Store> Store::open(const fs::path& dir, const StoreOptions& options) {
+  const fs::path db_dir = dir / "db";
+  const bool exists = fs::exists(db_dir / "CURRENT");
+  if (!exists) {
+    if (options.read_only) throw Error("no tessera store at " + dir.string());
+    if (fs::exists(dir) && !fs::is_empty(dir) && !fs::exists(db_dir)) {
+      throw Error(dir.string() + " exists and is not a tessera store (no db/ inside); refusing to write there");
+    }
+    fs::create_directories(db_dir);
+  }
+
+  std::vector<std::string> names(std::begin(kColumnFamilies), std::end(kColumnFamilies));
+  if (exists) {
+    std::vector<std::string> existing;
+    check(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), db_dir.string(), &existing),
+          "cannot read store " + dir.string());
+    for (const auto& name : existing) {
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+  for (const auto& name : names) {
+    if (name != rocksdb::kDefaultColumnFamilyName) descriptors.emplace_back(name, column_family_options(name, options));
+  }
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 4;
+
+  auto store = std::unique_ptr<Store>(new Store());
+  store->dir_ = dir;
+  store->read_only_ = options.read_only;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s;
+  if (options.read_only) {
+    // A secondary instance, unlike OpenForReadOnly, is defined while a writer
+    // holds the store; it keeps its own info log in a private directory.
+    char secondary[] = "/tmp/tessera-reader-XXXXXX";
+    if (!mkdtemp(secondary)) throw Error("cannot create a temporary directory to read store " + dir.string());
+    store->secondary_dir_ = secondary;
+    db_options.max_open_files = -1;
+    s = rocksdb::DB::OpenAsSecondary(db_options, db_dir.string(), secondary, descriptors, &store->handles_, &raw);
+    if (s.ok()) s = raw->TryCatchUpWithPrimary();
+  } else {
+    s = rocksdb::DB::Open(db_options, db_dir.string(), descriptors, &store->handles_, &raw);
+  }
+  if (!s.ok()) throw Error(describe_open_failure(db_dir, s));
+  store->db_.reset(raw);
+  for (const auto& d : descriptors) store->handle_names_.push_back(d.name);
+
+  std::string version;
+  const rocksdb::Status vs = store->db_->Get(rocksdb::ReadOptions(), store->cf(kMetaCf), kSchemaVersionKey, &version);
+  if (vs.IsNotFound()) {
+    if (exists) throw Error("store " + dir.string() + " has no schema version; it was not written by tessera");
+    check(store->db_->Put(rocksdb::WriteOptions(), store->cf(kMetaCf), kSchemaVersionKey,
+                          std::to_string(kSchemaVersion)),
+          "cannot initialise store " + dir.string());
+  } else {
+    check(vs, "cannot read the schema version of store " + dir.string());
+    if (version != std::to_string(kSchemaVersion)) {
+      throw Error("store " + dir.string() + " has schema version " + version + ", but this tessera reads version " +
+                  std::to_string(kSchemaVersion) + "; use a tessera release that matches, or ingest into a new store");
+    }
+  }
+  return store;
+}
+
+Store::~Store() {
+  if (db_) {
+    for (auto* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
+    db_->Close();
+    db_.reset();
+  }
+  if (!secondary_dir_.empty()) {
+    std::error_code ignored;
+    fs::remove_all(secondary_dir_, ignored);
+  }
+}
+
+rocksdb::ColumnFamilyHandle* Store::cf(const char* name) const {
+  for (size_t i = 0; i < handle_names_.size(); ++i) {
+    if (handle_names_[i] == name) return handles_[i];
+  }
+  throw Error(std::string("store ") + dir_.string() + " has no column family " + name);
+}
+
+void Store::write(rocksdb::WriteBatch& batch) {
+  if (read_only_) throw Error("store " + dir_.string() + " was opened read-only");
+  check(db_->Write(rocksdb::WriteOptions(), &batch), "write to store " + dir_.string() + " failed");
+}
+
+std::optional<SlideRecord> Store::slide(std::string_view slide_id) const {
+  std::string value;
+  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kSlidesCf), rocksdb::Slice(slide_id.data(), slide_id.size()), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  check(s, "cannot read slide " + std::string(slide_id));
+  return decode_slide_record(value);
+}
+
+std::vector<SlideRecord> Store::slides() const {
+  std::vector<SlideRecord> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kSlidesCf)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) out.push_back(decode_slide_record(it->value().ToString()));
+  check(it->status(), "cannot list slides of store " + dir_.string());
+  return out;
+}
+
+void Store::put_slide(const SlideRecord& record) {
+  check_slide_id(record.id);
+  rocksdb::WriteBatch batch;
+  check(batch.Put(cf(kSlidesCf), record.id, encode_slide_record(record)), "batch");
+  write(batch);
+}
+
+void Store::reset_slide(const SlideRecord& pending) {
+  check_slide_id(pending.id);
+  const std::string begin = slide_range_begin(pending.id);
+  const std::string end = slide_range_end(pending.id);
+  rocksdb::WriteBatch batch;
+  check(batch.DeleteRange(cf(kTilesCf), begin, end), "batch");
+  check(batch.DeleteRange(cf(kTilePixelsCf), begin, end), "batch");
+  check(batch.Put(cf(kSlidesCf), pending.id, encode_slide_record(pending)), "batch");
+  write(batch);
+}
+
+SlideWriter Store::slide_writer(std::string_view slide_id, size_t max_batch_bytes) {
+  check_slide_id(slide_id);
+  return SlideWriter(*this, std::string(slide_id), max_batch_bytes);
+}
+
+void Store::for_each_tile(std::string_view slide_id,
+                          const std::function<void(const TileKey&, const TileRecord&)>& visit) const {
+  const std::string begin = slide_range_begin(slide_id);
+  const std::string end = slide_range_end(slide_id);
+  rocksdb::ReadOptions read;
+  rocksdb::Slice upper(end);
+  read.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, cf(kTilesCf)));
+  for (it->Seek(begin); it->Valid(); it->Next()) {
+    visit(decode_tile_key(it->key().ToStringView()), decode_tile_record(it->value().ToStringView()));
+  }
+  check(it->status(), "cannot read tiles of slide " + std::string(slide_id));
+}
+
+uint64_t Store::count_tiles(std::string_view slide_id) const {
+  uint64_t n = 0;
+  for_each_tile(slide_id, [&](const TileKey&, const TileRecord&) { ++n; });
+  return n;
+}
+
+std::optional<std::string> Store::tile_pixels(std::string_view slide_id, uint32_t row, uint32_t col) const {
+  std::string value;
+  const rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(kTilePixelsCf), encode_tile_key(slide_id, row, col), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  check(s, "cannot read pixels of a tile of slide " + std::string(slide_id));
+  return value;
+}
+
+void Store::flush() {
+  if (read_only_) return;
+  check(db_->Flush(rocksdb::FlushOptions(), handles_), "flush of store " + dir_.string() + " failed");
+}
+
+SlideWriter::SlideWriter(Store& store, std::string slide_id, size_t max_batch_bytes)
+    : store_(&store),
+      slide_id_(std::move(slide_id)),
+      max_batch_bytes_(max_batch_bytes),
+      batch_(std::make_unique<rocksdb::WriteBatch>()) {}
+
+SlideWriter::SlideWriter(SlideWriter&&) noexcept = default;
+SlideWriter::~SlideWriter() = default;
+
+void SlideWriter::add(uint32_t row, uint32_t col, const TileRecord& record, std::string_view pixels) {
+  const std::string key = encode_tile_key(slide_id_, row, col);
+  check(batch_->Put(store_->cf(kTilesCf), key, encode_tile_record(record)), "batch");
+  check(batch_->Put(store_->cf(kTilePixelsCf), key, rocksdb::Slice(pixels.data(), pixels.size())), "batch");
+  ++tiles_written_;
+  if (batch_->GetDataSize() >= max_batch_bytes_) flush();
+}
+
+void SlideWriter::flush() {
+  if (batch_->Count() == 0) return;
+  store_->write(*batch_);
+  batch_->Clear();
+}
+
+void SlideWriter::commit(const SlideRecord& final_record) {
+  if (final_record.id != slide_id_) throw Error("slide writer for " + slide_id_ + " got the record of " + final_record.id);
+  check(batch_->Put(store_->cf(kSlidesCf), final_record.id, encode_slide_record(final_record)), "batch");
+  flush();
+}
+
+}  // namespace tessera::store

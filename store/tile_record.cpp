@@ -1,0 +1,78 @@
+#include "store/tile_record.h"
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+
+#include "store/error.h"
+
+namespace tessera::store {
+namespace {
+
+constexpr uint8_t kTileRecordFormat = 1;
+constexpr size_t kTileRecordBytes = 1 + 3 * 8 + 4 + 5 * 4;
+
+static_assert(sizeof(float) == 4, "IEEE-754 binary32 expected");
+
+template <typename T>
+void put(std::string& out, T value) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  char bytes[sizeof(T)];
+  std::memcpy(bytes, &value, sizeof(T));
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  std::reverse(bytes, bytes + sizeof(T));
+#endif
+  out.append(bytes, sizeof(T));
+}
+
+template <typename T>
+T get(std::string_view& in) {
+  T value;
+  char bytes[sizeof(T)];
+  std::memcpy(bytes, in.data(), sizeof(T));
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  std::reverse(bytes, bytes + sizeof(T));
+#endif
+  std::memcpy(&value, bytes, sizeof(T));
+  in.remove_prefix(sizeof(T));
+  return value;
+}
+
+}  // namespace
+
+std::string encode_tile_record(const TileRecord& r) {
+  std::string out;
+  out.reserve(kTileRecordBytes);
+  out.push_back(static_cast<char>(kTileRecordFormat));
+  put(out, r.x);
+  put(out, r.y);
+  put(out, r.extent);
+  put(out, r.size);
+  put(out, r.mpp);
+  put(out, r.tissue_fraction);
+  put(out, r.white_fraction);
+  put(out, r.pen_fraction);
+  put(out, r.blur_score);
+  return out;
+}
+
+TileRecord decode_tile_record(std::string_view in) {
+  if (in.size() != kTileRecordBytes || static_cast<uint8_t>(in[0]) != kTileRecordFormat) {
+    throw Error("corrupt tile record: expected " + std::to_string(kTileRecordBytes) + " bytes of format " +
+                std::to_string(kTileRecordFormat) + ", got " + std::to_string(in.size()) + " bytes");
+  }
+  in.remove_prefix(1);
+  TileRecord r;
+  r.x = get<int64_t>(in);
+  r.y = get<int64_t>(in);
+  r.extent = get<int64_t>(in);
+  r.size = get<uint32_t>(in);
+  r.mpp = get<float>(in);
+  r.tissue_fraction = get<float>(in);
+  r.white_fraction = get<float>(in);
+  r.pen_fraction = get<float>(in);
+  r.blur_score = get<float>(in);
+  return r;
+}
+
+}  // namespace tessera::store

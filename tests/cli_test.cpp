@@ -1,0 +1,129 @@
+// The tessera binary as users run it: exit codes, messages, JSON, kill -9.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <random>
+
+#include "store/store.h"
+#include "tests/test_support.h"
+
+namespace tessera {
+namespace {
+namespace fs = std::filesystem;
+using testing::run_tessera;
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto spec = testing::small_spec();
+    a_ = testing::make_slide(dir_ / "slides", "A.tiff", spec);
+    spec.seed = 2;
+    b_ = testing::make_slide(dir_ / "slides", "B.tiff", spec);
+  }
+  nlohmann::json info(const fs::path& store) {
+    const auto r = run_tessera({"info", "--store", store.string(), "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return nlohmann::json::parse(r.output);
+  }
+  testing::TempDir dir_;
+  fs::path a_, b_;
+};
+
+TEST_F(CliTest, IngestThenInfoJsonHasTheStableFields) {
+  const auto r = run_tessera({"ingest", "--store", (dir_ / "s").string(), "--slides", (dir_ / "slides").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("slide A: complete"), std::string::npos) << r.output;  // plain lines, not a bar
+  EXPECT_NE(r.output.find("2 slides: 2 complete"), std::string::npos) << r.output;
+  const auto j = info(dir_ / "s");
+  EXPECT_EQ(j["schema_version"], 1);
+  ASSERT_EQ(j["slides"].size(), 2u);
+  const auto& s = j["slides"][0];
+  EXPECT_EQ(s["id"], "A");
+  EXPECT_EQ(s["status"], "complete");
+  EXPECT_EQ(s["tiles_total"], 48);
+  EXPECT_GT(s["tiles_kept"].get<int>(), 10);
+  EXPECT_DOUBLE_EQ(s["mpp"].get<double>(), 0.5);
+  EXPECT_EQ(s["mpp_source"], "tiff-resolution");
+  EXPECT_EQ(s["error"], "");
+  EXPECT_EQ(s["rejected"]["pen"], 3);
+  EXPECT_EQ(j["totals"]["complete"], 2);
+}
+
+TEST_F(CliTest, ExitCodesSayWhatHappened) {
+  EXPECT_EQ(run_tessera({"ingest", "--store", (dir_ / "s").string()}).exit_code, 2);  // --slides missing
+  EXPECT_EQ(run_tessera({"ingest", "--store", (dir_ / "s").string(), "--slides", "x", "--tile", "3"}).exit_code, 2);
+
+  const auto missing = run_tessera({"ingest", "--store", (dir_ / "s").string(), "--slides", (dir_ / "nope.svs").string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.output.find("nope.svs: no such file or folder"), std::string::npos) << missing.output;
+
+  std::ofstream(dir_ / "slides/bad.svs") << "not a slide";
+  const auto some_failed = run_tessera({"ingest", "--store", (dir_ / "s").string(), "--slides", (dir_ / "slides").string()});
+  EXPECT_EQ(some_failed.exit_code, 3) << some_failed.output;
+  EXPECT_NE(some_failed.output.find("failed: " + (dir_ / "slides/bad.svs").string()), std::string::npos)
+      << some_failed.output;
+  const auto j = info(dir_ / "s");
+  EXPECT_EQ(j["totals"]["complete"], 2);
+  EXPECT_EQ(j["totals"]["failed"], 1);
+}
+
+TEST_F(CliTest, SecondProcessOnTheStoreIsRefusedAndHarmsNothing) {
+  ASSERT_EQ(run_tessera({"ingest", "--store", (dir_ / "s").string(), "--slides", a_.string()}).exit_code, 0);
+  const auto before = info(dir_ / "s");
+  {
+    auto holder = store::Store::open(dir_ / "s");  // as a running ingest would
+    const auto r = run_tessera({"ingest", "--store", (dir_ / "s").string(), "--slides", b_.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.output.find("is in use by another process (lock " + (dir_ / "s/db/LOCK").string()), std::string::npos)
+        << r.output;
+    // info reads while the store is held.
+    EXPECT_EQ(info(dir_ / "s")["slides"].size(), 1u);
+  }
+  EXPECT_EQ(info(dir_ / "s"), before);
+}
+
+TEST_F(CliTest, KillNineAtARandomTileThenRerunFinishesWithoutDuplicates) {
+  // The reference: an uninterrupted run.
+  ASSERT_EQ(run_tessera({"ingest", "--store", (dir_ / "ref").string(), "--slides", (dir_ / "slides").string(),
+                         "--jobs", "1"})
+                .exit_code,
+            0);
+  const auto ref = info(dir_ / "ref");
+  const int kept_a = ref["slides"][0]["tiles_kept"], kept_b = ref["slides"][1]["tiles_kept"];
+
+  std::random_device entropy;
+  const unsigned seed = entropy();
+  std::mt19937 rng(seed);
+  for (int trial = 0; trial < 3; ++trial) {
+    const int kill_at = std::uniform_int_distribution<int>(1, kept_a + kept_b - 1)(rng);
+    SCOPED_TRACE("seed " + std::to_string(seed) + ", SIGKILL after tile " + std::to_string(kill_at));
+    const fs::path store = dir_ / ("s" + std::to_string(trial));
+    const auto killed = run_tessera({"ingest", "--store", store.string(), "--slides", (dir_ / "slides").string(),
+                                     "--jobs", "1", "--no-qc"},
+                                    {"TESSERA_FAULT_KILL_AFTER_TILES=" + std::to_string(kill_at)});
+    ASSERT_EQ(killed.exit_code, 128 + 9) << killed.output;
+    const auto mid = info(store);
+    for (const auto& s : mid["slides"]) EXPECT_NE(s["status"], "failed");
+
+    const auto rerun = run_tessera({"ingest", "--store", store.string(), "--slides", (dir_ / "slides").string()});
+    ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
+    if (kill_at > kept_a) {
+      EXPECT_NE(rerun.output.find("slide A: already complete, skipped"), std::string::npos) << rerun.output;
+    }
+    const auto done = info(store);
+    auto reader_options = store::StoreOptions();
+    reader_options.read_only = true;
+    auto reader = store::Store::open(store, reader_options);
+    for (size_t i = 0; i < 2; ++i) {
+      const auto& s = done["slides"][i];
+      EXPECT_EQ(s["status"], "complete");
+      EXPECT_EQ(s["tiles_kept"], ref["slides"][i]["tiles_kept"]);
+      EXPECT_EQ(s["rejected"], ref["slides"][i]["rejected"]);
+      EXPECT_EQ(reader->count_tiles(s["id"].get<std::string>()), s["tiles_kept"].get<uint64_t>());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tessera

@@ -1,0 +1,210 @@
+#include "pipeline/ingest.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+
+#include "stages/jpeg_codec.h"
+#include "stages/slide.h"
+#include "store/store.h"
+#include "tests/test_support.h"
+
+namespace tessera::pipeline {
+namespace {
+namespace fs = std::filesystem;
+using store::SlideStatus;
+
+// small_spec(): 2048 x 1536 at 0.5 µm/px = 8 x 6 tiles of 256. The pen stroke
+// (y 440..480, x 512..1228) crosses tiles (1,2) (1,3) (1,4); the blurred area
+// is set to exactly tiles (3,4) and (3,5).
+examples::SyntheticSlideSpec known_spec() {
+  auto spec = testing::small_spec();
+  spec.blur_area[0] = 1024.0 / 2048, spec.blur_area[1] = 768.0 / 1536;
+  spec.blur_area[2] = 1536.0 / 2048, spec.blur_area[3] = 1024.0 / 1536;
+  return spec;
+}
+
+IngestOptions options_for(const fs::path& store, std::vector<std::string> slides) {
+  IngestOptions o;
+  o.store = store;
+  o.slides = std::move(slides);
+  o.progress = IngestOptions::Progress::kQuiet;
+  return o;
+}
+
+std::set<std::pair<uint32_t, uint32_t>> stored_cells(const fs::path& store_dir, const std::string& id) {
+  store::StoreOptions ro;
+  ro.read_only = true;
+  auto store = store::Store::open(store_dir, ro);
+  std::set<std::pair<uint32_t, uint32_t>> cells;
+  store->for_each_tile(id, [&](const store::TileKey& k, const store::TileRecord&) { cells.emplace(k.row, k.col); });
+  return cells;
+}
+
+class IngestTest : public ::testing::Test {
+ protected:
+  void SetUp() override { slide_ = testing::make_slide(dir_.path(), "TCGA-AA-0001-01Z-00-DX1.tiff", known_spec()); }
+  testing::TempDir dir_;
+  fs::path slide_;
+};
+
+TEST_F(IngestTest, SyntheticSlideGivesTheKnownTilesAndRejections) {
+  const auto summary = run_ingest(options_for(dir_ / "store", {slide_.string()}));
+  EXPECT_EQ(summary.complete, 1u);
+  EXPECT_EQ(summary.failed, 0u);
+
+  auto store = store::Store::open(dir_ / "store");
+  const auto r = *store->slide("TCGA-AA-0001-01Z-00-DX1");
+  EXPECT_EQ(r.status, SlideStatus::kComplete);
+  EXPECT_EQ(r.vendor, "generic-tiff");
+  EXPECT_EQ(r.mpp_source, "tiff-resolution");
+  EXPECT_DOUBLE_EQ(r.mpp_x, 0.5);
+  EXPECT_EQ(r.level, 0);
+  EXPECT_EQ(r.grid_cols, 8);
+  EXPECT_EQ(r.grid_rows, 6);
+  EXPECT_EQ(r.tiles_total, 48);
+  EXPECT_EQ(r.rejected.at("pen"), 3);
+  EXPECT_EQ(r.rejected.at("blur"), 2);
+  int64_t rejected = 0;
+  for (const auto& [rule, n] : r.rejected) rejected += n;
+  EXPECT_EQ(r.tiles_kept + rejected, 48);
+  EXPECT_GE(r.rejected.at("tissue"), 10);  // the corners are glass
+  EXPECT_EQ(store->count_tiles(r.id), uint64_t(r.tiles_kept));
+
+  const auto cells = stored_cells(dir_ / "store", r.id);
+  EXPECT_FALSE(cells.count({1, 3})) << "the pen tile was stored";
+  EXPECT_FALSE(cells.count({3, 4})) << "the blurred tile was stored";
+  EXPECT_FALSE(cells.count({3, 5})) << "the blurred tile was stored";
+  EXPECT_FALSE(cells.count({0, 0})) << "a glass corner was stored";
+  EXPECT_TRUE(cells.count({3, 3})) << "central tissue was not stored";
+  EXPECT_TRUE(fs::exists(dir_ / "store/qc/TCGA-AA-0001-01Z-00-DX1.png"));
+}
+
+TEST_F(IngestTest, StoredPixelsMatchTheSlide) {
+  run_ingest(options_for(dir_ / "store", {slide_.string()}));
+  auto store = store::Store::open(dir_ / "store");
+  const auto jpeg = store->tile_pixels("TCGA-AA-0001-01Z-00-DX1", 3, 3);
+  ASSERT_TRUE(jpeg);
+  const auto tile = stages::decode_jpeg(*jpeg);
+  ASSERT_EQ(tile.width, 256);
+  const auto slide = stages::Slide::open(slide_.string());
+  const auto truth = slide->read_region(3 * 256, 3 * 256, 0, 256, 256);
+  double se = 0;
+  for (size_t i = 0; i < truth.pixels.size(); ++i) {
+    const double d = double(truth.pixels[i]) - tile.pixels[i];
+    se += d * d;
+  }
+  const double psnr = 10 * std::log10(255.0 * 255 / (se / double(truth.pixels.size())));
+  EXPECT_GT(psnr, 32.0);
+}
+
+TEST_F(IngestTest, ResultsDoNotDependOnTheNumberOfReaders) {
+  std::vector<store::SlideRecord> records;
+  for (int jobs : {1, 2, 4}) {
+    auto o = options_for(dir_ / ("store" + std::to_string(jobs)), {slide_.string()});
+    o.jobs = jobs;
+    o.tiles_in_flight = size_t(jobs);
+    run_ingest(o);
+    records.push_back(*store::Store::open(o.store)->slide("TCGA-AA-0001-01Z-00-DX1"));
+  }
+  for (const auto& r : records) {
+    EXPECT_EQ(r.tiles_kept, records[0].tiles_kept);
+    EXPECT_EQ(r.rejected, records[0].rejected);
+  }
+}
+
+TEST_F(IngestTest, RerunSkipsChangedConfigRedoesForceRedoes) {
+  auto o = options_for(dir_ / "store", {slide_.string()});
+  EXPECT_EQ(run_ingest(o).complete, 1u);
+  const auto again = run_ingest(o);
+  EXPECT_EQ(again.complete, 0u);
+  EXPECT_EQ(again.skipped, 1u);
+
+  o.tile = 128;
+  const auto changed = run_ingest(o);
+  EXPECT_EQ(changed.complete, 1u);
+  const auto r = *store::Store::open(o.store)->slide("TCGA-AA-0001-01Z-00-DX1");
+  EXPECT_EQ(r.tiles_total, 16 * 12);
+  EXPECT_EQ(store::Store::open(o.store)->count_tiles(r.id), uint64_t(r.tiles_kept));
+
+  o.force = true;
+  const auto forced = run_ingest(o);
+  EXPECT_EQ(forced.complete, 1u);
+  EXPECT_EQ(forced.skipped, 0u);
+}
+
+TEST_F(IngestTest, BadSlidesFailAloneAndGoodOnesComplete) {
+  // Random bytes with a slide extension, and the good slide cut short.
+  {
+    std::ofstream garbage(dir_ / "corrupt.svs", std::ios::binary);
+    std::mt19937 rng(1);
+    for (int i = 0; i < 100000; ++i) garbage.put(char(rng()));
+  }
+  const auto size = fs::file_size(slide_);
+  fs::copy_file(slide_, dir_ / "truncated.tiff");
+  fs::resize_file(dir_ / "truncated.tiff", size / 3);
+
+  const auto summary = run_ingest(options_for(
+      dir_ / "store", {(dir_ / "corrupt.svs").string(), slide_.string(), (dir_ / "truncated.tiff").string()}));
+  EXPECT_EQ(summary.slides, 3u);
+  EXPECT_EQ(summary.complete, 1u);
+  EXPECT_EQ(summary.failed, 2u);
+  ASSERT_EQ(summary.failures.size(), 2u);
+
+  auto store = store::Store::open(dir_ / "store");
+  const auto corrupt = *store->slide("corrupt");
+  EXPECT_EQ(corrupt.status, SlideStatus::kFailed);
+  EXPECT_NE(corrupt.error.find("corrupt.svs"), std::string::npos) << corrupt.error;
+  const auto truncated = *store->slide("truncated");
+  EXPECT_EQ(truncated.status, SlideStatus::kFailed);
+  EXPECT_FALSE(truncated.error.empty());
+  EXPECT_EQ(store->count_tiles("truncated"), 0u);
+  EXPECT_EQ(store->slide("TCGA-AA-0001-01Z-00-DX1")->status, SlideStatus::kComplete);
+}
+
+TEST_F(IngestTest, MissingResolutionFailsUnlessAssumed) {
+  auto spec = testing::small_spec();
+  spec.write_resolution = false;
+  const auto bare = testing::make_slide(dir_.path(), "bare.tiff", spec);
+  const auto failed = run_ingest(options_for(dir_ / "store", {bare.string()}));
+  ASSERT_EQ(failed.failed, 1u);
+  EXPECT_NE(failed.failures[0].second.find("no usable microns-per-pixel"), std::string::npos);
+
+  auto o = options_for(dir_ / "store", {bare.string()});
+  o.assume_mpp = 0.5;
+  EXPECT_EQ(run_ingest(o).complete, 1u);
+  const auto r = *store::Store::open(o.store)->slide("bare");
+  EXPECT_EQ(r.mpp_source, "assumed");
+  EXPECT_EQ(r.tiles_total, 48);
+}
+
+TEST_F(IngestTest, DuplicateSlideIdsFailTheSecondFile) {
+  fs::create_directories(dir_ / "other");
+  fs::copy_file(slide_, dir_ / "other" / slide_.filename());
+  const auto summary =
+      run_ingest(options_for(dir_ / "store", {slide_.string(), (dir_ / "other" / slide_.filename()).string()}));
+  EXPECT_EQ(summary.complete, 1u);
+  EXPECT_EQ(summary.failed, 1u);
+  EXPECT_NE(summary.failures[0].second.find("is also the id of"), std::string::npos);
+}
+
+TEST_F(IngestTest, ResampledIngestHalvesTheGrid) {
+  auto o = options_for(dir_ / "store", {slide_.string()});
+  o.mpp = 1.0;
+  run_ingest(o);
+  const auto r = *store::Store::open(o.store)->slide("TCGA-AA-0001-01Z-00-DX1");
+  EXPECT_DOUBLE_EQ(r.tile_mpp, 1.0);
+  EXPECT_EQ(r.grid_cols, 4);  // 1024 output pixels
+  EXPECT_EQ(r.grid_rows, 3);  // 768 output pixels
+  auto store = store::Store::open(o.store);
+  store->for_each_tile(r.id, [&](const store::TileKey& k, const store::TileRecord& t) {
+    EXPECT_EQ(t.extent, 512);
+    EXPECT_EQ(t.x, int64_t(k.col) * 512);
+    const auto pixels = stages::decode_jpeg(*store->tile_pixels(r.id, k.row, k.col));
+    EXPECT_EQ(pixels.width, 256);
+  });
+}
+
+}  // namespace
+}  // namespace tessera::pipeline

@@ -1,0 +1,197 @@
+#include "store/store.h"
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+
+#include <fstream>
+
+#include "store/error.h"
+#include "tests/test_support.h"
+
+namespace tessera::store {
+namespace {
+namespace fs = std::filesystem;
+
+SlideRecord record(const std::string& id, SlideStatus status) {
+  SlideRecord r;
+  r.id = id;
+  r.path = "/data/" + id + ".svs";
+  r.mpp_x = r.mpp_y = 0.499;
+  r.mpp_source = "openslide";
+  r.tile_size = 256;
+  r.rejected = {{"tissue", 3}, {"pen", 1}};
+  r.status = status;
+  return r;
+}
+
+TileRecord tile(int64_t x) {
+  TileRecord t;
+  t.x = x;
+  t.y = 2 * x;
+  t.extent = 256;
+  t.size = 256;
+  t.mpp = 0.5f;
+  t.tissue_fraction = 0.75f;
+  t.blur_score = 123.5f;
+  return t;
+}
+
+void write_tiles(Store& store, const std::string& id, int n, size_t batch_bytes = size_t{4} << 20) {
+  auto writer = store.slide_writer(id, batch_bytes);
+  for (int i = 0; i < n; ++i) writer.add(uint32_t(i / 4), uint32_t(i % 4), tile(i), "pixels-" + std::to_string(i));
+  auto r = record(id, SlideStatus::kComplete);
+  r.tiles_kept = n;
+  writer.commit(r);
+}
+
+TEST(Keys, TileKeysSortRowMajorAndRoundTrip) {
+  EXPECT_LT(encode_tile_key("s", 0, 5), encode_tile_key("s", 1, 0));
+  EXPECT_LT(encode_tile_key("s", 1, 2), encode_tile_key("s", 1, 10));
+  const auto k = decode_tile_key(encode_tile_key("slide-7", 70000, 3));
+  EXPECT_EQ(k.slide_id, "slide-7");
+  EXPECT_EQ(k.row, 70000u);
+  EXPECT_EQ(k.col, 3u);
+  EXPECT_THROW(decode_tile_key("no-separator"), Error);
+  EXPECT_THROW(check_slide_id(std::string("a\0b", 3)), Error);
+}
+
+TEST(Records, RoundTrip) {
+  const auto r = record("A", SlideStatus::kFailed);
+  const auto back = decode_slide_record(encode_slide_record(r));
+  EXPECT_EQ(back.id, "A");
+  EXPECT_EQ(back.status, SlideStatus::kFailed);
+  EXPECT_EQ(back.rejected.at("tissue"), 3);
+  EXPECT_DOUBLE_EQ(back.mpp_x, 0.499);
+  const auto t = decode_tile_record(encode_tile_record(tile(9)));
+  EXPECT_EQ(t.x, 9);
+  EXPECT_EQ(t.y, 18);
+  EXPECT_FLOAT_EQ(t.blur_score, 123.5f);
+  EXPECT_THROW(decode_tile_record("\x01short"), Error);
+  EXPECT_THROW(decode_slide_record("{\"id\": 1}"), Error);
+}
+
+TEST(Store, SlidesAndTilesRoundTrip) {
+  testing::TempDir dir;
+  auto store = Store::open(dir / "s");
+  write_tiles(*store, "A", 10);
+  ASSERT_TRUE(store->slide("A"));
+  EXPECT_EQ(store->slide("A")->status, SlideStatus::kComplete);
+  EXPECT_FALSE(store->slide("B"));
+  EXPECT_EQ(store->count_tiles("A"), 10u);
+  EXPECT_EQ(*store->tile_pixels("A", 1, 2), "pixels-6");
+  EXPECT_FALSE(store->tile_pixels("A", 9, 9));
+  std::vector<std::pair<uint32_t, uint32_t>> order;
+  store->for_each_tile("A", [&](const TileKey& k, const TileRecord& t) {
+    order.emplace_back(k.row, k.col);
+    EXPECT_EQ(t.x, int64_t(k.row * 4 + k.col));
+  });
+  ASSERT_EQ(order.size(), 10u);
+  EXPECT_EQ(order.front(), std::make_pair(0u, 0u));
+  EXPECT_EQ(order.back(), std::make_pair(2u, 1u));
+}
+
+TEST(Store, ResetRemovesOnlyThatSlidesTiles) {
+  testing::TempDir dir;
+  auto store = Store::open(dir / "s");
+  write_tiles(*store, "s1", 6);
+  write_tiles(*store, "s1x", 5);  // shares the prefix "s1"
+  write_tiles(*store, "s0", 4);
+  store->reset_slide(record("s1", SlideStatus::kPending));
+  EXPECT_EQ(store->count_tiles("s1"), 0u);
+  EXPECT_FALSE(store->tile_pixels("s1", 0, 0));
+  EXPECT_EQ(store->count_tiles("s1x"), 5u);
+  EXPECT_EQ(store->count_tiles("s0"), 4u);
+  EXPECT_EQ(store->slide("s1")->status, SlideStatus::kPending);
+}
+
+TEST(Store, CompletionIsWrittenWithTheLastBatch) {
+  testing::TempDir dir;
+  auto store = Store::open(dir / "s");
+  store->reset_slide(record("A", SlideStatus::kPending));
+  {
+    // Tiny batches: tiles reach the store before the slide completes.
+    auto writer = store->slide_writer("A", /*max_batch_bytes=*/64);
+    for (int i = 0; i < 20; ++i) writer.add(0, uint32_t(i), tile(i), std::string(100, 'p'));
+    EXPECT_EQ(store->count_tiles("A"), 20u);
+    EXPECT_EQ(store->slide("A")->status, SlideStatus::kPending);
+    // The writer goes away without commit, as in a crash.
+  }
+  EXPECT_EQ(store->slide("A")->status, SlideStatus::kPending);
+  store.reset();
+  // A reopened store still says pending, so the slide is redone from a reset.
+  store = Store::open(dir / "s");
+  EXPECT_EQ(store->slide("A")->status, SlideStatus::kPending);
+  write_tiles(*store, "A", 3);
+  EXPECT_EQ(store->slide("A")->status, SlideStatus::kComplete);
+}
+
+TEST(Store, ReaderSeesAStoreHeldByAWriter) {
+  testing::TempDir dir;
+  auto writer = Store::open(dir / "s");
+  write_tiles(*writer, "A", 7);
+  StoreOptions read_only;
+  read_only.read_only = true;
+  auto reader = Store::open(dir / "s", read_only);
+  ASSERT_EQ(reader->slides().size(), 1u);
+  EXPECT_EQ(reader->count_tiles("A"), 7u);
+  EXPECT_THROW(reader->put_slide(record("B", SlideStatus::kPending)), Error);
+}
+
+TEST(Store, SecondWriterIsRefusedWithTheLockNamed) {
+  testing::TempDir dir;
+  auto first = Store::open(dir / "s");
+  write_tiles(*first, "A", 2);
+  try {
+    Store::open(dir / "s");
+    FAIL() << "a second writer must be refused";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("is in use by another process"), std::string::npos) << message;
+    EXPECT_NE(message.find((dir / "s/db/LOCK").string()), std::string::npos) << message;
+  }
+  EXPECT_EQ(first->count_tiles("A"), 2u);
+}
+
+TEST(Store, OtherSchemaVersionIsRefused) {
+  testing::TempDir dir;
+  { Store::open(dir / "s"); }
+  {
+    // Rewrite the version as a future tessera would.
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), (dir / "s/db").string(), &names).ok());
+    for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), (dir / "s/db").string(), cfs, &handles, &db).ok());
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == kMetaCf) {
+        ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[i], "schema_version", "999").ok());
+      }
+    }
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+  }
+  try {
+    Store::open(dir / "s");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("has schema version 999, but this tessera reads version 1"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Store, RefusesAFolderThatIsNotAStore) {
+  testing::TempDir dir;
+  fs::create_directories(dir / "photos");
+  std::ofstream(dir / "photos/holiday.jpg") << "jpeg";
+  EXPECT_THROW(Store::open(dir / "photos"), Error);
+  EXPECT_TRUE(fs::exists(dir / "photos/holiday.jpg"));
+  StoreOptions read_only;
+  read_only.read_only = true;
+  EXPECT_THROW(Store::open(dir / "nothing", read_only), Error);
+}
+
+}  // namespace
+}  // namespace tessera::store

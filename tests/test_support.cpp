@@ -1,0 +1,81 @@
+#include "tests/test_support.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdlib>
+#include <random>
+
+namespace tessera::testing {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  std::string pattern = (fs::temp_directory_path() / "tessera-test-XXXXXX").string();
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  fs::remove_all(path_, ignored);
+}
+
+std::optional<fs::path> shared_data() {
+  if (const char* env = std::getenv("TESSERA_SHARED_DATA")) {
+    if (fs::is_directory(env)) return fs::path(env);
+    return std::nullopt;
+  }
+  const fs::path beside = fs::path(TESSERA_SOURCE_DIR).parent_path() / "shared" / "data";
+  if (fs::is_directory(beside / "slides")) return beside;
+  return std::nullopt;
+}
+
+CommandResult run_tessera(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    dup2(pipe_fds[1], STDOUT_FILENO);
+    dup2(pipe_fds[1], STDERR_FILENO);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> argv;
+    std::string binary = TESSERA_BINARY;
+    argv.push_back(binary.data());
+    std::vector<std::string> copies = args;
+    for (auto& a : copies) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  CommandResult result;
+  std::array<char, 4096> buffer;
+  ssize_t n;
+  while ((n = read(pipe_fds[0], buffer.data(), buffer.size())) > 0) result.output.append(buffer.data(), size_t(n));
+  close(pipe_fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+fs::path make_slide(const fs::path& dir, const std::string& name, const examples::SyntheticSlideSpec& spec) {
+  const fs::path path = dir / name;
+  fs::create_directories(dir);
+  examples::write_synthetic_slide(path.string(), spec);
+  return path;
+}
+
+examples::SyntheticSlideSpec small_spec() {
+  examples::SyntheticSlideSpec spec;
+  spec.width = 2048;
+  spec.height = 1536;
+  spec.pen_width_px = 40;
+  return spec;
+}
+
+}  // namespace tessera::testing
