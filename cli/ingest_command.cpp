@@ -35,7 +35,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--qc-dir", o.qc_dir, "Where per-slide QC PNGs go (default STORE/qc)");
   cmd->add_flag("--no-qc{false}", o.write_qc, "Do not write QC pictures");
   cmd->add_flag("--force", o.force, "Redo every slide, even complete ones");
-  cmd->add_option("--jpeg-quality", o.jpeg_quality, "JPEG quality of stored tile pixels")
+  cmd->add_option("--jpeg-quality", o.jpeg.quality, "JPEG quality of stored tile pixels")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
   cmd->add_option("--min-tissue", o.filter.min_tissue, "Minimum tissue-mask fraction of a tile")->capture_default_str();

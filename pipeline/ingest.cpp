@@ -173,7 +173,7 @@ TileResult IngestRun::read(const TileJob& job) const {
     result.scores = stages::score_tile(tile, plan.mask.dark_background, options_.filter);
     result.scores.tissue_fraction = plan.cell_tissue[size_t(job.index)];
     result.verdict = stages::judge(result.scores, options_.filter);
-    if (result.verdict == stages::FilterRule::kKept) result.jpeg = stages::encode_jpeg(tile, options_.jpeg_quality);
+    if (result.verdict == stages::FilterRule::kKept) result.jpeg = stages::encode_jpeg(tile, options_.jpeg);
   } catch (const std::exception& e) {
     result.error = e.what();
   }
@@ -316,7 +316,7 @@ void request_stop() { g_stop.store(true); }
 IngestSummary run_ingest(const IngestOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   if (options.mpp && options.magnification) throw Error("give either --mpp or --magnification, not both");
-  if (options.jpeg_quality < 1 || options.jpeg_quality > 100) throw Error("JPEG quality must be in 1..100");
+  if (options.jpeg.quality < 1 || options.jpeg.quality > 100) throw Error("JPEG quality must be in 1..100");
   const int jobs = options.jobs > 0 ? options.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
   const size_t in_flight = options.tiles_in_flight ? options.tiles_in_flight : size_t(jobs) * 4;
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "stages/jpeg_codec.h"
 #include "stages/tile_filter.h"
 #include "stages/tissue_mask.h"
 
@@ -29,7 +30,7 @@ struct IngestOptions {
 
   stages::TissueOptions tissue;
   stages::FilterOptions filter;
-  int jpeg_quality = 90;  // Default: 90 (docs/STORE.md has the size/fidelity figures).
+  stages::JpegOptions jpeg;  // Stored tile pixels (docs/STORE.md has the size/fidelity figures).
 
   // Tile readers; 0 means one per core. Default: 0.
   int jobs = 0;

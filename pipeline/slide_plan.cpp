@@ -21,7 +21,7 @@ std::string ingest_config_hash(const IngestOptions& o, const stages::Resolution&
        << ";median=" << o.tissue.median_passes << ";smooth=" << o.tissue.fluorescence_smoothing_um << ";min_tissue=" << o.filter.min_tissue
        << ";max_background=" << o.filter.max_background << ";max_pen=" << o.filter.max_pen
        << ";min_blur=" << o.filter.min_blur_variance << ";white=" << o.filter.white_level
-       << ";dark=" << o.filter.dark_level << ";jpeg=" << o.jpeg_quality;
+       << ";dark=" << o.filter.dark_level << ";jpeg=" << o.jpeg.quality << "," << o.jpeg.full_chroma << "," << o.jpeg.fast_dct;
   const std::string s = text.str();
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)XXH3_64bits(s.data(), s.size()));
@@ -81,8 +81,8 @@ store::SlideRecord pending_record(const OpenedSlide& opened, const IngestOptions
   r.grid_cols = opened.grid.cols;
   r.grid_rows = opened.grid.rows;
   r.tiles_total = int64_t(opened.grid.size());
-  r.codec = "jpeg";
-  r.codec_quality = options.jpeg_quality;
+  r.codec = options.jpeg.full_chroma ? "jpeg-444" : "jpeg-420";
+  r.codec_quality = options.jpeg.quality;
   r.config_hash = opened.config_hash;
   for (const auto rule : stages::kRejectionRules) r.rejected[stages::to_string(rule)] = 0;
   r.status = store::SlideStatus::kPending;

@@ -28,12 +28,13 @@ void* decompressor() {
 
 }  // namespace
 
-std::string encode_jpeg(const RgbImage& image, int quality) {
+std::string encode_jpeg(const RgbImage& image, const JpegOptions& options) {
   void* handle = compressor();
   unsigned char* buffer = nullptr;
   unsigned long size = 0;
-  if (tjCompress2(handle, image.pixels.data(), image.width, 0, image.height, TJPF_RGB, &buffer, &size, TJSAMP_444,
-                  quality, TJFLAG_ACCURATEDCT) != 0) {
+  if (tjCompress2(handle, image.pixels.data(), image.width, 0, image.height, TJPF_RGB, &buffer, &size,
+                  options.full_chroma ? TJSAMP_444 : TJSAMP_420, options.quality,
+                  options.fast_dct ? TJFLAG_FASTDCT : TJFLAG_ACCURATEDCT) != 0) {
     const std::string message = tjGetErrorStr2(handle);
     tjFree(buffer);
     throw Error("JPEG encode failed: " + message);

@@ -7,10 +7,17 @@
 
 namespace tessera::stages {
 
-// Tile pixels are stored as baseline JPEG, 4:4:4 (no chroma subsampling: the
-// thin eosin/haematoxylin boundaries are chroma edges). libjpeg-turbo handles
-// are per thread.
-std::string encode_jpeg(const RgbImage& image, int quality);
+struct JpegOptions {
+  int quality = 90;  // Default: 90.
+  // 4:4:4 keeps full chroma: haematoxylin/eosin boundaries are chroma edges.
+  // Default: true (bench/tile_codec measures the alternatives).
+  bool full_chroma = true;
+  // libjpeg-turbo's fast integer DCT. Default: false.
+  bool fast_dct = false;
+};
+
+// Tile pixels are stored as baseline JPEG. libjpeg-turbo handles are per thread.
+std::string encode_jpeg(const RgbImage& image, const JpegOptions& options);
 RgbImage decode_jpeg(std::string_view bytes);
 
 }  // namespace tessera::stages

@@ -23,7 +23,8 @@ const char* to_string(FilterRule rule) {
 
 FilterScores score_tile(const RgbImage& tile, bool dark_background, const FilterOptions& options) {
   FilterScores scores;
-  const size_t n = size_t(tile.width) * size_t(tile.height);
+  const int w = tile.width, h = tile.height;
+  const size_t n = size_t(w) * size_t(h);
   if (n == 0) return scores;
   std::vector<int16_t> grey(n);
   size_t background = 0;
@@ -44,21 +45,22 @@ FilterScores score_tile(const RgbImage& tile, bool dark_background, const Filter
   scores.background_fraction = double(background) / double(n);
   scores.pen_fraction = double(pen) / double(n);
 
-  // Variance of the 4-neighbour Laplacian over interior pixels.
-  const int w = tile.width, h = tile.height;
+  // Variance of the 4-neighbour Laplacian over interior pixels, in exact
+  // integer sums (|lap| <= 1020, so a row's squares fit easily in 64 bits).
   if (w >= 3 && h >= 3) {
-    double sum = 0, sum_sq = 0;
+    int64_t sum = 0;
+    int64_t sum_sq = 0;
     for (int y = 1; y < h - 1; ++y) {
       const int16_t* row = grey.data() + size_t(y) * w;
       for (int x = 1; x < w - 1; ++x) {
-        const double lap = double(row[x - 1] + row[x + 1] + row[x - w] + row[x + w] - 4 * row[x]);
+        const int lap = row[x - 1] + row[x + 1] + row[x - w] + row[x + w] - 4 * row[x];
         sum += lap;
         sum_sq += lap * lap;
       }
     }
     const double count = double(w - 2) * double(h - 2);
-    const double mean = sum / count;
-    scores.blur_variance = sum_sq / count - mean * mean;
+    const double mean = double(sum) / count;
+    scores.blur_variance = double(sum_sq) / count - mean * mean;
   }
   return scores;
 }

@@ -85,7 +85,8 @@ RgbImage to_rgb(VipsImage* image, const std::string& what) {
 
 void save_png(const RgbImage& image, const std::string& path) {
   VipsRef wrapped = wrap_rgb(image);
-  if (vips_pngsave(wrapped.get(), path.c_str(), "compression", 6, nullptr)) throw_vips_error("cannot write " + path);
+  // Fastest deflate: QC pictures are looked at, not archived.
+  if (vips_pngsave(wrapped.get(), path.c_str(), "compression", 1, nullptr)) throw_vips_error("cannot write " + path);
 }
 
 }  // namespace tessera::stages

@@ -37,7 +37,7 @@ RgbImage textured(int size) {
 
 TEST(JpegCodec, RoundTripKeepsGeometryAndFidelity) {
   const auto image = textured(256);
-  const auto bytes = encode_jpeg(image, 90);
+  const auto bytes = encode_jpeg(image, {90});
   EXPECT_LT(bytes.size(), image.pixels.size() / 2);
   const auto decoded = decode_jpeg(bytes);
   ASSERT_EQ(decoded.width, 256);
@@ -47,15 +47,15 @@ TEST(JpegCodec, RoundTripKeepsGeometryAndFidelity) {
 
 TEST(JpegCodec, HigherQualityIsLargerAndCloser) {
   const auto image = textured(256);
-  const auto low = encode_jpeg(image, 60);
-  const auto high = encode_jpeg(image, 95);
+  const auto low = encode_jpeg(image, {60});
+  const auto high = encode_jpeg(image, {95});
   EXPECT_LT(low.size(), high.size());
   EXPECT_LT(psnr(image, decode_jpeg(low)), psnr(image, decode_jpeg(high)));
 }
 
 TEST(JpegCodec, GarbageIsAnError) {
   EXPECT_THROW(decode_jpeg("not a jpeg at all"), Error);
-  auto bytes = encode_jpeg(textured(64), 90);
+  auto bytes = encode_jpeg(textured(64), {90});
   bytes.resize(10);
   EXPECT_THROW(decode_jpeg(bytes), Error);
 }

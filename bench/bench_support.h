@@ -1,0 +1,20 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace tessera::bench {
+
+struct ProcessStats {
+  int exit_code = -1;
+  double seconds = 0;
+  double peak_rss_mib = 0;
+};
+
+// Runs a program (no shell) with stdout/stderr sent to `log`, and measures its
+// wall time and peak resident set size (wait4's ru_maxrss).
+ProcessStats run_measured(const std::vector<std::string>& argv, const std::string& log);
+
+double peak_rss_mib_of_self();
+
+}  // namespace tessera::bench
