@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "stages/slide.h"
+#include "stages/thumbnail.h"
 #include "stages/vips_runtime.h"
+#include "tests/test_support.h"
 
 namespace tessera::stages {
 namespace {
@@ -80,6 +83,29 @@ TEST(TissueMask, AllGlassGivesAnEmptyMask) {
   ensure_vips();
   const auto mask = compute_tissue_mask(RgbImage(100, 100, 240), 1, 1, 5.0, TissueOptions{});
   EXPECT_DOUBLE_EQ(mask.tissue_fraction(), 0.0);
+}
+
+TEST(TissueMask, MatchesTheKnownTissueOfASyntheticSlide) {
+  // The quality floor behind docs/FILTERS.md: IoU against the exact ellipse.
+  testing::TempDir dir;
+  auto spec = testing::small_spec();
+  spec.pen_stroke = false;
+  const auto path = testing::make_slide(dir.path(), "s.tiff", spec);
+  const auto slide = Slide::open(path.string());
+  const auto thumb = read_thumbnail(*slide, 1024);
+  EXPECT_EQ(thumb.image.width, 1024);
+  EXPECT_EQ(thumb.image.height, 768);
+  const auto mask = compute_tissue_mask(thumb.image, thumb.scale_x, thumb.scale_y, 1.0, TissueOptions{});
+  uint64_t both = 0, either = 0;
+  for (int y = 0; y < mask.height; ++y) {
+    for (int x = 0; x < mask.width; ++x) {
+      const bool truth = examples::inside_tissue(spec, (x + 0.5) * mask.scale_x, (y + 0.5) * mask.scale_y);
+      const bool said = mask.inside[size_t(y) * mask.width + x];
+      both += truth && said;
+      either += truth || said;
+    }
+  }
+  EXPECT_GT(double(both) / double(either), 0.97);
 }
 
 }  // namespace
