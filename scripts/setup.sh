@@ -13,7 +13,7 @@ packages=(
   libgtest-dev libgmock-dev
   nlohmann-json3-dev
   libspdlog-dev libfmt-dev
-  libturbojpeg0-dev
+  libturbojpeg0-dev libtiff-dev
   libxxhash-dev
 )
 

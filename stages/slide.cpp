@@ -2,11 +2,21 @@
 
 #include <openslide.h>
 
+#include <cmath>
+
 #include "store/error.h"
 
 namespace tessera::stages {
+namespace {
 
-std::shared_ptr<Slide> Slide::open(const std::string& path) {
+std::string vendor_or_empty(const PropertyMap& properties) {
+  const auto it = properties.find("openslide.vendor");
+  return it == properties.end() ? std::string() : it->second;
+}
+
+}  // namespace
+
+std::shared_ptr<Slide> Slide::open(const std::string& path, bool direct_tiff) {
   const char* vendor = openslide_detect_vendor(path.c_str());
   openslide_t* handle = openslide_open(path.c_str());
   if (!handle) {
@@ -34,6 +44,11 @@ std::shared_ptr<Slide> Slide::open(const std::string& path) {
     }
     slide->levels_.push_back(info);
   }
+  const std::string vendor_name = vendor_or_empty(slide->properties_);
+  for (const auto& level : slide->levels_) {
+    slide->direct_.push_back(direct_tiff ? TiffLevelReader::probe(path, vendor_name, level.width, level.height)
+                                         : nullptr);
+  }
   return slide;
 }
 
@@ -53,6 +68,10 @@ std::string Slide::property(const std::string& name) const {
 }
 
 RgbImage Slide::read_region(int64_t x, int64_t y, int level, int64_t w, int64_t h) const {
+  if (reads_directly(level)) {
+    const double downsample = levels_[size_t(level)].downsample;
+    return direct_[size_t(level)]->read(std::llround(double(x) / downsample), std::llround(double(y) / downsample), w, h);
+  }
   std::vector<uint32_t> argb(size_t(w) * size_t(h));
   openslide_read_region(handle_, argb.data(), x, y, level, w, h);
   check("read_region");

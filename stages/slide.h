@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "stages/rgb_image.h"
+#include "stages/tiff_level_reader.h"
 
 typedef struct _openslide openslide_t;
 
@@ -25,7 +26,10 @@ struct SlideLevel {
 // checked and the first error is thrown with the file's name.
 class Slide {
  public:
-  static std::shared_ptr<Slide> open(const std::string& path);
+  // `direct_tiff` lets levels that are plain tiled JPEG TIFF directories be read
+  // with libtiff instead of OpenSlide (TiffLevelReader); the pixels are the
+  // same, without OpenSlide's compositing cost.
+  static std::shared_ptr<Slide> open(const std::string& path, bool direct_tiff = true);
   ~Slide();
   Slide(const Slide&) = delete;
   Slide& operator=(const Slide&) = delete;
@@ -39,6 +43,8 @@ class Slide {
   // coordinates, composited over white (OpenSlide returns premultiplied ARGB
   // with transparent pixels outside the scanned area).
   RgbImage read_region(int64_t x, int64_t y, int level, int64_t w, int64_t h) const;
+  // True when `level` is read with libtiff rather than OpenSlide.
+  bool reads_directly(int level) const { return level < int(direct_.size()) && direct_[size_t(level)]; }
 
  private:
   Slide() = default;
@@ -48,6 +54,7 @@ class Slide {
   openslide_t* handle_ = nullptr;
   PropertyMap properties_;
   std::vector<SlideLevel> levels_;
+  std::vector<std::unique_ptr<TiffLevelReader>> direct_;  // per level, or null
 };
 
 // True when OpenSlide recognises the file's format (used to scan folders).
