@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <set>
@@ -247,10 +248,11 @@ void IngestRun::finish_slide(SlideState& state) {
     summary_.tiles_read += plan.cells.size();
     summary_.tiles_kept += uint64_t(record.tiles_kept);
   }
-  progress_.slide_finished("slide " + source.id + ": complete, " + std::to_string(record.tiles_kept) + " of " +
-                           std::to_string(record.tiles_total) + " tiles kept at " + std::to_string(record.tile_mpp) +
-                           " um/px (level " + std::to_string(record.level) + ", " + format_duration(record.seconds) +
-                           ")");
+  char line[512];
+  std::snprintf(line, sizeof line, "slide %s: complete, %lld of %lld tiles kept at %.4g um/px (level %d, %s)",
+                source.id.c_str(), (long long)record.tiles_kept, (long long)record.tiles_total, record.tile_mpp,
+                record.level, format_duration(record.seconds).c_str());
+  progress_.slide_finished(line);
   state.writer.reset();
   state.plan.reset();
 }
