@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "examples/synthetic_slide.h"
+#include "stages/image_metrics.h"
 #include "stages/jpeg_codec.h"
 #include "stages/slide.h"
 #include "stages/tile_filter.h"
@@ -21,15 +22,6 @@ namespace fs = std::filesystem;
 using namespace tessera::stages;
 
 namespace {
-
-double psnr(const RgbImage& a, const RgbImage& b) {
-  double se = 0;
-  for (size_t i = 0; i < a.pixels.size(); ++i) {
-    const double d = double(a.pixels[i]) - double(b.pixels[i]);
-    se += d * d;
-  }
-  return 10 * std::log10(255.0 * 255.0 / (se / double(a.pixels.size())));
-}
 
 template <typename F>
 double mean_ms(int n, F&& body) {

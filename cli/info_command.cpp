@@ -11,41 +11,12 @@
 namespace tessera::cli {
 namespace {
 
-// The stable JSON of one slide; field names are part of tessera's interface
-// (schemas/info.schema.json).
+// The stable JSON of one slide (schemas/slide-record.schema.json): the stored
+// record's own fields, plus `mpp` as the one resolution most callers want.
 nlohmann::json slide_json(const store::SlideRecord& r) {
-  return {
-      {"id", r.id},
-      {"path", r.path},
-      {"status", store::to_string(r.status)},
-      {"error", r.error},
-      {"vendor", r.vendor},
-      {"width", r.width},
-      {"height", r.height},
-      {"mpp", r.mpp_x},
-      {"mpp_x", r.mpp_x},
-      {"mpp_y", r.mpp_y},
-      {"mpp_source", r.mpp_source},
-      {"level", r.level},
-      {"level_downsample", r.level_downsample},
-      {"resample", r.resample},
-      {"tile_mpp", r.tile_mpp},
-      {"tile_size", r.tile_size},
-      {"overlap", r.overlap},
-      {"grid_cols", r.grid_cols},
-      {"grid_rows", r.grid_rows},
-      {"tiles_kept", r.tiles_kept},
-      {"tiles_total", r.tiles_total},
-      {"rejected", r.rejected},
-      {"tissue_method", r.tissue_method},
-      {"tissue_threshold", r.tissue_threshold},
-      {"codec", r.codec},
-      {"codec_quality", r.codec_quality},
-      {"quickhash", r.quickhash},
-      {"config_hash", r.config_hash},
-      {"seconds", r.seconds},
-      {"finished_at", r.finished_at},
-  };
+  auto j = nlohmann::json::parse(store::encode_slide_record(r));
+  j["mpp"] = r.mpp_x;
+  return j;
 }
 
 std::string rejected_text(const store::SlideRecord& r) {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <random>
 
+#include "stages/image_metrics.h"
 #include "stages/jpeg_codec.h"
 #include "stages/slide.h"
 #include "store/store.h"
@@ -26,11 +27,7 @@ examples::SyntheticSlideSpec known_spec() {
 }
 
 IngestOptions options_for(const fs::path& store, std::vector<std::string> slides) {
-  IngestOptions o;
-  o.store = store;
-  o.slides = std::move(slides);
-  o.progress = IngestOptions::Progress::kQuiet;
-  return o;
+  return testing::quiet_ingest(store, std::move(slides));
 }
 
 std::set<std::pair<uint32_t, uint32_t>> stored_cells(const fs::path& store_dir, const std::string& id) {
@@ -90,13 +87,7 @@ TEST_F(IngestTest, StoredPixelsMatchTheSlide) {
   ASSERT_EQ(tile.width, 256);
   const auto slide = stages::Slide::open(slide_.string());
   const auto truth = slide->read_region(3 * 256, 3 * 256, 0, 256, 256);
-  double se = 0;
-  for (size_t i = 0; i < truth.pixels.size(); ++i) {
-    const double d = double(truth.pixels[i]) - tile.pixels[i];
-    se += d * d;
-  }
-  const double psnr = 10 * std::log10(255.0 * 255 / (se / double(truth.pixels.size())));
-  EXPECT_GT(psnr, 32.0);
+  EXPECT_GT(stages::psnr(truth, tile), 32.0);
 }
 
 TEST_F(IngestTest, ResultsDoNotDependOnTheNumberOfReaders) {

@@ -5,20 +5,11 @@
 #include <cmath>
 #include <random>
 
+#include "stages/image_metrics.h"
 #include "store/error.h"
 
 namespace tessera::stages {
 namespace {
-
-double psnr(const RgbImage& a, const RgbImage& b) {
-  double se = 0;
-  for (size_t i = 0; i < a.pixels.size(); ++i) {
-    const double d = double(a.pixels[i]) - double(b.pixels[i]);
-    se += d * d;
-  }
-  const double mse = se / double(a.pixels.size());
-  return 10 * std::log10(255.0 * 255.0 / mse);
-}
 
 RgbImage textured(int size) {
   RgbImage image(size, size);
@@ -51,6 +42,14 @@ TEST(JpegCodec, HigherQualityIsLargerAndCloser) {
   const auto high = encode_jpeg(image, {95});
   EXPECT_LT(low.size(), high.size());
   EXPECT_LT(psnr(image, decode_jpeg(low)), psnr(image, decode_jpeg(high)));
+}
+
+TEST(ImageMetrics, PsnrHasKnownValues) {
+  RgbImage a(10, 10, 100), b(10, 10, 100);
+  EXPECT_TRUE(std::isinf(psnr(a, b)));
+  b.pixels[0] = 99;  // one error of 1 over 300 samples
+  EXPECT_NEAR(psnr(a, b), 10 * std::log10(255.0 * 255.0 * 300), 1e-9);
+  EXPECT_THROW(psnr(a, RgbImage(5, 5)), Error);
 }
 
 TEST(JpegCodec, GarbageIsAnError) {

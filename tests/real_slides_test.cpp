@@ -11,11 +11,7 @@ namespace tessera {
 namespace {
 
 pipeline::IngestOptions options(const std::filesystem::path& store, const std::string& slide) {
-  pipeline::IngestOptions o;
-  o.store = store;
-  o.slides = {slide};
-  o.progress = pipeline::IngestOptions::Progress::kQuiet;
-  return o;
+  return testing::quiet_ingest(store, {slide});
 }
 
 TEST(RealSlides, CmuSmallRegionAtHalfMicronGivesAnEightByElevenGrid) {

@@ -70,6 +70,14 @@ fs::path make_slide(const fs::path& dir, const std::string& name, const examples
   return path;
 }
 
+pipeline::IngestOptions quiet_ingest(const fs::path& store, std::vector<std::string> slides) {
+  pipeline::IngestOptions o;
+  o.store = store;
+  o.slides = std::move(slides);
+  o.progress = pipeline::IngestOptions::Progress::kQuiet;
+  return o;
+}
+
 examples::SyntheticSlideSpec small_spec() {
   examples::SyntheticSlideSpec spec;
   spec.width = 2048;

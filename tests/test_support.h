@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "examples/synthetic_slide.h"
+#include "pipeline/ingest_options.h"
 
 namespace tessera::testing {
 
@@ -43,6 +44,9 @@ CommandResult run_tessera(const std::vector<std::string>& args, const std::vecto
 // the test's temp dir.
 std::filesystem::path make_slide(const std::filesystem::path& dir, const std::string& name,
                                  const examples::SyntheticSlideSpec& spec);
+
+// Ingest options with progress off, for in-process runs.
+pipeline::IngestOptions quiet_ingest(const std::filesystem::path& store, std::vector<std::string> slides);
 
 // The spec most tests use: 2048 x 1536 at 0.5 µm/px, 8 x 6 tiles of 256.
 examples::SyntheticSlideSpec small_spec();
