@@ -16,5 +16,7 @@ inline constexpr int kExitInterrupted = 130;
 // Each registers a subcommand; its callback sets `exit_code`.
 void add_ingest_command(CLI::App& app, int& exit_code);
 void add_info_command(CLI::App& app, int& exit_code);
+void add_report_command(CLI::App& app, int& exit_code);
+void add_tokenize_command(CLI::App& app, int& exit_code);
 
 }  // namespace tessera::cli

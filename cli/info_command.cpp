@@ -44,6 +44,7 @@ void add_info_command(CLI::App& app, int& exit_code) {
     options.read_only = true;
     const auto store = store::Store::open(flags->store, options);
     const auto slides = store->slides();
+    const auto prompts = store->prompts();
     size_t complete = 0, failed = 0, pending = 0;
     int64_t tiles = 0;
     for (const auto& s : slides) {
@@ -56,7 +57,14 @@ void add_info_command(CLI::App& app, int& exit_code) {
       nlohmann::json out = {{"store", flags->store}, {"schema_version", store::kSchemaVersion}};
       out["slides"] = nlohmann::json::array();
       for (const auto& s : slides) out["slides"].push_back(slide_json(s));
+      out["prompts"] = nlohmann::json::array();
+      for (const auto& p : prompts) {
+        auto j = nlohmann::json::parse(store::encode_prompt_record(p));
+        j.erase("fields");  // `tessera report` shows the fields with their spans
+        out["prompts"].push_back(j);
+      }
       out["totals"] = {{"slides", slides.size()},
+                       {"prompts", prompts.size()},
                        {"complete", complete},
                        {"failed", failed},
                        {"pending", pending},
@@ -72,9 +80,19 @@ void add_info_command(CLI::App& app, int& exit_code) {
           std::printf(" %s\n", s.error.c_str());
           continue;
         }
-        std::printf(" %.4f um/px (%s) level %d x%.3g -> %.4f um/px, %lld/%lld tiles kept; rejected %s\n", s.mpp_x,
+        std::printf(" %.4f um/px (%s) level %d x%.3g -> %.4f um/px, %lld/%lld tiles kept; rejected %s", s.mpp_x,
                     s.mpp_source.c_str(), s.level, s.level_downsample * s.resample, s.tile_mpp,
                     (long long)s.tiles_kept, (long long)s.tiles_total, rejected_text(s).c_str());
+        if (!s.case_id.empty() || s.prompts > 0) {
+          std::printf("; case %s, %s, %lld prompts", s.case_id.empty() ? "-" : s.case_id.c_str(),
+                      s.report_origin.empty() ? "no report" : ("report " + s.report_origin).c_str(),
+                      (long long)s.prompts);
+        }
+        std::printf("\n");
+      }
+      if (!prompts.empty()) std::printf("%zu distinct prompts:\n", prompts.size());
+      for (const auto& p : prompts) {
+        std::printf("  %s %2zu tokens  %s\n", p.id.substr(0, 12).c_str(), p.token_ids.size(), p.text.c_str());
       }
     }
     exit_code = kExitOk;

@@ -45,6 +45,25 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--min-blur-variance", o.filter.min_blur_variance,
                   "Minimum variance of the Laplacian (lower is out of focus)")
       ->capture_default_str();
+  cmd->add_option("--reports", o.reports, "Pathology reports: CSV, JSONL, or a folder of CASE.txt files");
+  cmd->add_option("--report-id-column", o.report_columns.id_column, "Case-id column/key of the reports")
+      ->capture_default_str();
+  cmd->add_option("--report-text-column", o.report_columns.text_column, "Text column/key of the reports")
+      ->capture_default_str();
+  cmd->add_option("--summaries", o.summaries, "CSV of user summaries (case id column and 'summary') replacing composed ones");
+  auto* case_map = cmd->add_option("--case-map", o.case_match.mapping_csv, "CSV with columns slide,case (instead of TCGA barcodes)");
+  cmd->add_option("--case-regex", o.case_match.regex, "RE2 regex whose first group is the case id of a slide id")
+      ->excludes(case_map);
+  cmd->add_option("--tile-attributes", o.tile_attributes,
+                  "wsinfer-style CSV: slide,x,y,w,h[,mpp],tumor,til (probabilities per patch)");
+  cmd->add_option("--tile-attributes-mpp", o.attribute_options.mpp,
+                  "Microns per pixel of the attribute coordinates when the CSV has no mpp column");
+  cmd->add_option("--template", o.prompt_template, "Prompt template: a name in schemas/templates or a file")
+      ->capture_default_str();
+  cmd->add_option("--token-budget", o.token_budget, "Maximum CLIP tokens per prompt, start and end included")
+      ->capture_default_str()
+      ->check(CLI::Range(3, 77));
+  cmd->add_option("--clip-vocab", o.clip_vocab, "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz); default $TESSERA_CLIP_VOCAB");
   cmd->add_option("--tiles-in-flight", o.tiles_in_flight, "Bound on tiles held in memory (0 = 4 per reader)")
       ->capture_default_str();
   cmd->add_option("--progress", flags->progress, "Progress display")
@@ -61,6 +80,10 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
               << " already complete, " << summary.failed << " failed; " << summary.tiles_kept << " of "
               << summary.tiles_read << " tiles read were kept, in " << pipeline::format_duration(summary.seconds)
               << '\n';
+    if (summary.without_report > 0) {
+      std::cerr << "ingest: " << summary.without_report
+                << " slides matched no report and got tile-only prompts (see tessera info)\n";
+    }
     for (const auto& [path, error] : summary.failures) std::cerr << "  failed: " << path << ": " << error << '\n';
     if (summary.interrupted) {
       std::cerr << "ingest: interrupted; run the same command again to finish the remaining slides\n";

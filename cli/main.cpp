@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   int exit_code = tessera::cli::kExitOk;
   tessera::cli::add_ingest_command(app, exit_code);
   tessera::cli::add_info_command(app, exit_code);
+  tessera::cli::add_report_command(app, exit_code);
+  tessera::cli::add_tokenize_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

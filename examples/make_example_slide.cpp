@@ -23,6 +23,25 @@ constexpr const char* kReport =
     "ESTROGEN RECEPTOR: POSITIVE (90%). PROGESTERONE RECEPTOR: POSITIVE (40%). HER2/NEU: NEGATIVE (1+). "
     "PATHOLOGIC STAGE: pT2 pN1a pMX.";
 
+// Per-patch predictions in the layout wsinfer writes (one 256-px patch per row
+// at the slide's µm/px), for tissue patches only: tumour likely in the left
+// half of the tissue, TILs dense in its upper third (p = 1.0 there, the value
+// PathLDM's binning lost).
+void write_attributes(const std::filesystem::path& path, const tessera::examples::SyntheticSlideSpec& spec) {
+  std::ofstream out(path);
+  out << "slide,x,y,w,h,mpp,tumor,til\n";
+  for (int y = 0; y + 256 <= spec.height; y += 256) {
+    for (int x = 0; x + 256 <= spec.width; x += 256) {
+      if (!tessera::examples::inside_tissue(spec, x + 128, y + 128)) continue;
+      const double tumor = x + 128 < 0.45 * spec.width ? 0.9 : 0.2;
+      const double til = y + 128 < spec.height / 3 ? 1.0 : y + 128 < 2 * spec.height / 3 ? 0.5 : 0.1;
+      out << "TCGA-XS-0001-01Z-00-DX1," << x << ',' << y << ",256,256," << spec.mpp << ',' << tumor << ',' << til
+          << '\n';
+    }
+  }
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -50,7 +69,8 @@ int main(int argc, char** argv) {
     std::ofstream report(out / "reports.csv");
     report << "case_submitter_id,text\n" << "TCGA-XS-0001,\"" << kReport << "\"\n";
     if (!report) throw std::runtime_error("cannot write " + (out / "reports.csv").string());
-    std::cout << slide << '\n' << (out / "reports.csv").string() << '\n';
+    write_attributes(out / "tile_attributes.csv", spec);
+    std::cout << slide << '\n' << (out / "reports.csv").string() << '\n' << (out / "tile_attributes.csv").string() << '\n';
   } catch (const std::exception& e) {
     std::cerr << "make_example_slide: " << e.what() << '\n';
     return 1;

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <set>
+#include <string>
 #include <thread>
 
 #include "pipeline/progress.h"
@@ -33,6 +34,7 @@ std::atomic<bool> g_stop{false};
 struct SlideState {
   std::unique_ptr<SlidePlan> plan;
   size_t cells = 0;
+  std::set<std::string> prompts_written;
   std::optional<store::SlideWriter> writer;
   size_t expected = 0;  // messages the writer will receive (at least one)
   size_t received = 0;
@@ -51,6 +53,8 @@ struct TileResult {
   int64_t index = -1;
   stages::FilterScores scores;
   stages::FilterRule verdict = stages::FilterRule::kKept;
+  stages::TileProbabilities probabilities;
+  const store::PromptRecord* prompt = nullptr;  // owned by the slide's plan
   std::string jpeg;
   std::string error;
 };
@@ -74,8 +78,9 @@ uint64_t kill_after_tiles() {
 class IngestRun {
  public:
   IngestRun(const IngestOptions& options, store::Store& store, std::vector<stages::SlideSource> sources,
-            std::map<std::string, double> overrides, Progress& progress)
+            std::map<std::string, double> overrides, const PromptContext* prompts, Progress& progress)
       : options_(options),
+        prompts_(prompts),
         store_(store),
         sources_(std::move(sources)),
         overrides_(std::move(overrides)),
@@ -94,6 +99,7 @@ class IngestRun {
                       const store::SlideRecord* partial);
 
   const IngestOptions& options_;
+  const PromptContext* prompts_;
   store::Store& store_;
   std::vector<stages::SlideSource> sources_;
   std::map<std::string, double> overrides_;
@@ -116,7 +122,7 @@ std::shared_ptr<SlideState> IngestRun::next_slide() {
     const auto& source = sources_[next_source_++];
     std::optional<store::SlideRecord> pending;
     try {
-      OpenedSlide opened = open_slide(source, options_, overrides_);
+      OpenedSlide opened = open_slide(source, options_, overrides_, prompts_);
       const auto existing = store_.slide(source.id);
       if (!options_.force && existing && existing->status == store::SlideStatus::kComplete &&
           existing->config_hash == opened.config_hash &&
@@ -174,7 +180,15 @@ TileResult IngestRun::read(const TileJob& job) const {
     result.scores = stages::score_tile(tile, plan.mask.dark_background, options_.filter);
     result.scores.tissue_fraction = plan.cell_tissue[size_t(job.index)];
     result.verdict = stages::judge(result.scores, options_.filter);
-    if (result.verdict == stages::FilterRule::kKept) result.jpeg = stages::encode_jpeg(tile, options_.jpeg);
+    if (result.verdict == stages::FilterRule::kKept) {
+      result.jpeg = stages::encode_jpeg(tile, options_.jpeg);
+      const auto& prompts = plan.opened.prompts;
+      if (prompts.attributes) {
+        result.probabilities = stages::average_over_tile(*prompts.attributes, plan.opened.resolution.mpp_x, cell.x,
+                                                         cell.y, plan.opened.grid.extent);
+      }
+      result.prompt = prompts.for_tile(result.probabilities);
+    }
   } catch (const std::exception& e) {
     result.error = e.what();
   }
@@ -200,7 +214,13 @@ void IngestRun::write(const TileResult& result) {
       record.white_fraction = float(result.scores.background_fraction);
       record.pen_fraction = float(result.scores.pen_fraction);
       record.blur_score = float(result.scores.blur_variance);
+      if (result.probabilities.tumor) record.tumor_probability = float(*result.probabilities.tumor);
+      if (result.probabilities.til) record.til_probability = float(*result.probabilities.til);
       try {
+        if (result.prompt) {
+          record.prompt_id = result.prompt->id;
+          if (state.prompts_written.insert(result.prompt->id).second) state.writer->add_prompt(*result.prompt);
+        }
         state.writer->add(cell.row, cell.col, record, result.jpeg);
       } catch (const std::exception& e) {
         state.failure = e.what();
@@ -226,6 +246,7 @@ void IngestRun::finish_slide(SlideState& state) {
   }
   auto& record = plan.record;
   record.status = store::SlideStatus::kComplete;
+  record.prompts = int64_t(state.prompts_written.size());
   record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - plan.started).count();
   record.finished_at = utc_now();
   try {
@@ -245,6 +266,7 @@ void IngestRun::finish_slide(SlideState& state) {
   {
     std::lock_guard lock(summary_mutex_);
     ++summary_.complete;
+    if (prompts_ && prompts_->reports() > 0 && record.report_origin.empty()) ++summary_.without_report;
     summary_.tiles_read += plan.cells.size();
     summary_.tiles_kept += uint64_t(record.tiles_kept);
   }
@@ -344,6 +366,9 @@ IngestSummary run_ingest(const IngestOptions& options) {
     sources = std::move(unique);
   }
 
+  // Reports, summaries and attributes are read whole and checked before the
+  // store is touched: a malformed file stops the run with nothing written.
+  const auto prompts = PromptContext::load(options);
   auto store = store::Store::open(options.store);
   Progress::Mode mode = Progress::Mode::kQuiet;
   switch (options.progress) {
@@ -370,7 +395,7 @@ IngestSummary run_ingest(const IngestOptions& options) {
   // The readers plus the source and writer nodes.
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism, size_t(jobs) + 1);
   const size_t total = sources.size();
-  IngestRun run(options, *store, std::move(sources), std::move(overrides), progress);
+  IngestRun run(options, *store, std::move(sources), std::move(overrides), prompts.get(), progress);
   IngestSummary summary = run.run(jobs, in_flight);
   std::signal(SIGINT, previous);
   progress.finish();

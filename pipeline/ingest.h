@@ -14,6 +14,7 @@ struct IngestSummary {
   size_t complete = 0;  // done in this run
   size_t skipped = 0;   // already complete with the same configuration
   size_t failed = 0;
+  size_t without_report = 0;  // complete slides that matched no report (tile-only prompts)
   std::vector<std::pair<std::string, std::string>> failures;  // slide path, error
   uint64_t tiles_read = 0;
   uint64_t tiles_kept = 0;

@@ -6,7 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "stages/case_matching.h"
 #include "stages/jpeg_codec.h"
+#include "stages/report_source.h"
+#include "stages/tile_attributes.h"
 #include "stages/tile_filter.h"
 #include "stages/tissue_mask.h"
 
@@ -31,6 +34,21 @@ struct IngestOptions {
   stages::TissueOptions tissue;
   stages::FilterOptions filter;
   stages::JpegOptions jpeg;  // Stored tile pixels (docs/STORE.md has the size/fidelity figures).
+
+  // Prompts: made when reports or tile attributes are given.
+  std::string reports;  // CSV, JSONL or a folder of .txt. Default: none.
+  stages::ReportSourceOptions report_columns;
+  // User summaries (e.g. from an LLM): CSV with the report id column and
+  // `summary`; they replace the composed summary of their cases. Default: none.
+  std::string summaries;
+  stages::CaseMatchOptions case_match;
+  std::string tile_attributes;  // wsinfer-style CSV. Default: none.
+  stages::TileAttributeOptions attribute_options;
+  std::string prompt_template = "pathldm";  // schemas/templates/NAME.txt or a path. Default: pathldm.
+  size_t token_budget = 35;                 // Default: 35 CLIP tokens, never above 77.
+  // CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz); empty means
+  // $TESSERA_CLIP_VOCAB. Required with prompts. Default: empty.
+  std::string clip_vocab;
 
   // Tile readers; 0 means one per core. Default: 0.
   int jobs = 0;

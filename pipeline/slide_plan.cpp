@@ -12,7 +12,8 @@ namespace {
 
 // Everything that changes which tiles are stored or their pixels; a slide whose
 // stored hash differs is redone.
-std::string ingest_config_hash(const IngestOptions& o, const stages::Resolution& r, const stages::LevelChoice& l) {
+std::string ingest_config_hash(const IngestOptions& o, const stages::Resolution& r, const stages::LevelChoice& l,
+                               const std::string& prompt_inputs) {
   std::ostringstream text;
   text.precision(17);
   text << "format=1;tile=" << o.tile << ";overlap=" << o.overlap << ";level=" << l.level << ";resample=" << l.resample
@@ -21,7 +22,8 @@ std::string ingest_config_hash(const IngestOptions& o, const stages::Resolution&
        << ";median=" << o.tissue.median_passes << ";smooth=" << o.tissue.fluorescence_smoothing_um << ";min_tissue=" << o.filter.min_tissue
        << ";max_background=" << o.filter.max_background << ";max_pen=" << o.filter.max_pen
        << ";min_blur=" << o.filter.min_blur_variance << ";white=" << o.filter.white_level
-       << ";dark=" << o.filter.dark_level << ";jpeg=" << o.jpeg.quality << "," << o.jpeg.full_chroma << "," << o.jpeg.fast_dct;
+       << ";dark=" << o.filter.dark_level << ";jpeg=" << o.jpeg.quality << "," << o.jpeg.full_chroma << "," << o.jpeg.fast_dct
+       << ";prompts=" << prompt_inputs;
   const std::string s = text.str();
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)XXH3_64bits(s.data(), s.size()));
@@ -31,7 +33,7 @@ std::string ingest_config_hash(const IngestOptions& o, const stages::Resolution&
 }  // namespace
 
 OpenedSlide open_slide(const stages::SlideSource& source, const IngestOptions& options,
-                       const std::map<std::string, double>& mpp_overrides) {
+                       const std::map<std::string, double>& mpp_overrides, const PromptContext* prompts) {
   OpenedSlide opened;
   opened.source = source;
   opened.slide = stages::Slide::open(source.path);
@@ -55,7 +57,8 @@ OpenedSlide open_slide(const stages::SlideSource& source, const IngestOptions& o
   } catch (const Error& e) {
     throw Error(source.path + ": " + e.what());
   }
-  opened.config_hash = ingest_config_hash(options, opened.resolution, opened.level);
+  if (prompts) opened.prompts = prompts->for_slide(source.id);
+  opened.config_hash = ingest_config_hash(options, opened.resolution, opened.level, opened.prompts.inputs_hash);
   return opened;
 }
 
@@ -84,6 +87,8 @@ store::SlideRecord pending_record(const OpenedSlide& opened, const IngestOptions
   r.codec = options.jpeg.full_chroma ? "jpeg-444" : "jpeg-420";
   r.codec_quality = options.jpeg.quality;
   r.config_hash = opened.config_hash;
+  r.case_id = opened.prompts.case_id;
+  r.report_origin = opened.prompts.report_origin;
   for (const auto rule : stages::kRejectionRules) r.rejected[stages::to_string(rule)] = 0;
   r.status = store::SlideStatus::kPending;
   return r;

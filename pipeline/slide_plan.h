@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "pipeline/ingest_options.h"
+#include "pipeline/prompt_context.h"
 #include "stages/level_choice.h"
 #include "stages/qc_overlay.h"
 #include "stages/resolution.h"
@@ -28,6 +29,7 @@ struct OpenedSlide {
   stages::Resolution resolution;
   stages::LevelChoice level;
   stages::TileGrid grid;
+  SlidePrompts prompts;  // empty when the run makes no prompts
   std::string config_hash;
 };
 
@@ -45,7 +47,7 @@ struct SlidePlan {
 
 // Opens the slide and resolves µm/px, level and grid. Throws tessera::Error.
 OpenedSlide open_slide(const stages::SlideSource& source, const IngestOptions& options,
-                       const std::map<std::string, double>& mpp_overrides);
+                       const std::map<std::string, double>& mpp_overrides, const PromptContext* prompts);
 
 // Thumbnail, tissue mask and the cells to read; grid cells outside the mask are
 // counted as `tissue` rejections here, without reading them.

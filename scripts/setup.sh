@@ -14,6 +14,7 @@ packages=(
   nlohmann-json3-dev
   libspdlog-dev libfmt-dev
   libturbojpeg0-dev libtiff-dev
+  libre2-dev zlib1g-dev libglib2.0-dev
   libxxhash-dev
 )
 

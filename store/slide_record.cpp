@@ -50,6 +50,9 @@ std::string encode_slide_record(const SlideRecord& r) {
       {"tiles_total", r.tiles_total},
       {"tiles_kept", r.tiles_kept},
       {"rejected", r.rejected},
+      {"case_id", r.case_id},
+      {"report_origin", r.report_origin},
+      {"prompts", r.prompts},
       {"codec", r.codec},
       {"codec_quality", r.codec_quality},
       {"status", to_string(r.status)},
@@ -88,6 +91,9 @@ SlideRecord decode_slide_record(const std::string& json) {
     r.tiles_total = j.at("tiles_total").get<int64_t>();
     r.tiles_kept = j.at("tiles_kept").get<int64_t>();
     r.rejected = j.at("rejected").get<std::map<std::string, int64_t>>();
+    r.case_id = j.value("case_id", "");
+    r.report_origin = j.value("report_origin", "");
+    r.prompts = j.value("prompts", int64_t{0});
     r.codec = j.at("codec").get<std::string>();
     r.codec_quality = j.at("codec_quality").get<int>();
     r.status = slide_status_from_string(j.at("status").get<std::string>());

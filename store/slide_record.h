@@ -42,6 +42,10 @@ struct SlideRecord {
   int64_t tiles_kept = 0;
   std::map<std::string, int64_t> rejected;  // rule name -> tiles rejected by that rule first
 
+  std::string case_id;        // "" when the slide matched no case
+  std::string report_origin;  // file:line of the matched report, "" without one
+  int64_t prompts = 0;        // distinct prompts of the kept tiles
+
   std::string codec;  // tile pixels, e.g. "jpeg"
   int codec_quality = 0;
 

@@ -215,6 +215,23 @@ std::optional<std::string> Store::tile_pixels(std::string_view slide_id, uint32_
   return value;
 }
 
+std::optional<PromptRecord> Store::prompt(std::string_view prompt_id) const {
+  std::string value;
+  const rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(kPromptsCf), rocksdb::Slice(prompt_id.data(), prompt_id.size()), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  check(s, "cannot read prompt " + std::string(prompt_id));
+  return decode_prompt_record(value);
+}
+
+std::vector<PromptRecord> Store::prompts() const {
+  std::vector<PromptRecord> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kPromptsCf)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) out.push_back(decode_prompt_record(it->value().ToString()));
+  check(it->status(), "cannot list prompts of store " + dir_.string());
+  return out;
+}
+
 void Store::flush() {
   if (read_only_) return;
   check(db_->Flush(rocksdb::FlushOptions(), handles_), "flush of store " + dir_.string() + " failed");
@@ -235,6 +252,10 @@ void SlideWriter::add(uint32_t row, uint32_t col, const TileRecord& record, std:
   check(batch_->Put(store_->cf(kTilePixelsCf), key, rocksdb::Slice(pixels.data(), pixels.size())), "batch");
   ++tiles_written_;
   if (batch_->GetDataSize() >= max_batch_bytes_) flush();
+}
+
+void SlideWriter::add_prompt(const PromptRecord& prompt) {
+  check(batch_->Put(store_->cf(kPromptsCf), prompt.id, encode_prompt_record(prompt)), "batch");
 }
 
 void SlideWriter::flush() {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "store/keys.h"
+#include "store/prompt_record.h"
 #include "store/slide_record.h"
 #include "store/tile_record.h"
 
@@ -73,6 +74,9 @@ class Store {
   uint64_t count_tiles(std::string_view slide_id) const;
   std::optional<std::string> tile_pixels(std::string_view slide_id, uint32_t row, uint32_t col) const;
 
+  std::optional<PromptRecord> prompt(std::string_view prompt_id) const;
+  std::vector<PromptRecord> prompts() const;
+
   // Forces memtables to SST/blob files (used by benchmarks to measure size).
   void flush();
 
@@ -100,6 +104,9 @@ class SlideWriter {
   ~SlideWriter();
 
   void add(uint32_t row, uint32_t col, const TileRecord& record, std::string_view pixels);
+  // Prompts are keyed by a hash of their text, so writing one again is a no-op
+  // in effect; they ride in the slide's batches.
+  void add_prompt(const PromptRecord& prompt);
   void commit(const SlideRecord& final_record);
   uint64_t tiles_written() const { return tiles_written_; }
 

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tessera::stages {
+
+// One patch of a wsinfer-style per-patch prediction table.
+struct AttributePatch {
+  double x = 0, y = 0, w = 0, h = 0;  // pixels at the table's µm/px
+  std::optional<double> tumor;        // probabilities in [0, 1]
+  std::optional<double> til;
+};
+
+struct SlideAttributes {
+  double mpp = 0;  // µm/px of the patch coordinates
+  std::vector<AttributePatch> patches;
+};
+
+struct TileAttributeOptions {
+  // µm/px of the coordinates when the table has no `mpp` column. Default: 0
+  // (required then).
+  double mpp = 0;
+  // Column names. Defaults: slide, x, y, w, h, tumor, til.
+  std::string slide_column = "slide", x_column = "x", y_column = "y", w_column = "w", h_column = "h";
+  std::string tumor_column = "tumor", til_column = "til";
+};
+
+// Reads the table: one row per patch, with slide id, x, y, w, h, and the
+// tumour and TIL probabilities (either column may be absent, or a cell empty).
+// Errors name the file, line and column.
+std::map<std::string, SlideAttributes> read_tile_attributes(const std::string& path,
+                                                            const TileAttributeOptions& options = {});
+
+struct TileProbabilities {
+  std::optional<double> tumor;
+  std::optional<double> til;
+};
+
+// Area-weighted mean of the patches overlapping a tile given in level-0 pixels
+// of a slide at `slide_mpp`; an attribute no overlapping patch has stays empty.
+TileProbabilities average_over_tile(const SlideAttributes& attributes, double slide_mpp, int64_t x, int64_t y,
+                                    int64_t extent);
+
+// Three bins, the top one closed: [0, 1/3) low, [1/3, 2/3) medium, [2/3, 1]
+// high. p = 1.0 is "high" (PathLDM's binning lost it).
+std::string probability_bin(double p);
+
+}  // namespace tessera::stages

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tessera::store {
+
+// Where a prompt word came from: a report field and its byte range in the
+// report, so every prompt is explainable.
+struct PromptSourceField {
+  std::string name;
+  std::string value;
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  bool derived = false;
+};
+
+// One distinct prompt, stored once in the `prompts` column family under its
+// id (a hash of its text); tiles refer to it by id.
+struct PromptRecord {
+  std::string id;
+  std::string text;
+  std::vector<int32_t> token_ids;  // CLIP ids with start and end tokens
+  std::string case_id;             // "" for tile-only prompts
+  std::string summary_source;      // "report", "user-summary" or "none"
+  std::string report_origin;       // file:line of the report
+  std::vector<PromptSourceField> fields;
+  std::string tumor;  // bin word or ""
+  std::string til;
+  std::string template_name;
+  uint32_t token_budget = 0;
+  std::vector<std::string> dropped;  // parts the budget removed
+};
+
+std::string encode_prompt_record(const PromptRecord& record);
+PromptRecord decode_prompt_record(const std::string& json);
+
+}  // namespace tessera::store

@@ -1,0 +1,145 @@
+// Ingest with reports and tile attributes: prompts are stored once, every kept
+// tile refers to one, and info/report show them. Needs the CLIP vocabulary from
+// ../shared/data/clip; skips without it.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+#include "pipeline/ingest.h"
+#include "store/store.h"
+#include "tests/test_support.h"
+
+namespace tessera {
+namespace {
+namespace fs = std::filesystem;
+using testing::run_tessera;
+
+// 256-px patches at 0.499 µm/px over CMU-1-Small-Region's 2220 x 2967 level 0:
+// tumour high in the left half, TIL exactly 1.0 in the top rows (the top bin
+// must include it) and absent from the bottom rows.
+fs::path write_cmu_attributes(const fs::path& dir) {
+  const fs::path path = dir / "attributes.csv";
+  std::ofstream out(path);
+  out << "slide,x,y,w,h,mpp,tumor,til\n";
+  for (int y = 0; y + 256 <= 2967; y += 256) {
+    for (int x = 0; x + 256 <= 2220; x += 256) {
+      out << "CMU-1-Small-Region," << x << ',' << y << ",256,256,0.499," << (x < 1110 ? 0.95 : 0.1) << ',';
+      if (y < 1024) out << "1.0";
+      else if (y < 2048) out << "0.4";
+      out << '\n';
+    }
+  }
+  return path;
+}
+
+TEST(IngestPrompts, CmuWithAReportAndTileAttributes) {
+  TESSERA_REQUIRE_SHARED_DATA(data);
+  testing::TempDir dir;
+  const auto vocab = (data / "clip/bpe_simple_vocab_16e6.txt.gz").string();
+  const auto reports = (data / "reports/tcga_brca_reports.csv").string();
+  std::ofstream(dir / "map.csv") << "slide,case\nCMU-1-Small-Region,TCGA-AR-A0TP\n";
+  const auto attributes = write_cmu_attributes(dir.path());
+
+  const auto r = run_tessera({"ingest", "--store", (dir / "s").string(), "--slides",
+                              (data / "slides/CMU-1-Small-Region.svs").string(), "--reports", reports, "--case-map",
+                              (dir / "map.csv").string(), "--tile-attributes", attributes.string(), "--clip-vocab",
+                              vocab});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  const auto info = run_tessera({"info", "--store", (dir / "s").string(), "--json"});
+  ASSERT_EQ(info.exit_code, 0) << info.output;
+  const auto j = nlohmann::json::parse(info.output);
+  const auto& slide = j["slides"][0];
+  EXPECT_EQ(slide["case_id"], "TCGA-AR-A0TP");
+  EXPECT_NE(slide["report_origin"].get<std::string>().find("tcga_brca_reports.csv:2"), std::string::npos);
+  const auto& prompts = j["prompts"];
+  ASSERT_GE(prompts.size(), 2u);
+  EXPECT_EQ(slide["prompts"], prompts.size());
+  std::set<std::string> texts;
+  for (const auto& p : prompts) {
+    const std::string text = p["text"];
+    texts.insert(text);
+    EXPECT_LE(p["tokens"].get<size_t>(), 35u) << text;
+    EXPECT_EQ(p["token_ids"].size(), p["tokens"].get<size_t>());
+    EXPECT_EQ(p["token_ids"][0], 49406);
+    EXPECT_EQ(p["token_ids"].back(), 49407);
+    EXPECT_EQ(p["case_id"], "TCGA-AR-A0TP");
+    EXPECT_EQ(p["template"], "pathldm");
+    // The report: infiltrating ductal carcinoma, Nottingham grade III, AJCC pT2.
+    EXPECT_NE(text.find("invasive ductal carcinoma"), std::string::npos) << text;
+  }
+  // Left tiles are high-tumour; top tiles have TIL 1.0, which must bin as high.
+  EXPECT_TRUE(std::any_of(texts.begin(), texts.end(), [](const std::string& t) {
+    return t.rfind("high tumor; high til; ", 0) == 0;
+  }));
+  // Bottom tiles have no TIL value: their til segment is dropped.
+  EXPECT_TRUE(std::any_of(texts.begin(), texts.end(), [](const std::string& t) {
+    return t.find(" til;") == std::string::npos;
+  }));
+
+  // Every kept tile refers to a stored prompt.
+  store::StoreOptions ro;
+  ro.read_only = true;
+  auto store = store::Store::open(dir / "s", ro);
+  size_t tiles = 0;
+  store->for_each_tile("CMU-1-Small-Region", [&](const store::TileKey& k, const store::TileRecord& t) {
+    ++tiles;
+    ASSERT_FALSE(t.prompt_id.empty());
+    const auto prompt = store->prompt(t.prompt_id);
+    ASSERT_TRUE(prompt);
+    EXPECT_EQ(prompt->tumor, k.col * 256 < 1110 ? "high" : "low");
+  });
+  EXPECT_EQ(tiles, slide["tiles_kept"].get<size_t>());
+
+  const auto report = run_tessera({"report", "--reports", reports, "--case", "TCGA-AR-A0TP", "--clip-vocab", vocab,
+                                   "--json"});
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  const auto rj = nlohmann::json::parse(report.output);
+  ASSERT_EQ(rj.size(), 1u);
+  EXPECT_LE(rj[0]["tokens"].get<size_t>(), 35u);
+  bool has_pt = false;
+  for (const auto& f : rj[0]["fields"]) {
+    if (f["name"] == "pt") {
+      has_pt = true;
+      EXPECT_EQ(f["value"], "T2");
+      EXPECT_EQ(f["span"], "pT2");
+    }
+  }
+  EXPECT_TRUE(has_pt);
+}
+
+TEST(IngestPrompts, SlideWithoutAReportGetsTheTileOnlyPromptAndIsCounted) {
+  TESSERA_REQUIRE_SHARED_DATA(data);
+  testing::TempDir dir;
+  const auto slide = testing::make_slide(dir.path(), "TCGA-ZZ-9999-01Z-00-DX1.tiff", testing::small_spec());
+  std::ofstream(dir / "attributes.csv") << "slide,x,y,w,h,tumor\nTCGA-ZZ-9999-01Z-00-DX1,0,0,4096,4096,0.5\n";
+  const auto r = run_tessera({"ingest", "--store", (dir / "s").string(), "--slides", slide.string(), "--reports",
+                              (data / "reports/tcga_brca_reports.csv").string(), "--tile-attributes",
+                              (dir / "attributes.csv").string(), "--tile-attributes-mpp", "0.5", "--clip-vocab",
+                              (data / "clip/bpe_simple_vocab_16e6.txt.gz").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("1 slides matched no report"), std::string::npos) << r.output;
+  const auto j = nlohmann::json::parse(run_tessera({"info", "--store", (dir / "s").string(), "--json"}).output);
+  ASSERT_EQ(j["prompts"].size(), 1u);
+  EXPECT_EQ(j["prompts"][0]["text"], "medium tumor");
+  EXPECT_EQ(j["prompts"][0]["summary_source"], "none");
+  EXPECT_EQ(j["slides"][0]["case_id"], "TCGA-ZZ-9999");
+  EXPECT_EQ(j["slides"][0]["report_origin"], "");
+}
+
+TEST(IngestPrompts, MalformedReportsStopTheRunBeforeAnythingIsWritten) {
+  TESSERA_REQUIRE_SHARED_DATA(data);
+  testing::TempDir dir;
+  const auto slide = testing::make_slide(dir.path(), "TCGA-ZZ-9999-01Z-00-DX1.tiff", testing::small_spec());
+  std::ofstream(dir / "bad.csv") << "case_submitter_id,text\nTCGA-ZZ-9999,\"unclosed\n";
+  const auto r = run_tessera({"ingest", "--store", (dir / "s").string(), "--slides", slide.string(), "--reports",
+                              (dir / "bad.csv").string(), "--clip-vocab",
+                              (data / "clip/bpe_simple_vocab_16e6.txt.gz").string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("bad.csv:2:14: quoted field is never closed"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "s"));
+}
+
+}  // namespace
+}  // namespace tessera
