@@ -32,7 +32,7 @@ text::ClipTokenizer load_tokenizer(const TokenizeFlags& flags) {
   }
   if (vocab.empty()) {
     throw Error(
-        "tokenize needs CLIP's vocabulary: pass --vocab bpe_simple_vocab_16e6.txt.gz (the file in OpenAI's CLIP "
+        "tokenize needs CLIP's vocabulary: pass --clip-vocab bpe_simple_vocab_16e6.txt.gz (the file in OpenAI's CLIP "
         "repository, clip/bpe_simple_vocab_16e6.txt.gz) or set TESSERA_CLIP_VOCAB to its path, or pass a Hugging "
         "Face pair with --hf-vocab vocab.json --hf-merges merges.txt");
   }
@@ -45,7 +45,7 @@ void add_tokenize_command(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<TokenizeFlags>();
   auto* cmd = app.add_subcommand("tokenize", "Turn texts into CLIP token ids, exactly as OpenAI CLIP's tokenizer does");
   cmd->add_option("text", flags->texts, "Texts to tokenize, one result line each")->required();
-  auto* vocab = cmd->add_option("--vocab", flags->vocab,
+  auto* vocab = cmd->add_option("--clip-vocab", flags->vocab,
                                 "CLIP's bpe_simple_vocab_16e6.txt.gz (default: $TESSERA_CLIP_VOCAB)");
   auto* hf_vocab = cmd->add_option("--hf-vocab", flags->hf_vocab, "Hugging Face vocab.json (with --hf-merges)");
   auto* hf_merges = cmd->add_option("--hf-merges", flags->hf_merges, "Hugging Face merges.txt (with --hf-vocab)");

@@ -287,7 +287,7 @@ TEST(ClipTokenizer, ConcurrentEncodingMatchesSequential) {
 
 TEST(ClipTokenizer, CommandLine) {
   REQUIRE_CLIP_VOCAB(clip);
-  auto r = testing::run_tessera({"tokenize", "a photo of a cat", "it's", "--vocab", clip_path->string()});
+  auto r = testing::run_tessera({"tokenize", "a photo of a cat", "it's", "--clip-vocab", clip_path->string()});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "49406 320 1125 539 320 2368 49407\n49406 585 568 49407\n");
   EXPECT_EQ(clip.tokenize("it's"), (Ids{49406, 585, 568, 49407}));
