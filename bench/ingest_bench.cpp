@@ -77,6 +77,14 @@ double plain_read_loop(const fs::path& slide_path, int64_t* tiles) {
   return seconds;
 }
 
+double directory_mib(const fs::path& dir) {
+  uintmax_t bytes = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.is_regular_file()) bytes += entry.file_size();
+  }
+  return double(bytes) / (1024.0 * 1024.0);
+}
+
 // The JPEG-decode floor: one thread decoding every native tile of level 0 with
 // libtiff, no compositing, no copies.
 double native_decode_loop(const fs::path& slide_path, int64_t* tiles) {
@@ -149,6 +157,13 @@ int main(int argc, char** argv) {
        std::to_string(mpp), "--jobs", std::to_string(jobs), "--min-tissue", "0", "--max-background", "1",
        "--max-pen", "1", "--min-blur-variance", "0", "--progress", "lines"},
       (work / "ingest-all.log").string());
+  // 2b. the same with pixels in plain SSTs instead of blob files.
+  fs::remove_all(work / "store-sst");
+  const auto ours_sst = run_measured(
+      {tessera, "ingest", "--store", (work / "store-sst").string(), "--slides", large.string(), "--mpp",
+       std::to_string(mpp), "--jobs", std::to_string(jobs), "--min-tissue", "0", "--max-background", "1",
+       "--max-pen", "1", "--min-blur-variance", "0", "--progress", "lines", "--no-blob-files"},
+      (work / "ingest-sst.log").string());
   // 3. vips dzsave, one level, 256 px tiles, same JPEG quality.
   fs::remove_all(work / "dz_files");
   fs::remove(work / "dz.dzi");
@@ -162,7 +177,7 @@ int main(int argc, char** argv) {
   int64_t native_tiles = 0;
   const double native_seconds = native_decode_loop(large, &native_tiles);
 
-  if (ours.exit_code || ours_all.exit_code || dz.exit_code) {
+  if (ours.exit_code || ours_all.exit_code || ours_sst.exit_code || dz.exit_code) {
     std::fprintf(stderr, "a run failed: tessera %d, tessera(all) %d, dzsave %d; logs in %s\n", ours.exit_code,
                  ours_all.exit_code, dz.exit_code, work.c_str());
     return 1;
@@ -177,6 +192,7 @@ int main(int argc, char** argv) {
   };
   row("tessera ingest (filters on)", ours.seconds, double(grid), ours.peak_rss_mib);
   row("tessera ingest (every tile kept)", ours_all.seconds, double(grid), ours_all.peak_rss_mib);
+  row("  same, pixels in plain SSTs", ours_sst.seconds, double(grid), ours_sst.peak_rss_mib);
   row("vips dzsave --depth one", dz.seconds, double(grid), dz.peak_rss_mib);
   row("plain read_region loop, 1 thread", plain_seconds, double(plain_tiles), tessera::bench::peak_rss_mib_of_self());
   row("native JPEG tile decode, 1 thread", native_seconds, double(native_tiles), tessera::bench::peak_rss_mib_of_self());
@@ -187,6 +203,8 @@ int main(int argc, char** argv) {
               all_rate / (plain_rate * jobs));
   std::printf("  tessera (every tile) vs decode floor x %d cores: %.2f (DESIGN.md target >= 0.80)\n", jobs,
               all_rate / (double(native_tiles) / native_seconds * jobs));
+  std::printf("  store size, blob files vs plain SSTs: %.0f MiB vs %.0f MiB\n", directory_mib(work / "store-all"),
+              directory_mib(work / "store-sst"));
   std::printf("  peak RSS, tessera: %.0f MiB (target < 1024)\n", std::max(ours.peak_rss_mib, ours_all.peak_rss_mib));
   return 0;
 }

@@ -35,6 +35,8 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--qc-dir", o.qc_dir, "Where per-slide QC PNGs go (default STORE/qc)");
   cmd->add_flag("--no-qc{false}", o.write_qc, "Do not write QC pictures");
   cmd->add_flag("--force", o.force, "Redo every slide, even complete ones");
+  cmd->add_flag("--no-blob-files{false}", o.pixel_blob_files,
+                "Keep tile pixels in the LSM tree instead of RocksDB blob files (for comparison)");
   cmd->add_option("--jpeg-quality", o.jpeg.quality, "JPEG quality of stored tile pixels")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));

@@ -369,7 +369,9 @@ IngestSummary run_ingest(const IngestOptions& options) {
   // Reports, summaries and attributes are read whole and checked before the
   // store is touched: a malformed file stops the run with nothing written.
   const auto prompts = PromptContext::load(options);
-  auto store = store::Store::open(options.store);
+  store::StoreOptions store_options;
+  store_options.pixel_blob_files = options.pixel_blob_files;
+  auto store = store::Store::open(options.store, store_options);
   Progress::Mode mode = Progress::Mode::kQuiet;
   switch (options.progress) {
     case IngestOptions::Progress::kAuto:

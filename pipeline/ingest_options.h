@@ -58,6 +58,8 @@ struct IngestOptions {
   // Per-slide QC PNGs; empty means STORE/qc. Default: empty.
   std::filesystem::path qc_dir;
   bool write_qc = true;
+  // Keep tile pixels in RocksDB blob files (see store/store.h). Default: true.
+  bool pixel_blob_files = true;
   // Redo every slide, complete or not. Default: false.
   bool force = false;
   // Progress: a redrawn bar on a terminal, plain lines otherwise. Default: auto.

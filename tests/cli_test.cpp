@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+
 #include <fstream>
 #include <random>
 
@@ -81,6 +83,34 @@ TEST_F(CliTest, SecondProcessOnTheStoreIsRefusedAndHarmsNothing) {
     EXPECT_EQ(info(dir_ / "s")["slides"].size(), 1u);
   }
   EXPECT_EQ(info(dir_ / "s"), before);
+}
+
+TEST_F(CliTest, InterruptFinishesInFlightWorkAndTheRerunCompletes) {
+  // A third, larger slide keeps the run busy after A completes.
+  auto big = testing::small_spec();
+  big.width = 6144, big.height = 4096, big.seed = 3;
+  testing::make_slide(dir_ / "slides", "C.tiff", big);
+  bool sent = false;
+  const auto interrupted = run_tessera(
+      {"ingest", "--store", (dir_ / "s").string(), "--slides", (dir_ / "slides").string(), "--jobs", "1"}, {},
+      [&](const std::string& output, int pid) {
+        if (!sent && output.find("slide B: complete") != std::string::npos) {
+          kill(pid, SIGINT);
+          sent = true;
+        }
+      });
+  ASSERT_TRUE(sent) << interrupted.output;
+  EXPECT_EQ(interrupted.exit_code, 130) << interrupted.output;
+  EXPECT_NE(interrupted.output.find("interrupted; run the same command again"), std::string::npos);
+  const auto mid = info(dir_ / "s");
+  EXPECT_EQ(mid["slides"][0]["status"], "complete");
+  EXPECT_EQ(mid["slides"][1]["status"], "complete");
+  EXPECT_EQ(mid["slides"][2]["status"], "pending");
+
+  const auto rerun = run_tessera({"ingest", "--store", (dir_ / "s").string(), "--slides", (dir_ / "slides").string()});
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
+  EXPECT_NE(rerun.output.find("3 slides: 1 complete, 2 already complete"), std::string::npos) << rerun.output;
+  EXPECT_EQ(info(dir_ / "s")["slides"][2]["status"], "complete");
 }
 
 TEST_F(CliTest, KillNineAtARandomTileThenRerunFinishesWithoutDuplicates) {

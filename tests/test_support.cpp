@@ -31,7 +31,8 @@ std::optional<fs::path> shared_data() {
   return std::nullopt;
 }
 
-CommandResult run_tessera(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+CommandResult run_tessera(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                          const std::function<void(const std::string& output, int pid)>& on_output) {
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
   const pid_t pid = fork();
@@ -55,7 +56,10 @@ CommandResult run_tessera(const std::vector<std::string>& args, const std::vecto
   CommandResult result;
   std::array<char, 4096> buffer;
   ssize_t n;
-  while ((n = read(pipe_fds[0], buffer.data(), buffer.size())) > 0) result.output.append(buffer.data(), size_t(n));
+  while ((n = read(pipe_fds[0], buffer.data(), buffer.size())) > 0) {
+    result.output.append(buffer.data(), size_t(n));
+    if (on_output) on_output(result.output, int(pid));
+  }
   close(pipe_fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);

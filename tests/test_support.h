@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,7 +39,10 @@ struct CommandResult {
 };
 
 // Runs build/tessera with `args` (no shell), with extra environment variables.
-CommandResult run_tessera(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+// When `on_output` is given it sees the output as it arrives, with the child's
+// pid, so a test can signal the child at a chosen moment.
+CommandResult run_tessera(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
+                          const std::function<void(const std::string& output, int pid)>& on_output = {});
 
 // A small synthetic slide (see examples/synthetic_slide.h), cached per spec in
 // the test's temp dir.
