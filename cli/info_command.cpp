@@ -60,7 +60,12 @@ void add_info_command(CLI::App& app, int& exit_code) {
       out["prompts"] = nlohmann::json::array();
       for (const auto& p : prompts) {
         auto j = nlohmann::json::parse(store::encode_prompt_record(p));
-        j.erase("fields");  // `tessera report` shows the fields with their spans
+        j["sources"] = nlohmann::json::array();
+        for (const auto& source : p.sources) {
+          auto s = nlohmann::json::parse(store::encode_prompt_source(source));
+          s.erase("fields");  // `tessera report` shows the fields with their spans
+          j["sources"].push_back(s);
+        }
         out["prompts"].push_back(j);
       }
       out["totals"] = {{"slides", slides.size()},

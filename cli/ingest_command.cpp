@@ -27,7 +27,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--overlap", o.overlap, "Overlap between neighbouring tiles in pixels")->capture_default_str();
   cmd->add_option("--jobs", o.jobs, "Parallel tile readers (0 = one per core)")->capture_default_str();
   cmd->add_option("--assume-mpp", o.assume_mpp, "Microns per pixel for slides whose files record none");
-  cmd->add_option("--mpp-overrides", o.mpp_overrides_csv, "CSV with columns slide,mpp overriding file metadata")
+  cmd->add_option("--mpp-overrides", o.mpp_overrides_csv, "CSV with columns slide,mpp, used for slides whose files record no resolution")
       ->check(CLI::ExistingFile);
   cmd->add_option("--level-tolerance", o.level_tolerance,
                   "Use a level's native pixels when within this relative distance of the target")
@@ -66,6 +66,10 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
       ->capture_default_str()
       ->check(CLI::Range(3, 77));
   cmd->add_option("--clip-vocab", o.clip_vocab, "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz); default $TESSERA_CLIP_VOCAB");
+  auto* batch = cmd->add_option_function<size_t>(
+      "--write-batch-kib", [&o](size_t kib) { o.write_batch_bytes = kib * 1024; },
+      "Largest RocksDB write batch per slide, in KiB (default 4096)");
+  batch->check(CLI::Range(size_t{4}, size_t{1} << 20));
   cmd->add_option("--tiles-in-flight", o.tiles_in_flight, "Bound on tiles held in memory (0 = 4 per reader)")
       ->capture_default_str();
   cmd->add_option("--progress", flags->progress, "Progress display")

@@ -20,6 +20,7 @@
 #include "stages/tile_reader.h"
 #include "stages/vips_runtime.h"
 #include "store/error.h"
+#include "stages/resolution.h"
 #include "store/store.h"
 
 namespace tessera::pipeline {
@@ -27,6 +28,10 @@ namespace fs = std::filesystem;
 namespace {
 
 std::atomic<bool> g_stop{false};
+
+fs::path qc_dir(const IngestOptions& options) {
+  return options.qc_dir.empty() ? options.store / "qc" : options.qc_dir;
+}
 
 // A slide in flight through the graph. Only the writer node touches `writer`,
 // `received` and `failure`, and it frees `plan` once the slide is finished, so
@@ -139,7 +144,7 @@ std::shared_ptr<SlideState> IngestRun::next_slide() {
       state->plan = plan_slide(std::move(opened), options_);
       state->cells = state->plan->cells.size();
       state->expected = std::max<size_t>(1, state->cells);
-      state->writer.emplace(store_.slide_writer(source.id));
+      state->writer.emplace(store_.slide_writer(source.id, options_.write_batch_bytes));
       progress_.slide_planned(state->plan->cells.size());
       return state;
     } catch (const std::exception& e) {
@@ -177,7 +182,7 @@ TileResult IngestRun::read(const TileJob& job) const {
   try {
     const auto& cell = plan.cells[size_t(job.index)];
     const auto tile = stages::read_tile(*plan.opened.slide, plan.opened.level.level, plan.opened.grid, cell);
-    result.scores = stages::score_tile(tile, plan.mask.dark_background, options_.filter);
+    result.scores = stages::score_tile(tile, plan.dark_background, options_.filter);
     result.scores.tissue_fraction = plan.cell_tissue[size_t(job.index)];
     result.verdict = stages::judge(result.scores, options_.filter);
     if (result.verdict == stages::FilterRule::kKept) {
@@ -250,18 +255,21 @@ void IngestRun::finish_slide(SlideState& state) {
   record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - plan.started).count();
   record.finished_at = utc_now();
   try {
-    if (options_.write_qc) {
-      const fs::path dir = options_.qc_dir.empty() ? options_.store / "qc" : options_.qc_dir;
-      fs::create_directories(dir);
-      const auto picture = stages::draw_qc_overlay(plan.thumbnail.image, plan.mask, plan.qc_tiles);
-      stages::save_png(picture, (dir / (source.id + ".png")).string());
-    }
     state.writer->commit(record);
   } catch (const std::exception& e) {
     state.writer.reset();
     record_failure(source, e.what(), &record);
     state.plan.reset();
     return;
+  }
+  // The QC picture is a by-product: failing to write it never costs the tiles.
+  if (options_.write_qc) {
+    try {
+      stages::save_png(stages::draw_tile_verdicts(plan.qc_base, plan.qc_tiles),
+                       (qc_dir(options_) / (source.id + ".png")).string());
+    } catch (const std::exception& e) {
+      spdlog::warn("slide {}: QC picture not written: {}", source.id, e.what());
+    }
   }
   {
     std::lock_guard lock(summary_mutex_);
@@ -283,7 +291,12 @@ void IngestRun::record_failure(const stages::SlideSource& source, const std::str
                                const store::SlideRecord* partial) {
   // A slide stored complete earlier keeps its tiles when it now fails to open
   // (say, an unmounted share): the failure is reported, nothing is deleted.
-  const auto existing = partial ? std::nullopt : store_.slide(source.id);
+  std::optional<store::SlideRecord> existing;
+  try {
+    if (!partial) existing = store_.slide(source.id);
+  } catch (const std::exception& e) {
+    spdlog::warn("slide {}: its stored record is unreadable ({}); it is replaced", source.id, e.what());
+  }
   const bool keep_stored = existing && existing->status == store::SlideStatus::kComplete;
   store::SlideRecord record;
   if (partial) record = *partial;
@@ -333,14 +346,38 @@ IngestSummary IngestRun::run(int jobs, size_t tiles_in_flight) {
 
 extern "C" void on_interrupt(int) { g_stop.store(true); }
 
+// Every option error is found here, before the store is opened, rather than as
+// one failed slide after another.
+void validate(const IngestOptions& o) {
+  const auto fraction = [](double v) { return v >= 0 && v <= 1; };
+  if (o.mpp && o.magnification) throw Error("give either --mpp or --magnification, not both");
+  if (o.mpp && !(*o.mpp >= stages::kMinPlausibleMpp && *o.mpp <= stages::kMaxPlausibleMpp)) {
+    throw Error("--mpp must be within 0.1..20 microns per pixel");
+  }
+  if (o.magnification && !(*o.magnification > 0 && *o.magnification <= 200)) {
+    throw Error("--magnification must be within (0, 200]");
+  }
+  if (o.assume_mpp && !(*o.assume_mpp >= stages::kMinPlausibleMpp && *o.assume_mpp <= stages::kMaxPlausibleMpp)) {
+    throw Error("--assume-mpp must be within 0.1..20 microns per pixel");
+  }
+  if (!(o.level_tolerance >= 0 && o.level_tolerance < 0.5)) throw Error("--level-tolerance must be within [0, 0.5)");
+  if (o.tile < 16 || o.tile > 8192) throw Error("--tile must be within 16..8192");
+  if (o.overlap < 0 || o.overlap >= o.tile) throw Error("--overlap must be within 0.." + std::to_string(o.tile - 1));
+  if (!fraction(o.filter.min_tissue) || !fraction(o.filter.max_background) || !fraction(o.filter.max_pen)) {
+    throw Error("--min-tissue, --max-background and --max-pen are fractions within [0, 1]");
+  }
+  if (!(o.filter.min_blur_variance >= 0)) throw Error("--min-blur-variance must not be negative");
+  if (o.jpeg.quality < 1 || o.jpeg.quality > 100) throw Error("JPEG quality must be in 1..100");
+  if (o.write_batch_bytes < 4096) throw Error("--write-batch-kib must be at least 4");
+}
+
 }  // namespace
 
 void request_stop() { g_stop.store(true); }
 
 IngestSummary run_ingest(const IngestOptions& options) {
   const auto started = std::chrono::steady_clock::now();
-  if (options.mpp && options.magnification) throw Error("give either --mpp or --magnification, not both");
-  if (options.jpeg.quality < 1 || options.jpeg.quality > 100) throw Error("JPEG quality must be in 1..100");
+  validate(options);
   const int jobs = options.jobs > 0 ? options.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
   const size_t in_flight = options.tiles_in_flight ? options.tiles_in_flight : size_t(jobs) * 4;
 
@@ -372,6 +409,11 @@ IngestSummary run_ingest(const IngestOptions& options) {
   store::StoreOptions store_options;
   store_options.pixel_blob_files = options.pixel_blob_files;
   auto store = store::Store::open(options.store, store_options);
+  if (options.write_qc) {
+    std::error_code error;
+    fs::create_directories(qc_dir(options), error);
+    if (error) throw Error("cannot create the QC folder " + qc_dir(options).string() + ": " + error.message());
+  }
   Progress::Mode mode = Progress::Mode::kQuiet;
   switch (options.progress) {
     case IngestOptions::Progress::kAuto:

@@ -58,6 +58,9 @@ struct IngestOptions {
   // Per-slide QC PNGs; empty means STORE/qc. Default: empty.
   std::filesystem::path qc_dir;
   bool write_qc = true;
+  // Largest RocksDB write batch per slide; the slide's status rides in its last
+  // one. Default: 4 MiB.
+  size_t write_batch_bytes = size_t{4} << 20;
   // Keep tile pixels in RocksDB blob files (see store/store.h). Default: true.
   bool pixel_blob_files = true;
   // Redo every slide, complete or not. Default: false.

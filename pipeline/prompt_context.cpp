@@ -90,15 +90,17 @@ store::PromptRecord PromptContext::make_prompt(const std::string& case_id, const
   record.text = budgeted.text;
   record.id = budgeted.text.empty() ? "" : prompt_id(budgeted.text);
   record.token_ids = tokenizer_->tokenize(budgeted.text, stages::kClipContext, /*truncate=*/false);
-  record.case_id = case_id;
-  record.summary_source = source;
-  record.report_origin = report ? report->origin : "";
-  for (const auto& f : fields) record.fields.push_back({f.name, f.value, f.begin, f.end, f.derived});
   record.tumor = tumor;
   record.til = til;
   record.template_name = template_->name();
   record.token_budget = uint32_t(token_budget_);
-  record.dropped = budgeted.dropped;
+  store::PromptSource provenance;
+  provenance.case_id = case_id;
+  provenance.summary_source = source;
+  provenance.report_origin = report ? report->origin : "";
+  for (const auto& f : fields) provenance.fields.push_back({f.name, f.value, f.begin, f.end, f.derived});
+  provenance.dropped = budgeted.dropped;
+  record.sources.push_back(std::move(provenance));
   return record;
 }
 
@@ -125,7 +127,9 @@ SlidePrompts PromptContext::for_slide(const std::string& slide_id) const {
   if (const auto it = attributes_.find(slide_id); it != attributes_.end()) prompts.attributes = &it->second;
 
   std::ostringstream inputs;
-  inputs << vocabulary_hash_ << '|' << template_->text() << '|' << token_budget_ << '|' << source;
+  // The report's text and place too: its spans and origin are stored.
+  inputs << vocabulary_hash_ << '|' << template_->text() << '|' << token_budget_ << '|' << source << '|'
+         << prompts.case_id << '|' << (report ? report->origin + '|' + report->text : std::string());
   for (const auto& clause : summary) inputs << '|' << clause;
   if (prompts.attributes) {
     inputs << "|mpp=" << prompts.attributes->mpp;

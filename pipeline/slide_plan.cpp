@@ -98,18 +98,20 @@ std::unique_ptr<SlidePlan> plan_slide(OpenedSlide opened, const IngestOptions& o
   auto plan = std::make_unique<SlidePlan>();
   plan->started = std::chrono::steady_clock::now();
   plan->record = pending_record(opened, options);
-  plan->thumbnail = stages::read_thumbnail(*opened.slide, options.tissue.thumbnail_side);
-  plan->mask = stages::compute_tissue_mask(plan->thumbnail.image, plan->thumbnail.scale_x, plan->thumbnail.scale_y,
-                                           opened.resolution.mpp_x * plan->thumbnail.scale_x, options.tissue);
-  plan->record.tissue_method = plan->mask.method;
-  plan->record.tissue_threshold = plan->mask.threshold;
+  const auto thumbnail = stages::read_thumbnail(*opened.slide, options.tissue.thumbnail_side);
+  const auto mask = stages::compute_tissue_mask(thumbnail.image, thumbnail.scale_x, thumbnail.scale_y,
+                                                opened.resolution.mpp_x * thumbnail.scale_x, options.tissue);
+  plan->record.tissue_method = mask.method;
+  plan->record.tissue_threshold = mask.threshold;
+  plan->dark_background = mask.dark_background;
+  if (options.write_qc) plan->qc_base = stages::make_qc_base(thumbnail.image, mask, kQcSide);
 
   const auto& grid = opened.grid;
   plan->qc_tiles.reserve(grid.size());
   for (uint32_t row = 0; row < grid.rows; ++row) {
     for (uint32_t col = 0; col < grid.cols; ++col) {
       const auto cell = grid.cell(row, col);
-      const double tissue = plan->mask.fraction(cell.x, cell.y, grid.extent, grid.extent);
+      const double tissue = mask.fraction(cell.x, cell.y, grid.extent, grid.extent);
       const bool read = tissue >= options.filter.min_tissue;
       plan->qc_tiles.push_back({cell.x, cell.y, grid.extent, read ? stages::FilterRule::kKept : stages::FilterRule::kTissue});
       if (read) {

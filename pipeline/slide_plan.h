@@ -36,8 +36,8 @@ struct OpenedSlide {
 // Everything the ingest graph needs to read, filter and store one slide's tiles.
 struct SlidePlan {
   OpenedSlide opened;
-  stages::Thumbnail thumbnail;
-  stages::TissueMask mask;
+  bool dark_background = false;             // fluorescence: changes the background rule
+  stages::QcBase qc_base;                    // thumbnail + contour, at most kQcSide px
   std::vector<stages::GridCell> cells;      // inside the mask: these are read
   std::vector<float> cell_tissue;           // mask fraction of each read cell
   std::vector<stages::QcTile> qc_tiles;     // every grid cell's verdict, for the QC picture
@@ -49,8 +49,13 @@ struct SlidePlan {
 OpenedSlide open_slide(const stages::SlideSource& source, const IngestOptions& options,
                        const std::map<std::string, double>& mpp_overrides, const PromptContext* prompts);
 
+// The QC picture's longest side: small enough that the slides in flight cost
+// little memory, large enough to see tiles.
+inline constexpr int kQcSide = 1024;
+
 // Thumbnail, tissue mask and the cells to read; grid cells outside the mask are
-// counted as `tissue` rejections here, without reading them.
+// counted as `tissue` rejections here, without reading them. The thumbnail and
+// mask are freed before this returns; only the QC base is kept.
 std::unique_ptr<SlidePlan> plan_slide(OpenedSlide opened, const IngestOptions& options);
 
 // The record of a slide about to be (re)done: status pending, geometry known.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "stages/tile_reader.h"
+
 namespace tessera::stages {
 namespace {
 
@@ -36,14 +38,45 @@ Colour colour_of(FilterRule rule) {
 
 }  // namespace
 
-RgbImage draw_qc_overlay(const RgbImage& thumbnail, const TissueMask& mask, const std::vector<QcTile>& tiles) {
-  RgbImage out = thumbnail;
+QcBase make_qc_base(const RgbImage& thumbnail, const TissueMask& mask, int max_side) {
+  RgbImage contoured = thumbnail;
+  if (mask.width == thumbnail.width && mask.height == thumbnail.height) {
+    const auto in = [&](int x, int y) {
+      return x >= 0 && y >= 0 && x < mask.width && y < mask.height && mask.inside[size_t(y) * mask.width + x];
+    };
+    for (int y = 0; y < mask.height; ++y) {
+      for (int x = 0; x < mask.width; ++x) {
+        // Two pixels wide, so the contour survives the picture being scaled down.
+        if (in(x, y) && (!in(x - 1, y) || !in(x + 1, y) || !in(x, y - 1) || !in(x, y + 1))) {
+          for (int dy = 0; dy < 2; ++dy) {
+            for (int dx = 0; dx < 2; ++dx) blend(contoured, x + dx, y + dy, {255, 140, 0}, 256);
+          }
+        }
+      }
+    }
+  }
+  QcBase base;
+  const int longest = std::max(thumbnail.width, thumbnail.height);
+  if (longest > max_side) {
+    const double factor = double(max_side) / longest;
+    base.image = resample_to(contoured, std::max(1, int(std::lround(thumbnail.width * factor))),
+                             std::max(1, int(std::lround(thumbnail.height * factor))));
+  } else {
+    base.image = std::move(contoured);
+  }
+  base.scale_x = mask.scale_x * double(thumbnail.width) / base.image.width;
+  base.scale_y = mask.scale_y * double(thumbnail.height) / base.image.height;
+  return base;
+}
+
+RgbImage draw_tile_verdicts(const QcBase& base, const std::vector<QcTile>& tiles) {
+  RgbImage out = base.image;
   for (const auto& tile : tiles) {
     if (tile.verdict == FilterRule::kTissue) continue;
-    const int x0 = int(std::floor(tile.x / mask.scale_x));
-    const int y0 = int(std::floor(tile.y / mask.scale_y));
-    const int x1 = std::max(x0 + 1, int(std::ceil((tile.x + tile.extent) / mask.scale_x)) - 1);
-    const int y1 = std::max(y0 + 1, int(std::ceil((tile.y + tile.extent) / mask.scale_y)) - 1);
+    const int x0 = int(std::floor(tile.x / base.scale_x));
+    const int y0 = int(std::floor(tile.y / base.scale_y));
+    const int x1 = std::max(x0 + 1, int(std::ceil((tile.x + tile.extent) / base.scale_x)) - 1);
+    const int y1 = std::max(y0 + 1, int(std::ceil((tile.y + tile.extent) / base.scale_y)) - 1);
     const Colour c = colour_of(tile.verdict);
     if (tile.verdict == FilterRule::kKept) {
       for (int x = x0; x <= x1; ++x) blend(out, x, y0, c, 256), blend(out, x, y1, c, 256);
@@ -51,21 +84,6 @@ RgbImage draw_qc_overlay(const RgbImage& thumbnail, const TissueMask& mask, cons
     } else {
       for (int y = y0; y <= y1; ++y) {
         for (int x = x0; x <= x1; ++x) blend(out, x, y, c, 110);
-      }
-    }
-  }
-  if (mask.width == out.width && mask.height == out.height) {
-    for (int y = 0; y < mask.height; ++y) {
-      for (int x = 0; x < mask.width; ++x) {
-        const auto in = [&](int xx, int yy) {
-          return xx >= 0 && yy >= 0 && xx < mask.width && yy < mask.height && mask.inside[size_t(yy) * mask.width + xx];
-        };
-        // Two pixels wide, so the contour survives the picture being scaled down.
-        if (in(x, y) && (!in(x - 1, y) || !in(x + 1, y) || !in(x, y - 1) || !in(x, y + 1))) {
-          for (int dy = 0; dy < 2; ++dy) {
-            for (int dx = 0; dx < 2; ++dx) blend(out, x + dx, y + dy, {255, 140, 0}, 256);
-          }
-        }
       }
     }
   }

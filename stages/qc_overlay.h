@@ -16,10 +16,20 @@ struct QcTile {
   FilterRule verdict = FilterRule::kKept;
 };
 
-// The QC picture: the thumbnail with the tissue contour (orange), kept tiles
-// outlined green and read-but-rejected tiles filled by rule (background grey,
-// pen blue, blur magenta). Tiles outside the mask are left unmarked: the
-// contour already shows them.
-RgbImage draw_qc_overlay(const RgbImage& thumbnail, const TissueMask& mask, const std::vector<QcTile>& tiles);
+// The base of a slide's QC picture: the thumbnail with the tissue contour
+// drawn in orange, scaled down to at most `max_side` pixels. `scale_x/y` give
+// level-0 pixels per picture pixel. Made when a slide is planned, so that the
+// thumbnail and mask can be freed while its tiles are read.
+struct QcBase {
+  RgbImage image;
+  double scale_x = 1;
+  double scale_y = 1;
+};
+QcBase make_qc_base(const RgbImage& thumbnail, const TissueMask& mask, int max_side);
+
+// The QC picture: kept tiles outlined green, read-but-rejected tiles filled by
+// rule (background grey, pen blue, blur magenta). Tiles outside the mask are
+// left unmarked: the contour already shows them.
+RgbImage draw_tile_verdicts(const QcBase& base, const std::vector<QcTile>& tiles);
 
 }  // namespace tessera::stages

@@ -11,7 +11,7 @@ namespace tessera::stages {
 // when the target falls between levels.
 RgbImage read_tile(const Slide& slide, int level, const TileGrid& grid, const GridCell& cell);
 
-// Resamples an RGB image to size x size with libvips.
-RgbImage resample_square(const RgbImage& image, int size);
+// Resamples an RGB image to exactly width x height with libvips (Lanczos3).
+RgbImage resample_to(const RgbImage& image, int width, int height);
 
 }  // namespace tessera::stages

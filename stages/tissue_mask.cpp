@@ -159,8 +159,8 @@ void TissueMask::finish() {
 
 double TissueMask::fraction(int64_t x, int64_t y, int64_t w, int64_t h) const {
   if (width == 0 || height == 0 || w <= 0 || h <= 0) return 0;
-  // Mask pixels whose centres fall inside the rectangle; at least one pixel so
-  // that tiles smaller than a mask pixel still get an answer.
+  // Mask pixels that the rectangle overlaps; at least one pixel so that tiles
+  // smaller than a mask pixel still get an answer.
   auto clamp_x = [&](double v) { return int(std::clamp(v, 0.0, double(width))); };
   auto clamp_y = [&](double v) { return int(std::clamp(v, 0.0, double(height))); };
   int x0 = clamp_x(std::floor(double(x) / scale_x));

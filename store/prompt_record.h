@@ -16,24 +16,38 @@ struct PromptSourceField {
   bool derived = false;
 };
 
-// One distinct prompt, stored once in the `prompts` column family under its
-// id (a hash of its text); tiles refer to it by id.
+// How one case's report became this prompt. Two cases can reach the same text;
+// each keeps its own provenance.
+struct PromptSource {
+  std::string case_id;         // "" for slides matched to no case
+  std::string summary_source;  // "report", "user-summary" or "none"
+  std::string report_origin;   // file:line of the report
+  std::vector<PromptSourceField> fields;
+  std::vector<std::string> dropped;  // parts the budget removed
+};
+
+// One distinct prompt, stored once in the `prompts` column family under its id
+// (a hash of its text); tiles refer to it by id. Its sources are stored beside
+// it under "id/case", so slides of different cases never overwrite each
+// other's provenance.
 struct PromptRecord {
   std::string id;
   std::string text;
   std::vector<int32_t> token_ids;  // CLIP ids with start and end tokens
-  std::string case_id;             // "" for tile-only prompts
-  std::string summary_source;      // "report", "user-summary" or "none"
-  std::string report_origin;       // file:line of the report
-  std::vector<PromptSourceField> fields;
-  std::string tumor;  // bin word or ""
+  std::string tumor;               // bin word or ""
   std::string til;
   std::string template_name;
   uint32_t token_budget = 0;
-  std::vector<std::string> dropped;  // parts the budget removed
+  std::vector<PromptSource> sources;
 };
 
+// The prompt without its sources, and one source, as stored.
 std::string encode_prompt_record(const PromptRecord& record);
 PromptRecord decode_prompt_record(const std::string& json);
+std::string encode_prompt_source(const PromptSource& source);
+PromptSource decode_prompt_source(const std::string& json);
+
+// Key of a prompt's source: "id/case".
+std::string prompt_source_key(const std::string& prompt_id, const std::string& case_id);
 
 }  // namespace tessera::store

@@ -61,7 +61,9 @@ std::string encode_slide_record(const SlideRecord& r) {
       {"seconds", r.seconds},
       {"finished_at", r.finished_at},
   };
-  return j.dump();
+  // Paths from foreign file systems need not be UTF-8; a record must still be
+  // writable, so invalid bytes become U+FFFD rather than an exception.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 SlideRecord decode_slide_record(const std::string& json) {

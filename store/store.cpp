@@ -69,6 +69,12 @@ std::unique_ptr<Store> Store::open(const fs::path& dir, const StoreOptions& opti
     std::vector<std::string> existing;
     check(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), db_dir.string(), &existing),
           "cannot read store " + dir.string());
+    // A RocksDB that tessera did not create is refused before it is opened
+    // for writing, which would add column families and files to it.
+    if (std::find(existing.begin(), existing.end(), kMetaCf) == existing.end()) {
+      throw Error(dir.string() + " holds a RocksDB database that is not a tessera store (no '" + kMetaCf +
+                  "' column family)");
+    }
     for (const auto& name : existing) {
       if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
     }
@@ -109,7 +115,12 @@ std::unique_ptr<Store> Store::open(const fs::path& dir, const StoreOptions& opti
   std::string version;
   const rocksdb::Status vs = store->db_->Get(rocksdb::ReadOptions(), store->cf(kMetaCf), kSchemaVersionKey, &version);
   if (vs.IsNotFound()) {
-    if (exists) throw Error("store " + dir.string() + " has no schema version; it was not written by tessera");
+    // A store killed between its creation and this first write has no slides
+    // yet, and is simply initialised now.
+    std::unique_ptr<rocksdb::Iterator> any(store->db_->NewIterator(rocksdb::ReadOptions(), store->cf(kSlidesCf)));
+    any->SeekToFirst();
+    if (any->Valid()) throw Error("store " + dir.string() + " has slides but no schema version; it was not written by tessera");
+    if (options.read_only) throw Error("store " + dir.string() + " is not initialised yet");
     check(store->db_->Put(rocksdb::WriteOptions(), store->cf(kMetaCf), kSchemaVersionKey,
                           std::to_string(kSchemaVersion)),
           "cannot initialise store " + dir.string());
@@ -216,18 +227,35 @@ std::optional<std::string> Store::tile_pixels(std::string_view slide_id, uint32_
 }
 
 std::optional<PromptRecord> Store::prompt(std::string_view prompt_id) const {
-  std::string value;
-  const rocksdb::Status s =
-      db_->Get(rocksdb::ReadOptions(), cf(kPromptsCf), rocksdb::Slice(prompt_id.data(), prompt_id.size()), &value);
-  if (s.IsNotFound()) return std::nullopt;
-  check(s, "cannot read prompt " + std::string(prompt_id));
-  return decode_prompt_record(value);
+  // The record's key, then its sources under "id/": one contiguous range.
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kPromptsCf)));
+  std::optional<PromptRecord> record;
+  const std::string source_prefix = std::string(prompt_id) + "/";
+  for (it->Seek(rocksdb::Slice(prompt_id.data(), prompt_id.size())); it->Valid(); it->Next()) {
+    const auto key = it->key().ToStringView();
+    if (key == prompt_id) {
+      record = decode_prompt_record(it->value().ToString());
+    } else if (key.substr(0, source_prefix.size()) == source_prefix && record) {
+      record->sources.push_back(decode_prompt_source(it->value().ToString()));
+    } else {
+      break;
+    }
+  }
+  check(it->status(), "cannot read prompt " + std::string(prompt_id));
+  return record;
 }
 
 std::vector<PromptRecord> Store::prompts() const {
   std::vector<PromptRecord> out;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kPromptsCf)));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) out.push_back(decode_prompt_record(it->value().ToString()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const auto key = it->key().ToStringView();
+    if (key.find('/') == std::string_view::npos) {
+      out.push_back(decode_prompt_record(it->value().ToString()));
+    } else if (!out.empty() && key.substr(0, out.back().id.size()) == out.back().id) {
+      out.back().sources.push_back(decode_prompt_source(it->value().ToString()));
+    }
+  }
   check(it->status(), "cannot list prompts of store " + dir_.string());
   return out;
 }
@@ -256,6 +284,11 @@ void SlideWriter::add(uint32_t row, uint32_t col, const TileRecord& record, std:
 
 void SlideWriter::add_prompt(const PromptRecord& prompt) {
   check(batch_->Put(store_->cf(kPromptsCf), prompt.id, encode_prompt_record(prompt)), "batch");
+  for (const auto& source : prompt.sources) {
+    check(batch_->Put(store_->cf(kPromptsCf), prompt_source_key(prompt.id, source.case_id),
+                      encode_prompt_source(source)),
+          "batch");
+  }
 }
 
 void SlideWriter::flush() {

@@ -104,8 +104,9 @@ class SlideWriter {
   ~SlideWriter();
 
   void add(uint32_t row, uint32_t col, const TileRecord& record, std::string_view pixels);
-  // Prompts are keyed by a hash of their text, so writing one again is a no-op
-  // in effect; they ride in the slide's batches.
+  // Writes the prompt and its sources. A prompt's key is a hash of its text and
+  // a source's key adds the case, so writing either again changes nothing;
+  // they ride in the slide's batches.
   void add_prompt(const PromptRecord& prompt);
   void commit(const SlideRecord& final_record);
   uint64_t tiles_written() const { return tiles_written_; }

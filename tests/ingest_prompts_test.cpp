@@ -64,7 +64,8 @@ TEST(IngestPrompts, CmuWithAReportAndTileAttributes) {
     EXPECT_EQ(p["token_ids"].size(), p["tokens"].get<size_t>());
     EXPECT_EQ(p["token_ids"][0], 49406);
     EXPECT_EQ(p["token_ids"].back(), 49407);
-    EXPECT_EQ(p["case_id"], "TCGA-AR-A0TP");
+    ASSERT_EQ(p["sources"].size(), 1u);
+    EXPECT_EQ(p["sources"][0]["case_id"], "TCGA-AR-A0TP");
     EXPECT_EQ(p["template"], "pathldm");
     // The report: infiltrating ductal carcinoma, Nottingham grade III, AJCC pT2.
     EXPECT_NE(text.find("invasive ductal carcinoma"), std::string::npos) << text;
@@ -88,6 +89,8 @@ TEST(IngestPrompts, CmuWithAReportAndTileAttributes) {
     ASSERT_FALSE(t.prompt_id.empty());
     const auto prompt = store->prompt(t.prompt_id);
     ASSERT_TRUE(prompt);
+    ASSERT_EQ(prompt->sources.size(), 1u);
+    EXPECT_FALSE(prompt->sources[0].fields.empty());
     EXPECT_EQ(prompt->tumor, k.col * 256 < 1110 ? "high" : "low");
   });
   EXPECT_EQ(tiles, slide["tiles_kept"].get<size_t>());
@@ -123,9 +126,44 @@ TEST(IngestPrompts, SlideWithoutAReportGetsTheTileOnlyPromptAndIsCounted) {
   const auto j = nlohmann::json::parse(run_tessera({"info", "--store", (dir / "s").string(), "--json"}).output);
   ASSERT_EQ(j["prompts"].size(), 1u);
   EXPECT_EQ(j["prompts"][0]["text"], "medium tumor");
-  EXPECT_EQ(j["prompts"][0]["summary_source"], "none");
+  EXPECT_EQ(j["prompts"][0]["sources"][0]["summary_source"], "none");
   EXPECT_EQ(j["slides"][0]["case_id"], "TCGA-ZZ-9999");
   EXPECT_EQ(j["slides"][0]["report_origin"], "");
+}
+
+TEST(IngestPrompts, TwoCasesWithTheSameTextKeepTheirOwnProvenance) {
+  TESSERA_REQUIRE_SHARED_DATA(data);
+  testing::TempDir dir;
+  auto spec = testing::small_spec();
+  const auto a = testing::make_slide(dir / "slides", "TCGA-ZZ-0001-01Z-00-DX1.tiff", spec);
+  spec.seed = 5;
+  const auto b = testing::make_slide(dir / "slides", "TCGA-ZZ-0002-01Z-00-DX1.tiff", spec);
+  // Different reports, one budgeted prompt: the budget of 6 keeps only the type.
+  std::ofstream(dir / "reports.csv") << "case_submitter_id,text\n"
+                                        "TCGA-ZZ-0001,\"Invasive ductal carcinoma, grade 3. pT2.\"\n"
+                                        "TCGA-ZZ-0002,\"Final: infiltrating ductal carcinoma; Nottingham grade 1; pT1c\"\n";
+  const auto r = run_tessera({"ingest", "--store", (dir / "s").string(), "--slides", (dir / "slides").string(),
+                              "--reports", (dir / "reports.csv").string(), "--token-budget", "6", "--clip-vocab",
+                              (data / "clip/bpe_simple_vocab_16e6.txt.gz").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  store::StoreOptions ro;
+  ro.read_only = true;
+  const auto prompts = store::Store::open(dir / "s", ro)->prompts();
+  ASSERT_EQ(prompts.size(), 1u);
+  EXPECT_EQ(prompts[0].text, "invasive ductal carcinoma");
+  ASSERT_EQ(prompts[0].sources.size(), 2u);
+  EXPECT_EQ(prompts[0].sources[0].case_id, "TCGA-ZZ-0001");
+  EXPECT_EQ(prompts[0].sources[1].case_id, "TCGA-ZZ-0002");
+  EXPECT_EQ(prompts[0].sources[0].report_origin, (dir / "reports.csv").string() + ":2");
+  EXPECT_EQ(prompts[0].sources[1].report_origin, (dir / "reports.csv").string() + ":3");
+  const auto grade_of = [](const store::PromptSource& source) {
+    for (const auto& f : source.fields) {
+      if (f.name == "grade") return f.value;
+    }
+    return std::string();
+  };
+  EXPECT_EQ(grade_of(prompts[0].sources[0]), "3");
+  EXPECT_EQ(grade_of(prompts[0].sources[1]), "1");
 }
 
 TEST(IngestPrompts, MalformedReportsStopTheRunBeforeAnythingIsWritten) {
