@@ -24,10 +24,10 @@ std::string render(const PromptTemplate& t, const PromptParts& parts, size_t sum
   std::string out;
   for (const auto& segment : t.segments()) {
     std::string value;
-    if (segment.placeholder == "tumor") value = parts.tumor;
-    if (segment.placeholder == "til") value = parts.til;
-    if (segment.placeholder == "summary") value = summary;
-    if (!segment.placeholder.empty() && value.empty()) continue;
+    if (segment.slot == "tumor") value = parts.tumor;
+    if (segment.slot == "til") value = parts.til;
+    if (segment.slot == "summary") value = summary;
+    if (!segment.slot.empty() && value.empty()) continue;
     const std::string piece = trim(segment.before + value + segment.after);
     if (piece.empty()) continue;
     out += (out.empty() ? "" : "; ") + piece;
@@ -54,13 +54,13 @@ PromptTemplate PromptTemplate::parse(const std::string& text, const std::string&
       const size_t close = segment.find('}', open);
       if (close == std::string::npos) throw Error(origin + ": unclosed '{' in template segment '" + segment + "'");
       s.before = segment.substr(0, open);
-      s.placeholder = segment.substr(open + 1, close - open - 1);
+      s.slot = segment.substr(open + 1, close - open - 1);
       s.after = segment.substr(close + 1);
-      if (s.placeholder != "tumor" && s.placeholder != "til" && s.placeholder != "summary") {
-        throw Error(origin + ": unknown placeholder {" + s.placeholder + "}; templates may use {tumor}, {til} and {summary}");
+      if (s.slot != "tumor" && s.slot != "til" && s.slot != "summary") {
+        throw Error(origin + ": unknown slot {" + s.slot + "}; templates may use {tumor}, {til} and {summary}");
       }
       if (s.after.find('{') != std::string::npos) {
-        throw Error(origin + ": segment '" + segment + "' has two placeholders; separate them with ';'");
+        throw Error(origin + ": segment '" + segment + "' has two slots; separate them with ';'");
       }
     }
     t.segments_.push_back(std::move(s));

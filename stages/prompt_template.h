@@ -15,8 +15,8 @@ namespace tessera::stages {
 using TokenCounter = std::function<size_t(std::string_view)>;
 
 // A prompt template: segments separated by ';', each holding at most one
-// {placeholder} (tumor, til or summary) among literal words. A segment whose
-// placeholder has no value is left out whole, so "{tumor} tumor; {til} til;
+// {slot} (tumor, til or summary) among literal words. A segment whose
+// slot has no value is left out whole, so "{tumor} tumor; {til} til;
 // {summary}" without tile attributes becomes just the summary.
 class PromptTemplate {
  public:
@@ -28,7 +28,7 @@ class PromptTemplate {
   const std::string& name() const { return name_; }
 
   struct Segment {
-    std::string before, placeholder, after;  // placeholder "" for literal-only segments
+    std::string before, slot, after;  // slot "" for literal-only segments
   };
   const std::vector<Segment>& segments() const { return segments_; }
 
