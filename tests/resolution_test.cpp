@@ -36,7 +36,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"tiff_inch", {{"tiff.XResolution", "101600"}, {"tiff.YResolution", "101600"}, {"tiff.ResolutionUnit", "inch"}},
              {}, 0.25, "tiff-resolution"},
         // 72 dpi is a writer's default, not a scan: it is skipped as implausible.
-        Case{"dummy_dpi_then_override",
+        Case{"default_dpi_then_override",
              {{"tiff.XResolution", "72"}, {"tiff.YResolution", "72"}, {"tiff.ResolutionUnit", "inch"}},
              {0.26, std::nullopt}, 0.26, "override-csv"},
         Case{"zero_openslide_then_objective",
