@@ -15,6 +15,7 @@ packages=(
   libspdlog-dev libfmt-dev
   libturbojpeg0-dev libtiff-dev
   libre2-dev zlib1g-dev libglib2.0-dev
+  libtorch-dev libopenblas0-pthread
   libxxhash-dev
 )
 
