@@ -14,7 +14,7 @@ packages=(
   nlohmann-json3-dev
   libspdlog-dev libfmt-dev
   libturbojpeg0-dev libtiff-dev
-  libre2-dev zlib1g-dev libglib2.0-dev
+  libre2-dev zlib1g-dev libglib2.0-dev libyaml-cpp-dev
   libtorch-dev libopenblas0-pthread
   libxxhash-dev
 )
