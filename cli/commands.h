@@ -17,6 +17,8 @@ inline constexpr int kExitInterrupted = 130;
 void add_ingest_command(CLI::App& app, int& exit_code);
 void add_info_command(CLI::App& app, int& exit_code);
 void add_report_command(CLI::App& app, int& exit_code);
+// Built only with LibTorch (TESSERA_WITH_MODEL).
+void add_model_command(CLI::App& app, int& exit_code);
 void add_tokenize_command(CLI::App& app, int& exit_code);
 
 }  // namespace tessera::cli

@@ -15,6 +15,9 @@ int main(int argc, char** argv) {
   tessera::cli::add_ingest_command(app, exit_code);
   tessera::cli::add_info_command(app, exit_code);
   tessera::cli::add_report_command(app, exit_code);
+#ifdef TESSERA_WITH_MODEL
+  tessera::cli::add_model_command(app, exit_code);
+#endif
   tessera::cli::add_tokenize_command(app, exit_code);
   try {
     app.parse(argc, argv);
@@ -25,7 +28,8 @@ int main(int argc, char** argv) {
     std::cerr << "tessera: error: " << e.what() << '\n';
     return tessera::cli::kExitError;
   } catch (const std::exception& e) {
-    std::cerr << "tessera: unexpected error: " << e.what() << '\n';
+    // Model-layer errors (weights, configs) carry their own file and key.
+    std::cerr << "tessera: error: " << e.what() << '\n';
     return tessera::cli::kExitError;
   }
   return exit_code;
