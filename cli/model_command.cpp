@@ -5,13 +5,13 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
-#include <thread>
 
 #include "cli/commands.h"
 #include "config/fingerprint.h"
 #include "config/ldm_config.h"
 #include "model/autoencoder.h"
 #include "model/clip_text.h"
+#include "model/device.h"
 #include "model/init.h"
 #include "model/safetensors.h"
 #include "model/state_dict_loader.h"
@@ -89,40 +89,43 @@ const model::TensorView& input(const model::SafetensorsFile& inputs, const char*
 
 // Runs one sub-model on named inputs and returns its named outputs (the names
 // are documented in docs/MODELS.md).
-std::vector<model::TensorData> forward(Part& part, const model::SafetensorsFile& inputs) {
+std::vector<model::TensorData> forward(Part& part, const model::SafetensorsFile& inputs, const torch::Device& device) {
   torch::NoGradGuard no_grad;
   part.module->eval();
   std::vector<model::TensorData> out;
+  // Outputs are written as float32 (or their integer type) whatever autocast ran in.
+  const auto put = [&out](const char* name, const torch::Tensor& t) {
+    out.push_back(model::from_torch(name, t.is_floating_point() ? t.to(torch::kFloat32) : t));
+  };
   if (auto* ae = dynamic_cast<model::Autoencoder*>(part.module.get())) {
-    const auto image = model::to_torch(input(inputs, "image")).to(torch::kFloat32);
+    const auto image = model::to_device(model::to_torch(input(inputs, "image")).to(torch::kFloat32), device);
     const auto moments = ae->encode_moments(image);
     if (ae->config().kind == model::AutoencoderKind::kVq) {
       const auto q = ae->quantize(moments);
-      out.push_back(model::from_torch("h", moments));
-      out.push_back(model::from_torch("quantized", q.quantized));
-      out.push_back(model::from_torch("indices", q.indices));
-      out.push_back(model::from_torch("decoded", ae->decode_unquantized(q.quantized)));
+      put("h", moments);
+      put("quantized", q.quantized);
+      put("indices", q.indices);
+      put("decoded", ae->decode_unquantized(q.quantized));
     } else {
       const auto posterior = model::DiagonalGaussian::from_moments(moments);
-      out.push_back(model::from_torch("mean", posterior.mean));
-      out.push_back(model::from_torch("logvar", posterior.logvar));
-      out.push_back(model::from_torch("decoded", ae->decode(posterior.mean)));
+      put("mean", posterior.mean);
+      put("logvar", posterior.logvar);
+      put("decoded", ae->decode(posterior.mean));
     }
   } else if (auto* unet = dynamic_cast<model::UNet*>(part.module.get())) {
-    const auto x = model::to_torch(input(inputs, "x")).to(torch::kFloat32);
-    const auto t = model::to_torch(input(inputs, "timesteps")).to(torch::kInt64);
+    const auto x = model::to_device(model::to_torch(input(inputs, "x")).to(torch::kFloat32), device);
+    const auto t = model::to_torch(input(inputs, "timesteps")).to(torch::kInt64).to(device);
     const auto* context = inputs.find("context");
-    out.push_back(model::from_torch(
-        "eps", unet->forward(x, t, context ? model::to_torch(*context).to(torch::kFloat32) : torch::Tensor())));
+    put("eps", unet->forward(x, t, context ? model::to_torch(*context).to(torch::kFloat32).to(device) : torch::Tensor()));
   } else if (auto* clip = dynamic_cast<model::ClipTextModel*>(part.module.get())) {
-    const auto ids = model::to_torch(input(inputs, "input_ids")).to(torch::kInt64);
+    const auto ids = model::to_torch(input(inputs, "input_ids")).to(torch::kInt64).to(device);
     const auto* mask = inputs.find("attention_mask");
-    const auto attention = mask ? model::to_torch(*mask).to(torch::kInt64) : torch::Tensor();
+    const auto attention = mask ? model::to_torch(*mask).to(torch::kInt64).to(device) : torch::Tensor();
     // 154 columns select PathLDM's two-window mode.
     const auto hidden = ids.size(1) > clip->config().max_position_embeddings
                             ? clip->encode_pathldm_154(ids, attention)
                             : clip->forward(ids, attention);
-    out.push_back(model::from_torch("last_hidden_state", hidden));
+    put("last_hidden_state", hidden);
   }
   return out;
 }
@@ -131,7 +134,7 @@ std::vector<model::TensorData> forward(Part& part, const model::SafetensorsFile&
 
 void add_model_command(CLI::App& app, int& exit_code) {
   struct Flags {
-    std::string config, weights, out, part = "all", inputs;
+    std::string config, weights, out, part = "all", inputs, device = "auto", dtype = "fp32";
     uint64_t seed = 0;
     bool json = false;
     int threads = 0;
@@ -139,9 +142,6 @@ void add_model_command(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand("model", "Inspect, initialise and run the LDM models (upstream layouts)");
   cmd->require_subcommand(1);
-  const auto set_threads = [flags] {
-    at::set_num_threads(flags->threads > 0 ? flags->threads : int(std::max(1u, std::thread::hardware_concurrency())));
-  };
 
   auto* keys = cmd->add_subcommand("keys", "State-dict keys and shapes of every sub-model, tab-separated");
   keys->add_option("--config", flags->config, "LDM YAML (or a CLIPTextConfig .json)")->required();
@@ -227,14 +227,21 @@ void add_model_command(CLI::App& app, int& exit_code) {
   fwd->add_option("--inputs", flags->inputs, "Input tensors (.safetensors)")->required();
   fwd->add_option("--out", flags->out, "Output tensors (.safetensors)")->required();
   fwd->add_option("--threads", flags->threads, "CPU threads (0 = one per core)");
-  fwd->callback([flags, set_threads, &exit_code] {
-    set_threads();
+  fwd->add_option("--device", flags->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  fwd->add_option("--dtype", flags->dtype, "fp32, or autocast: fp16 (CUDA) or bf16")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
+  fwd->callback([flags, &exit_code] {
+    model::set_cpu_threads(flags->threads);
+    const auto device = model::resolve_device(flags->device);
     auto parts = build_parts(flags->config);
     auto& part = find_part(parts, flags->part, flags->config);
     const auto weights = model::WeightsSet::open(flags->weights);
     model::load_weights(*part.module, weights, part.prefix, part.ignored);
+    model::place_module(*part.module, device);
     const auto inputs = model::SafetensorsFile::open(flags->inputs);
-    model::write_safetensors(flags->out, forward(part, inputs));
+    model::AutocastScope autocast(device, model::parse_precision(flags->dtype));
+    model::write_safetensors(flags->out, forward(part, inputs, device));
     exit_code = kExitOk;
   });
 }

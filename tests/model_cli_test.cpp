@@ -15,6 +15,10 @@ namespace {
 namespace fs = std::filesystem;
 using testing::run_tessera;
 
+// This machine's LibTorch (Debian's, CPU-only) has no CUDA; on a GPU machine
+// the refusal test does not apply.
+bool torch_has_no_cuda() { return !fs::exists("/proc/driver/nvidia"); }
+
 const fs::path kSchemas = fs::path(TESSERA_SOURCE_DIR) / "schemas" / "ldm";
 
 // Writes `names` of `io` (renamed to `as`) into a new inputs file.
@@ -100,6 +104,33 @@ TEST_F(ModelForward, ClipTextMatchesUpstreamIncludingPathLdmMode) {
   check("clip_text_tiny.config.json", "clip_text_tiny.weights.safetensors", "cond_stage",
         {{"input_ids_154", "input_ids"}, {"attention_mask_154", "attention_mask"}}, "clip_text_tiny.io.safetensors",
         {{"last_hidden_state", "last_hidden_154_pathldm"}});
+}
+
+TEST_F(ModelForward, DeviceAndPrecisionChoicesAreCheckedUpFront) {
+  const auto parity = data_ / "parity";
+  const auto io = model::SafetensorsFile::open((parity / "kl_tiny.io.safetensors").string());
+  const auto in = inputs_from(io, dir_ / "in.safetensors", {{"image", "image"}});
+  const auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"model", "forward", "--config", (parity / "kl_tiny.yaml").string(),
+                                     "--weights", (parity / "kl_tiny.weights.index.json").string(), "--part",
+                                     "first_stage", "--inputs", in.string(), "--out",
+                                     (dir_ / "out.safetensors").string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_tessera(args);
+  };
+  const auto cpu = run({"--device", "cpu", "--dtype", "fp32"});
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.output;
+  EXPECT_EQ(model::SafetensorsFile::open((dir_ / "out.safetensors").string()).find("mean")->dtype, model::DType::kF32);
+  for (const auto* dtype : {"bf16", "fp16"}) {
+    const auto mixed = run({"--device", "cpu", "--dtype", dtype});
+    EXPECT_EQ(mixed.exit_code, 1);
+    EXPECT_NE(mixed.output.find("autocast run on CUDA only"), std::string::npos) << mixed.output;
+  }
+  if (torch_has_no_cuda()) {
+    const auto refused = run({"--device", "cuda"});
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_NE(refused.output.find("sees no CUDA device"), std::string::npos) << refused.output;
+  }
 }
 
 TEST(ModelCli, ParameterCountsOfTheReferenceConfigs) {
