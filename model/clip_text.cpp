@@ -1,5 +1,7 @@
 #include "model/clip_text.h"
 
+#include "model/attention.h"
+
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
@@ -18,11 +20,6 @@
 // (CLIPTextTransformer and its parts); the computation is OpenAI CLIP's
 // encode_text up to ln_final (pre-LN residual blocks, quick_gelu MLP).
 
-#if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR >= 2
-#define TESSERA_CLIP_USE_SDPA 1
-#else
-#define TESSERA_CLIP_USE_SDPA 0
-#endif
 
 namespace tessera::model {
 namespace {
@@ -58,7 +55,7 @@ class ClipAttention : public torch::nn::Module {
     const int64_t b = x.size(0), t = x.size(1), w = x.size(2);
     const int64_t head_dim = w / heads_;
     auto split = [&](const torch::Tensor& y) { return y.view({b, t, heads_, head_dim}).transpose(1, 2); };
-    const torch::Tensor out = clip_attention(split(q_proj_(x)), split(k_proj_(x)), split(v_proj_(x)), additive_mask);
+    const torch::Tensor out = scaled_dot_product(split(q_proj_(x)), split(k_proj_(x)), split(v_proj_(x)), additive_mask);
     return out_proj_(out.transpose(1, 2).reshape({b, t, w}));
   }
 
@@ -176,30 +173,7 @@ class ClipTextTransformer : public torch::nn::Module {
   torch::nn::LayerNorm final_layer_norm_;
 };
 
-torch::Tensor clip_attention_math(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                  const torch::Tensor& additive_mask) {
-  // Scale q before the product, as CLIPAttention and nn.MultiheadAttention do.
-  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  torch::Tensor scores = torch::matmul(q * scale, k.transpose(-2, -1));  // (B, H, T, S)
-  if (additive_mask.defined()) scores = scores + additive_mask;
-  return torch::matmul(torch::softmax(scores, -1), v);
-}
 
-torch::Tensor clip_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                             const torch::Tensor& additive_mask) {
-#if TESSERA_CLIP_USE_SDPA
-  // A float attn_mask is added to the scaled scores; the default scale is
-  // 1/sqrt(head_dim). The mask is expanded to (B, H, T, S) because some
-  // kernels reject masks that broadcast only over the batch.
-  if (!additive_mask.defined()) return at::scaled_dot_product_attention(q, k, v);
-  const torch::Tensor mask = additive_mask.expand({q.size(0), q.size(1), q.size(2), k.size(2)});
-  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false);
-#else
-  return clip_attention_math(q, k, v, additive_mask);
-#endif
-}
-
-bool clip_attention_uses_sdpa() { return TESSERA_CLIP_USE_SDPA != 0; }
 
 ClipTextModel::ClipTextModel(ClipTextConfig config) : config_(std::move(config)) {
   config_.validate();

@@ -26,20 +26,7 @@ namespace tessera::model {
 
 class ClipTextTransformer;
 
-// Multi-head attention on (B, heads, T, head_dim) tensors:
-// softmax(q k^T / sqrt(head_dim) + additive_mask) v, where `additive_mask`
-// broadcasts to (B, heads, T, S) and has q's dtype (0 where allowed, a large
-// negative value where blocked), or is undefined for no mask. This is the one
-// compile-time switch point of the attention kernel: on LibTorch >= 2.0 it
-// calls at::scaled_dot_product_attention, before that it runs the math path
-// (clip_attention_math).
-torch::Tensor clip_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                             const torch::Tensor& additive_mask);
-// The math path, always available (the reference the switch point is tested against).
-torch::Tensor clip_attention_math(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                  const torch::Tensor& additive_mask);
-// Whether clip_attention uses at::scaled_dot_product_attention in this build.
-bool clip_attention_uses_sdpa();
+
 
 class ClipTextModel : public torch::nn::Module {
  public:

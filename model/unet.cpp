@@ -1,5 +1,7 @@
 #include "model/unet.h"
 
+#include "model/attention.h"
+
 #include <torch/nn/functional/pooling.h>
 #include <torch/nn/functional/upsampling.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -164,7 +166,6 @@ class CrossAttention : public torch::nn::Module {
  public:
   CrossAttention(int64_t query_dim, int64_t context_dim, int64_t heads, int64_t dim_head, double dropout)
       : heads_(heads),
-        scale_(std::pow(static_cast<double>(dim_head), -0.5)),
         to_q_(register_module("to_q", make_linear(query_dim, heads * dim_head, false))),
         to_k_(register_module("to_k", make_linear(context_dim, heads * dim_head, false))),
         to_v_(register_module("to_v", make_linear(context_dim, heads * dim_head, false))) {
@@ -175,27 +176,22 @@ class CrossAttention : public torch::nn::Module {
 
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context) {
     const torch::Tensor& source = context.defined() ? context : x;
-    const torch::Tensor q = split_heads(to_q_->forward(x));       // (b h) n d
-    const torch::Tensor k = split_heads(to_k_->forward(source));  // (b h) m d
-    const torch::Tensor v = split_heads(to_v_->forward(source));  // (b h) m d
-    const torch::Tensor sim = torch::einsum("bid,bjd->bij", {q, k}) * scale_;
-    const torch::Tensor attn = torch::softmax(sim, -1);
-    const torch::Tensor out = torch::einsum("bij,bjd->bid", {attn, v});  // (b h) n d
+    // dim_head^-0.5, upstream's scale, is the kernel's default 1/sqrt(head_dim).
+    const torch::Tensor out = scaled_dot_product(split_heads(to_q_->forward(x)), split_heads(to_k_->forward(source)),
+                                                 split_heads(to_v_->forward(source)));  // b h n d
     const int64_t b = x.size(0), n = x.size(1);
-    const torch::Tensor merged =
-        out.reshape({b, heads_, n, -1}).permute({0, 2, 1, 3}).reshape({b, n, -1});  // b n (h d)
+    const torch::Tensor merged = out.permute({0, 2, 1, 3}).reshape({b, n, -1});  // b n (h d)
     return to_out_dropout_->forward(to_out_linear_->forward(merged));
   }
 
  private:
-  // b n (h d) -> (b h) n d
+  // b n (h d) -> b h n d
   torch::Tensor split_heads(const torch::Tensor& t) const {
     const int64_t b = t.size(0), n = t.size(1);
-    return t.reshape({b, n, heads_, -1}).permute({0, 2, 1, 3}).reshape({b * heads_, n, -1});
+    return t.reshape({b, n, heads_, -1}).permute({0, 2, 1, 3});
   }
 
   int64_t heads_;
-  double scale_;
   std::shared_ptr<torch::nn::LinearImpl> to_q_, to_k_, to_v_;
   std::shared_ptr<torch::nn::LinearImpl> to_out_linear_;
   std::shared_ptr<torch::nn::DropoutImpl> to_out_dropout_;

@@ -1,3 +1,4 @@
+#include "model/attention.h"
 #include "model/clip_text.h"
 
 #include <gtest/gtest.h>
@@ -135,7 +136,7 @@ TEST_F(ClipTextTest, MatchesUpstream) {
   load_weights(model, weights, kPrefix, ClipTextModel::ignored_checkpoint_keys());
   torch::NoGradGuard no_grad;
 
-  std::printf("clip_text_tiny (attention via %s):\n", clip_attention_uses_sdpa() ? "SDPA" : "math path");
+  std::printf("clip_text_tiny (attention via %s):\n", attention_uses_sdpa() ? "SDPA" : "math path");
   const torch::Tensor ids_77 = io_tensor(io, "input_ids_77");
   expect_close(io, "last_hidden_77_nomask", model.forward(ids_77));
   expect_close(io, "last_hidden_77_padmask", model.forward(ids_77, io_tensor(io, "attention_mask_77")));
@@ -309,11 +310,11 @@ TEST_F(ClipTextTest, AttentionSwitchPointMatchesTheFormula) {
       }
     }
   }
-  EXPECT_LE(max_abs_diff(clip_attention_math(q, k, v, mask), expected), 1e-12);
-  EXPECT_LE(max_abs_diff(clip_attention(q, k, v, mask), expected), 1e-12);
-  const torch::Tensor unmasked = clip_attention_math(q, k, v, torch::zeros({1}, torch::kFloat64));
-  EXPECT_LE(max_abs_diff(clip_attention(q, k, v, torch::Tensor()), unmasked), 1e-12);
-  EXPECT_EQ(clip_attention_uses_sdpa(), TORCH_VERSION_MAJOR >= 2);
+  EXPECT_LE(max_abs_diff(scaled_dot_product_math(q, k, v, mask), expected), 1e-12);
+  EXPECT_LE(max_abs_diff(scaled_dot_product(q, k, v, mask), expected), 1e-12);
+  const torch::Tensor unmasked = scaled_dot_product_math(q, k, v, torch::zeros({1}, torch::kFloat64));
+  EXPECT_LE(max_abs_diff(scaled_dot_product(q, k, v, torch::Tensor()), unmasked), 1e-12);
+  EXPECT_EQ(attention_uses_sdpa(), TORCH_VERSION_MAJOR >= 2);
 }
 
 TEST_F(ClipTextTest, FullyMaskedQueriesDoNotProduceNan) {

@@ -1,0 +1,41 @@
+#include "model/attention.h"
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <cmath>
+
+#if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR >= 2
+#define TESSERA_USE_SDPA 1
+#else
+#define TESSERA_USE_SDPA 0
+#endif
+
+namespace tessera::model {
+
+torch::Tensor scaled_dot_product_math(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                  const torch::Tensor& additive_mask) {
+  // Scale q before the product, as CLIPAttention and nn.MultiheadAttention do.
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  torch::Tensor scores = torch::matmul(q * scale, k.transpose(-2, -1));  // (B, H, T, S)
+  if (additive_mask.defined()) scores = scores + additive_mask;
+  return torch::matmul(torch::softmax(scores, -1), v);
+}
+
+torch::Tensor scaled_dot_product(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                             const torch::Tensor& additive_mask) {
+#if TESSERA_USE_SDPA
+  // A float attn_mask is added to the scaled scores; the default scale is
+  // 1/sqrt(head_dim). The mask is expanded to (B, H, T, S) because some
+  // kernels reject masks that broadcast only over the batch.
+  if (!additive_mask.defined()) return at::scaled_dot_product_attention(q, k, v);
+  const torch::Tensor mask = additive_mask.expand({q.size(0), q.size(1), q.size(2), k.size(2)});
+  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false);
+#else
+  return scaled_dot_product_math(q, k, v, additive_mask);
+#endif
+}
+
+bool attention_uses_sdpa() { return TESSERA_USE_SDPA != 0; }
+
+}  // namespace tessera::model
