@@ -228,19 +228,21 @@ void add_model_command(CLI::App& app, int& exit_code) {
   fwd->add_option("--out", flags->out, "Output tensors (.safetensors)")->required();
   fwd->add_option("--threads", flags->threads, "CPU threads (0 = one per core)");
   fwd->add_option("--device", flags->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  fwd->add_option("--dtype", flags->dtype, "fp32, or autocast: fp16 (CUDA) or bf16")
+  fwd->add_option("--dtype", flags->dtype, "fp32, or CUDA autocast: fp16 or bf16")
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   fwd->callback([flags, &exit_code] {
     model::set_cpu_threads(flags->threads);
     const auto device = model::resolve_device(flags->device);
+    const auto precision = model::parse_precision(flags->dtype);
+    // Refuses mixed precision on CPU before any weights are read.
+    model::AutocastScope autocast(device, precision);
     auto parts = build_parts(flags->config);
     auto& part = find_part(parts, flags->part, flags->config);
     const auto weights = model::WeightsSet::open(flags->weights);
     model::load_weights(*part.module, weights, part.prefix, part.ignored);
     model::place_module(*part.module, device);
     const auto inputs = model::SafetensorsFile::open(flags->inputs);
-    model::AutocastScope autocast(device, model::parse_precision(flags->dtype));
     model::write_safetensors(flags->out, forward(part, inputs, device));
     exit_code = kExitOk;
   });

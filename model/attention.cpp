@@ -4,6 +4,7 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <limits>
 
 #if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR >= 2
 #define TESSERA_USE_SDPA 1
@@ -29,7 +30,16 @@ torch::Tensor scaled_dot_product(const torch::Tensor& q, const torch::Tensor& k,
   // 1/sqrt(head_dim). The mask is expanded to (B, H, T, S) because some
   // kernels reject masks that broadcast only over the batch.
   if (!additive_mask.defined()) return at::scaled_dot_product_attention(q, k, v);
-  const torch::Tensor mask = additive_mask.expand({q.size(0), q.size(1), q.size(2), k.size(2)});
+  // Under CUDA autocast q is fp16/bf16 while the mask was built in fp32, whose
+  // lowest() would become -inf and turn fully masked rows into NaN: bring the
+  // mask to q's dtype with that dtype's own finite floor.
+  torch::Tensor mask = additive_mask.expand({q.size(0), q.size(1), q.size(2), k.size(2)});
+  if (mask.scalar_type() != q.scalar_type()) {
+    const double floor = q.scalar_type() == torch::kHalf       ? -65504.0
+                         : q.scalar_type() == torch::kBFloat16 ? -3.38e38
+                                                               : std::numeric_limits<double>::lowest();
+    mask = mask.clamp_min(floor).to(q.scalar_type());
+  }
   return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false);
 #else
   return scaled_dot_product_math(q, k, v, additive_mask);

@@ -54,7 +54,12 @@ torch::Device resolve_device(const std::string& text) {
     if (!torch::cuda::is_available()) {
       throw std::invalid_argument("device '" + text + "' asked for, but this LibTorch build sees no CUDA device");
     }
-    return torch::Device(text);
+    const torch::Device device(text);
+    if (device.has_index() && device.index() >= int64_t(torch::cuda::device_count())) {
+      throw std::invalid_argument("device '" + text + "' asked for, but there are " +
+                                  std::to_string(torch::cuda::device_count()) + " CUDA devices");
+    }
+    return device;
   }
   throw std::invalid_argument("device '" + text + "' is not one of auto, cpu, cuda, cuda:N");
 }

@@ -29,7 +29,7 @@ torch::Tensor to_torch(const TensorView& view) {
       throw WeightsError(view.name + ": " + std::to_string(view.bytes) + " bytes do not fill its shape");
     }
     // safetensors data is little-endian and need not be aligned: copy bytes.
-    std::memcpy(tensor.data_ptr(), view.data, view.bytes);
+    if (view.bytes > 0) std::memcpy(tensor.data_ptr(), view.data, view.bytes);
     return tensor;
   }
   throw WeightsError(view.name + ": its dtype has no torch equivalent here");
@@ -44,7 +44,7 @@ TensorData from_torch(std::string name, const torch::Tensor& tensor) {
     data.dtype = pair.dtype;
     data.shape.assign(cpu.sizes().begin(), cpu.sizes().end());
     data.bytes.resize(size_t(cpu.nbytes()));
-    std::memcpy(data.bytes.data(), cpu.data_ptr(), data.bytes.size());
+    if (!data.bytes.empty()) std::memcpy(data.bytes.data(), cpu.data_ptr(), data.bytes.size());
     return data;
   }
   throw WeightsError(name + ": tensors of this dtype are not written");
