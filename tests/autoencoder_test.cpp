@@ -12,13 +12,14 @@
 
 #include "model/safetensors.h"
 #include "model/state_dict_loader.h"
+#include "model/tensor_io.h"
+#include "tests/parity_support.h"
 #include "tests/test_support.h"
 
 namespace tessera::model {
 namespace {
 namespace fs = std::filesystem;
 
-constexpr double kTolerance = 1e-4;  // fp32 CPU parity, per the fixtures' README
 const std::string kPrefix = "first_stage_model.";
 
 // Pinned from shared/data/parity/vq_tiny.yaml.
@@ -58,33 +59,6 @@ AutoencoderConfig kl_tiny_config() {
   return config;
 }
 
-torch::Tensor to_tensor(const TensorView& view) {
-  if (view.dtype == DType::kI64) {
-    std::vector<int64_t> values = view.to_int64();
-    return torch::from_blob(values.data(), view.shape, torch::kInt64).clone();
-  }
-  std::vector<float> values = view.to_float32();
-  return torch::from_blob(values.data(), view.shape, torch::kFloat32).clone();
-}
-
-torch::Tensor io_tensor(const SafetensorsFile& io, const std::string& name) {
-  const TensorView* view = io.find(name);
-  if (view == nullptr) throw std::runtime_error("no tensor " + name + " in " + io.path());
-  return to_tensor(*view);
-}
-
-// Max |actual - expected|, or +inf when the shapes differ.
-double max_abs_diff(const torch::Tensor& actual, const torch::Tensor& expected) {
-  if (actual.sizes() != expected.sizes()) return std::numeric_limits<double>::infinity();
-  return (actual.to(torch::kFloat64) - expected.to(torch::kFloat64)).abs().max().item<double>();
-}
-
-void expect_close(const SafetensorsFile& io, const std::string& name, const torch::Tensor& actual) {
-  const torch::Tensor expected = io_tensor(io, name);
-  const double diff = max_abs_diff(actual, expected);
-  std::printf("  %-24s max abs diff %.3g\n", name.c_str(), diff);
-  EXPECT_LE(diff, kTolerance) << name << ": shape " << actual.sizes() << " vs " << expected.sizes();
-}
 
 std::string load_error(torch::nn::Module& module, const WeightsSet& weights,
                        const std::vector<std::string>& ignored = {"loss."}) {
@@ -151,23 +125,23 @@ TEST_F(AutoencoderTest, VqMatchesUpstream) {
   load_weights(model, weights, kPrefix, {"loss."});
   torch::NoGradGuard no_grad;
 
-  const torch::Tensor image = io_tensor(io, "image");
+  const torch::Tensor image = testing::fixture_tensor(io, "image");
   std::printf("vq_tiny:\n");
-  expect_close(io, "encoder_out", model.run_encoder(image));
+  testing::expect_parity(io, "encoder_out", model.run_encoder(image));
   const torch::Tensor h = model.encode(image);
-  expect_close(io, "h", h);
-  expect_close(io, "h", model.encode_moments(image));
+  testing::expect_parity(io, "h", h);
+  testing::expect_parity(io, "h", model.encode_moments(image));
   const QuantizedLatent quantized = model.quantize(h);
-  expect_close(io, "quantized", quantized.quantized);
-  const torch::Tensor expected_indices = io_tensor(io, "indices");
+  testing::expect_parity(io, "quantized", quantized.quantized);
+  const torch::Tensor expected_indices = testing::fixture_tensor(io, "indices");
   ASSERT_EQ(quantized.indices.sizes(), expected_indices.sizes());
   EXPECT_EQ(quantized.indices.scalar_type(), torch::kInt64);
   EXPECT_TRUE(torch::equal(quantized.indices, expected_indices));
   const torch::Tensor codebook_rows = model.codebook_lookup(quantized.indices);
-  expect_close(io, "quantized_codebook", codebook_rows);
-  expect_close(io, "decoded", model.decode(h));
-  expect_close(io, "decoded_unquantized", model.decode_unquantized(h));
-  expect_close(io, "decoded_from_codebook", model.decode_unquantized(codebook_rows));
+  testing::expect_parity(io, "quantized_codebook", codebook_rows);
+  testing::expect_parity(io, "decoded", model.decode(h));
+  testing::expect_parity(io, "decoded_unquantized", model.decode_unquantized(h));
+  testing::expect_parity(io, "decoded_from_codebook", model.decode_unquantized(codebook_rows));
   EXPECT_THROW(model.encode_posterior(image), std::logic_error);
 }
 
@@ -181,20 +155,20 @@ TEST_F(AutoencoderTest, KlMatchesUpstream) {
   load_weights(model, weights, kPrefix, {"loss."});
   torch::NoGradGuard no_grad;
 
-  const torch::Tensor image = io_tensor(io, "image");
+  const torch::Tensor image = testing::fixture_tensor(io, "image");
   std::printf("kl_tiny:\n");
-  expect_close(io, "encoder_out", model.run_encoder(image));
-  expect_close(io, "moments", model.encode_moments(image));
+  testing::expect_parity(io, "encoder_out", model.run_encoder(image));
+  testing::expect_parity(io, "moments", model.encode_moments(image));
   const DiagonalGaussian posterior = model.encode_posterior(image);
-  expect_close(io, "mean", posterior.mean);
-  expect_close(io, "mean", model.encode(image));
-  expect_close(io, "logvar", posterior.logvar);
-  expect_close(io, "std", posterior.std);
-  expect_close(io, "decoded", model.decode(posterior.mode()));
-  const torch::Tensor sample = posterior.sample(io_tensor(io, "noise"));
-  expect_close(io, "sample", sample);
-  expect_close(io, "decoded_sample", model.decode(sample));
-  expect_close(io, "decoded_sample", model.decode_unquantized(sample));
+  testing::expect_parity(io, "mean", posterior.mean);
+  testing::expect_parity(io, "mean", model.encode(image));
+  testing::expect_parity(io, "logvar", posterior.logvar);
+  testing::expect_parity(io, "std", posterior.std);
+  testing::expect_parity(io, "decoded", model.decode(posterior.mode()));
+  const torch::Tensor sample = posterior.sample(testing::fixture_tensor(io, "noise"));
+  testing::expect_parity(io, "sample", sample);
+  testing::expect_parity(io, "decoded_sample", model.decode(sample));
+  testing::expect_parity(io, "decoded_sample", model.decode_unquantized(sample));
   EXPECT_THROW(model.quantize(posterior.mean), std::logic_error);
   EXPECT_THROW(model.codebook_lookup(torch::zeros({1, 2, 2}, torch::kInt64)), std::logic_error);
 }
@@ -267,10 +241,10 @@ TEST_F(AutoencoderTest, LoaderConvertsHalfPrecision) {
     const std::string name = "decoder.mid.attn_1.q.weight";
     const torch::Tensor loaded = model.named_parameters()[name];
     EXPECT_EQ(loaded.scalar_type(), torch::kFloat32);
-    const torch::Tensor expected = to_tensor(half.at(kPrefix + name));
+    const torch::Tensor expected = model::to_torch(half.at(kPrefix + name)).to(torch::kFloat32);
     EXPECT_TRUE(torch::equal(loaded, expected)) << dtype_name(dtype);
-    const torch::Tensor full = to_tensor(weights.at(kPrefix + name));
-    EXPECT_LE(max_abs_diff(loaded, full), dtype == DType::kF16 ? 1e-2 : 5e-2) << dtype_name(dtype);
+    const torch::Tensor full = model::to_torch(weights.at(kPrefix + name)).to(torch::kFloat32);
+    EXPECT_LE(testing::max_abs_diff(loaded, full), dtype == DType::kF16 ? 1e-2 : 5e-2) << dtype_name(dtype);
   }
 }
 

@@ -17,48 +17,16 @@
 #include "model/clip_text_config.h"
 #include "model/safetensors.h"
 #include "model/state_dict_loader.h"
+#include "tests/parity_support.h"
 #include "tests/test_support.h"
 
 namespace tessera::model {
 namespace {
 namespace fs = std::filesystem;
 
-constexpr double kTolerance = 1e-4;  // fp32 CPU parity, per the fixtures' README
 const std::string kPrefix = "cond_stage_model.transformer.";
 
-torch::Tensor to_tensor(const TensorView& view) {
-  if (view.dtype == DType::kI64) {
-    std::vector<int64_t> values = view.to_int64();
-    return torch::from_blob(values.data(), view.shape, torch::kInt64).clone();
-  }
-  std::vector<float> values = view.to_float32();
-  return torch::from_blob(values.data(), view.shape, torch::kFloat32).clone();
-}
 
-torch::Tensor io_tensor(const SafetensorsFile& io, const std::string& name) {
-  const TensorView* view = io.find(name);
-  if (view == nullptr) throw std::runtime_error("no tensor " + name + " in " + io.path());
-  return to_tensor(*view);
-}
-
-// Max |actual - expected|, or +inf when the shapes differ.
-double max_abs_diff(const torch::Tensor& actual, const torch::Tensor& expected) {
-  if (actual.sizes() != expected.sizes()) return std::numeric_limits<double>::infinity();
-  return (actual.to(torch::kFloat64) - expected.to(torch::kFloat64)).abs().max().item<double>();
-}
-
-void expect_close(const SafetensorsFile& io, const std::string& name, const torch::Tensor& actual) {
-  const torch::Tensor expected = io_tensor(io, name);
-  const double diff = max_abs_diff(actual, expected);
-  std::printf("  %-26s max abs diff %.3g\n", name.c_str(), diff);
-  EXPECT_LE(diff, kTolerance) << name << ": shape " << actual.sizes() << " vs " << expected.sizes();
-}
-
-int64_t parameter_count(const torch::nn::Module& module) {
-  int64_t total = 0;
-  for (const torch::Tensor& p : module.parameters()) total += p.numel();
-  return total;
-}
 
 void write_text(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
@@ -137,16 +105,16 @@ TEST_F(ClipTextTest, MatchesUpstream) {
   torch::NoGradGuard no_grad;
 
   std::printf("clip_text_tiny (attention via %s):\n", attention_uses_sdpa() ? "SDPA" : "math path");
-  const torch::Tensor ids_77 = io_tensor(io, "input_ids_77");
-  expect_close(io, "last_hidden_77_nomask", model.forward(ids_77));
-  expect_close(io, "last_hidden_77_padmask", model.forward(ids_77, io_tensor(io, "attention_mask_77")));
+  const torch::Tensor ids_77 = testing::fixture_tensor(io, "input_ids_77");
+  testing::expect_parity(io, "last_hidden_77_nomask", model.forward(ids_77));
+  testing::expect_parity(io, "last_hidden_77_padmask", model.forward(ids_77, testing::fixture_tensor(io, "attention_mask_77")));
   // A bool mask means the same as the int64 one.
-  expect_close(io, "last_hidden_77_padmask",
-               model.forward(ids_77, io_tensor(io, "attention_mask_77").to(torch::kBool)));
-  const torch::Tensor ids_154 = io_tensor(io, "input_ids_154");
-  expect_close(io, "last_hidden_154_pathldm", model.encode_pathldm_154(ids_154, io_tensor(io, "attention_mask_154")));
+  testing::expect_parity(io, "last_hidden_77_padmask",
+               model.forward(ids_77, testing::fixture_tensor(io, "attention_mask_77").to(torch::kBool)));
+  const torch::Tensor ids_154 = testing::fixture_tensor(io, "input_ids_154");
+  testing::expect_parity(io, "last_hidden_154_pathldm", model.encode_pathldm_154(ids_154, testing::fixture_tensor(io, "attention_mask_154")));
   // The fixture's diagnostic: the same without the padding mask.
-  expect_close(io, "last_hidden_154_nopadmask", model.encode_pathldm_154(ids_154, torch::ones_like(ids_154)));
+  testing::expect_parity(io, "last_hidden_154_nopadmask", model.encode_pathldm_154(ids_154, torch::ones_like(ids_154)));
 }
 
 TEST_F(ClipTextTest, PositionIdsInCheckpointsAreIgnored) {
@@ -274,11 +242,11 @@ TEST_F(ClipTextTest, KnownConfigsAndParameterCounts) {
   // (the "63M-parameter" text transformer of the CLIP paper). CLIP's
   // text_projection (512x512, 262,144 more) belongs to CLIPModel, not to
   // CLIPTextModel, so it is not counted.
-  EXPECT_EQ(parameter_count(ClipTextModel(b32)), 63165952);
+  EXPECT_EQ(testing::parameter_count(ClipTextModel(b32)), 63165952);
   // ViT-L/14 (Stable Diffusion v1's text encoder): 37,945,344 + 59,136 +
   // 12 * 7,087,872 + 1,536 = 123,060,480, as published for SD v1's
   // CLIPTextModel (again without the 768x768 text_projection).
-  EXPECT_EQ(parameter_count(ClipTextModel(l14)), 123060480);
+  EXPECT_EQ(testing::parameter_count(ClipTextModel(l14)), 123060480);
 }
 
 TEST_F(ClipTextTest, AttentionSwitchPointMatchesTheFormula) {
@@ -310,10 +278,10 @@ TEST_F(ClipTextTest, AttentionSwitchPointMatchesTheFormula) {
       }
     }
   }
-  EXPECT_LE(max_abs_diff(scaled_dot_product_math(q, k, v, mask), expected), 1e-12);
-  EXPECT_LE(max_abs_diff(scaled_dot_product(q, k, v, mask), expected), 1e-12);
+  EXPECT_LE(testing::max_abs_diff(scaled_dot_product_math(q, k, v, mask), expected), 1e-12);
+  EXPECT_LE(testing::max_abs_diff(scaled_dot_product(q, k, v, mask), expected), 1e-12);
   const torch::Tensor unmasked = scaled_dot_product_math(q, k, v, torch::zeros({1}, torch::kFloat64));
-  EXPECT_LE(max_abs_diff(scaled_dot_product(q, k, v, torch::Tensor()), unmasked), 1e-12);
+  EXPECT_LE(testing::max_abs_diff(scaled_dot_product(q, k, v, torch::Tensor()), unmasked), 1e-12);
   EXPECT_EQ(attention_uses_sdpa(), TORCH_VERSION_MAJOR >= 2);
 }
 

@@ -12,12 +12,12 @@
 
 #include "model/safetensors.h"
 #include "model/state_dict_loader.h"
+#include "tests/parity_support.h"
 #include "tests/test_support.h"
 
 namespace tessera::model {
 namespace {
 
-constexpr double kTolerance = 1e-4;  // fp32 CPU parity, per the fixtures' README
 const std::string kPrefix = "model.diffusion_model.";
 
 // Pinned from shared/data/parity/unet_tiny.yaml.
@@ -54,39 +54,7 @@ UNetConfig pathldm_config() {
   return config;
 }
 
-int64_t parameter_count(const torch::nn::Module& module) {
-  int64_t count = 0;
-  for (const torch::Tensor& parameter : module.parameters()) count += parameter.numel();
-  return count;
-}
 
-torch::Tensor to_tensor(const TensorView& view) {
-  if (view.dtype == DType::kI64) {
-    std::vector<int64_t> values = view.to_int64();
-    return torch::from_blob(values.data(), view.shape, torch::kInt64).clone();
-  }
-  std::vector<float> values = view.to_float32();
-  return torch::from_blob(values.data(), view.shape, torch::kFloat32).clone();
-}
-
-torch::Tensor io_tensor(const SafetensorsFile& io, const std::string& name) {
-  const TensorView* view = io.find(name);
-  if (view == nullptr) throw std::runtime_error("no tensor " + name + " in " + io.path());
-  return to_tensor(*view);
-}
-
-// Max |actual - expected|, or +inf when the shapes differ.
-double max_abs_diff(const torch::Tensor& actual, const torch::Tensor& expected) {
-  if (actual.sizes() != expected.sizes()) return std::numeric_limits<double>::infinity();
-  return (actual.to(torch::kFloat64) - expected.to(torch::kFloat64)).abs().max().item<double>();
-}
-
-void expect_close(const SafetensorsFile& io, const std::string& name, const torch::Tensor& actual) {
-  const torch::Tensor expected = io_tensor(io, name);
-  const double diff = max_abs_diff(actual, expected);
-  std::printf("  %-28s max abs diff %.3g\n", name.c_str(), diff);
-  EXPECT_LE(diff, kTolerance) << name << ": shape " << actual.sizes() << " vs " << expected.sizes();
-}
 
 class UNetTest : public ::testing::Test {
  protected:
@@ -195,7 +163,7 @@ TEST_F(UNetTest, AttentionBlockVariantRuns) {
 // agrees with a closed-form sum over upstream's layer shapes).
 TEST_F(UNetTest, PathLdmParameterCount) {
   const UNet unet(pathldm_config());
-  const int64_t count = parameter_count(unet);
+  const int64_t count = testing::parameter_count(unet);
   std::printf("  PathLDM UNet parameters: %lld\n", static_cast<long long>(count));
   EXPECT_EQ(count, 400920579);
   EXPECT_EQ(std::lround(static_cast<double>(count) / 1e5), 4009);  // 400.9 M
@@ -209,28 +177,28 @@ TEST_F(UNetTest, TinyUNetMatchesUpstream) {
 
   UNet unet(unet_tiny_config());
   load_weights(unet, weights, kPrefix);       // strict: every fixture key is a parameter and vice versa
-  EXPECT_EQ(parameter_count(unet), 1001251);  // the index's total_parameters
+  EXPECT_EQ(testing::parameter_count(unet), 1001251);  // the index's total_parameters
   unet.eval();
   torch::NoGradGuard no_grad;
 
   UNetTrace trace;
   const torch::Tensor eps =
-      unet.forward(io_tensor(io, "x"), io_tensor(io, "timesteps"), io_tensor(io, "context"), &trace);
-  expect_close(io, "t_emb", trace.t_emb);
-  expect_close(io, "emb", trace.emb);
+      unet.forward(testing::fixture_tensor(io, "x"), testing::fixture_tensor(io, "timesteps"), testing::fixture_tensor(io, "context"), &trace);
+  testing::expect_parity(io, "t_emb", trace.t_emb);
+  testing::expect_parity(io, "emb", trace.emb);
   ASSERT_EQ(trace.input_blocks.size(), 4u);
   for (size_t i = 0; i < trace.input_blocks.size(); ++i) {
-    expect_close(io, "debug.input_blocks." + std::to_string(i), trace.input_blocks[i]);
+    testing::expect_parity(io, "debug.input_blocks." + std::to_string(i), trace.input_blocks[i]);
   }
-  expect_close(io, "debug.middle_block", trace.middle_block);
+  testing::expect_parity(io, "debug.middle_block", trace.middle_block);
   ASSERT_EQ(trace.output_blocks.size(), 4u);
   for (size_t i = 0; i < trace.output_blocks.size(); ++i) {
-    expect_close(io, "debug.output_blocks." + std::to_string(i), trace.output_blocks[i]);
+    testing::expect_parity(io, "debug.output_blocks." + std::to_string(i), trace.output_blocks[i]);
   }
-  expect_close(io, "eps", eps);
+  testing::expect_parity(io, "eps", eps);
 
   // Without a trace the result is the same.
-  EXPECT_EQ(max_abs_diff(unet.forward(io_tensor(io, "x"), io_tensor(io, "timesteps"), io_tensor(io, "context")), eps),
+  EXPECT_EQ(testing::max_abs_diff(unet.forward(testing::fixture_tensor(io, "x"), testing::fixture_tensor(io, "timesteps"), testing::fixture_tensor(io, "context")), eps),
             0.0);
 }
 
