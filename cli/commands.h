@@ -17,7 +17,10 @@ inline constexpr int kExitInterrupted = 130;
 void add_ingest_command(CLI::App& app, int& exit_code);
 void add_info_command(CLI::App& app, int& exit_code);
 void add_report_command(CLI::App& app, int& exit_code);
-// Built only with LibTorch (TESSERA_WITH_MODEL).
+void add_export_command(CLI::App& app, int& exit_code);
+void add_encode_command(CLI::App& app, int& exit_code);
+void add_encode_text_command(CLI::App& app, int& exit_code);
+void add_gc_command(CLI::App& app, int& exit_code);
 void add_model_command(CLI::App& app, int& exit_code);
 void add_tokenize_command(CLI::App& app, int& exit_code);
 

@@ -45,6 +45,14 @@ void add_info_command(CLI::App& app, int& exit_code) {
     const auto store = store::Store::open(flags->store, options);
     const auto slides = store->slides();
     const auto prompts = store->prompts();
+    // Latents per first-stage model, embeddings per text encoder: key counts.
+    nlohmann::json models = nlohmann::json::array();
+    for (const auto& m : store->models()) {
+      auto j = nlohmann::json::parse(store::encode_model_record(m));
+      if (m.role == "first_stage") j["latents"] = store->count_latents(m.id);
+      if (m.role == "cond_stage") j["embeddings"] = store->embedded_prompt_ids(m.id).size();
+      models.push_back(j);
+    }
     size_t complete = 0, failed = 0, pending = 0;
     int64_t tiles = 0;
     for (const auto& s : slides) {
@@ -68,6 +76,7 @@ void add_info_command(CLI::App& app, int& exit_code) {
         }
         out["prompts"].push_back(j);
       }
+      out["models"] = models;
       out["totals"] = {{"slides", slides.size()},
                        {"prompts", prompts.size()},
                        {"complete", complete},
@@ -94,6 +103,13 @@ void add_info_command(CLI::App& app, int& exit_code) {
                       (long long)s.prompts);
         }
         std::printf("\n");
+      }
+      for (const auto& m : models) {
+        const bool latents = m.contains("latents");
+        std::printf("model %s %-11s %-4s %lld %s\n", m["id"].get<std::string>().c_str(),
+                    m["role"].get<std::string>().c_str(), m["architecture"].get<std::string>().c_str(),
+                    (long long)(latents ? m["latents"].get<int64_t>() : m["embeddings"].get<int64_t>()),
+                    latents ? "latents" : "embeddings");
       }
       if (!prompts.empty()) std::printf("%zu distinct prompts:\n", prompts.size());
       for (const auto& p : prompts) {

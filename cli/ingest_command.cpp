@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/encoder_flags.h"
 #include "pipeline/ingest.h"
 #include "pipeline/progress.h"
 
@@ -13,6 +14,8 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   struct Flags {
     pipeline::IngestOptions options;
     std::string progress = "auto";
+    std::string vae_config, vae_weights;
+    RunFlags run;
   };
   auto flags = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand("ingest", "Tile and filter slides into a store (resumable; reruns redo only unfinished slides)");
@@ -72,16 +75,34 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   batch->check(CLI::Range(size_t{4}, size_t{1} << 20));
   cmd->add_option("--tiles-in-flight", o.tiles_in_flight, "Bound on tiles held in memory (0 = 4 per reader)")
       ->capture_default_str();
+  auto* vae = cmd->add_option("--vae-config", flags->vae_config,
+                              "Also encode kept tiles to latents of this VAE (LDM or autoencoder YAML)")
+                  ->check(CLI::ExistingFile);
+  cmd->add_option("--vae-weights", flags->vae_weights, "The VAE's safetensors (with --vae-config)")
+      ->check(CLI::ExistingFile)
+      ->needs(vae);
+  vae->needs("--vae-weights");
+  cmd->add_option("--encode-batch", o.encode_batch, "Tiles per VAE forward pass")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  add_run_flags(cmd, flags->run);
   cmd->add_option("--progress", flags->progress, "Progress display")
       ->check(CLI::IsMember({"auto", "bar", "lines", "quiet"}))
       ->capture_default_str();
 
   cmd->callback([flags, &exit_code] {
     auto& o = flags->options;
-    if (flags->progress == "bar") o.progress = pipeline::IngestOptions::Progress::kBar;
-    if (flags->progress == "lines") o.progress = pipeline::IngestOptions::Progress::kLines;
-    if (flags->progress == "quiet") o.progress = pipeline::IngestOptions::Progress::kQuiet;
+    o.progress = pipeline::parse_progress_display(flags->progress);
+    if (!flags->vae_config.empty()) {
+      o.encoder = encoder_options<stages::LatentEncoderOptions>(flags->vae_config, flags->vae_weights, flags->run);
+    }
     const auto summary = pipeline::run_ingest(o);
+    if (!summary.model_id.empty()) {
+      std::cerr << "ingest: " << summary.tiles_encoded << " tiles encoded with model " << summary.model_id << '\n';
+      for (const auto& [slide, error] : summary.encode_failures) {
+        std::cerr << "  latents failed: " << slide << ": " << error << '\n';
+      }
+    }
     std::cerr << "ingest: " << summary.slides << " slides: " << summary.complete << " complete, " << summary.skipped
               << " already complete, " << summary.failed << " failed; " << summary.tiles_kept << " of "
               << summary.tiles_read << " tiles read were kept, in " << pipeline::format_duration(summary.seconds)

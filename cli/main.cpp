@@ -15,9 +15,11 @@ int main(int argc, char** argv) {
   tessera::cli::add_ingest_command(app, exit_code);
   tessera::cli::add_info_command(app, exit_code);
   tessera::cli::add_report_command(app, exit_code);
-#ifdef TESSERA_WITH_MODEL
+  tessera::cli::add_encode_command(app, exit_code);
+  tessera::cli::add_encode_text_command(app, exit_code);
+  tessera::cli::add_gc_command(app, exit_code);
+  tessera::cli::add_export_command(app, exit_code);
   tessera::cli::add_model_command(app, exit_code);
-#endif
   tessera::cli::add_tokenize_command(app, exit_code);
   try {
     app.parse(argc, argv);

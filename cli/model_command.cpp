@@ -22,10 +22,9 @@
 namespace tessera::cli {
 namespace {
 
-// The key prefixes of the sub-models in an LDM checkpoint.
-constexpr const char* kFirstStagePrefix = "first_stage_model.";
-constexpr const char* kUNetPrefix = "model.diffusion_model.";
-constexpr const char* kCondStagePrefix = "cond_stage_model.transformer.";
+using config::kCondStagePrefix;
+using config::kFirstStagePrefix;
+using config::kUNetPrefix;
 
 // One sub-model built from a config: the module, its checkpoint prefix, the
 // checkpoint keys it ignores, and the canonical text its fingerprint hashes.

@@ -27,6 +27,11 @@
 
 namespace tessera::config {
 
+// Where each sub-model's tensors live in an LDM checkpoint.
+inline constexpr const char* kFirstStagePrefix = "first_stage_model.";
+inline constexpr const char* kUNetPrefix = "model.diffusion_model.";
+inline constexpr const char* kCondStagePrefix = "cond_stage_model.transformer.";
+
 // ldm.modules.encoders.modules.FrozenCLIPEmbedder.
 struct CondStageConfig {
   std::string target;

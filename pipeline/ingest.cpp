@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <tbb/flow_graph.h>
 #include <tbb/global_control.h>
+#include <tbb/parallel_for.h>
 
 #include <atomic>
 #include <csignal>
@@ -13,7 +14,10 @@
 #include <string>
 #include <thread>
 
+#include "pipeline/encode.h"
+#include "pipeline/interrupt.h"
 #include "pipeline/progress.h"
+#include "pipeline/run_clock.h"
 #include "pipeline/slide_plan.h"
 #include "stages/jpeg_codec.h"
 #include "stages/tile_filter.h"
@@ -27,8 +31,6 @@ namespace tessera::pipeline {
 namespace fs = std::filesystem;
 namespace {
 
-std::atomic<bool> g_stop{false};
-
 fs::path qc_dir(const IngestOptions& options) {
   return options.qc_dir.empty() ? options.store / "qc" : options.qc_dir;
 }
@@ -36,8 +38,17 @@ fs::path qc_dir(const IngestOptions& options) {
 // A slide in flight through the graph. Only the writer node touches `writer`,
 // `received` and `failure`, and it frees `plan` once the slide is finished, so
 // the source node reads only the immutable `cells`.
+// A kept tile waiting for its batch to be encoded.
+struct PendingTile {
+  uint32_t row = 0;
+  uint32_t col = 0;
+  store::TileRecord record;
+  std::string jpeg;
+};
+
 struct SlideState {
   std::unique_ptr<SlidePlan> plan;
+  std::vector<PendingTile> pending;  // with an encoder only
   size_t cells = 0;
   std::set<std::string> prompts_written;
   std::optional<store::SlideWriter> writer;
@@ -64,15 +75,6 @@ struct TileResult {
   std::string error;
 };
 
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
 // Fault injection for the resume tests: SIGKILL this process once the writer has
 // handed this many tiles to RocksDB, as `kill -9` would at that moment.
 uint64_t kill_after_tiles() {
@@ -83,9 +85,11 @@ uint64_t kill_after_tiles() {
 class IngestRun {
  public:
   IngestRun(const IngestOptions& options, store::Store& store, std::vector<stages::SlideSource> sources,
-            std::map<std::string, double> overrides, const PromptContext* prompts, Progress& progress)
+            std::map<std::string, double> overrides, const PromptContext* prompts, Progress& progress,
+            stages::LatentEncoder* encoder)
       : options_(options),
         prompts_(prompts),
+        encoder_(encoder),
         store_(store),
         sources_(std::move(sources)),
         overrides_(std::move(overrides)),
@@ -99,12 +103,16 @@ class IngestRun {
   std::shared_ptr<SlideState> next_slide();
   TileResult read(const TileJob& job) const;
   void write(const TileResult& result);
+  void store_tile(SlideState& state, const PendingTile& tile, const store::TensorRecord* latent);
+  void encode_pending(SlideState& state);
   void finish_slide(SlideState& state);
   void record_failure(const stages::SlideSource& source, const std::string& error,
                       const store::SlideRecord* partial);
 
   const IngestOptions& options_;
   const PromptContext* prompts_;
+  stages::LatentEncoder* encoder_;
+  std::optional<stages::HostBatch> host_batch_;  // the writer's, reused
   store::Store& store_;
   std::vector<stages::SlideSource> sources_;
   std::map<std::string, double> overrides_;
@@ -123,7 +131,7 @@ class IngestRun {
 };
 
 std::shared_ptr<SlideState> IngestRun::next_slide() {
-  while (next_source_ < sources_.size() && !g_stop.load()) {
+  while (next_source_ < sources_.size() && !stop_requested()) {
     const auto& source = sources_[next_source_++];
     std::optional<store::SlideRecord> pending;
     try {
@@ -155,7 +163,7 @@ std::shared_ptr<SlideState> IngestRun::next_slide() {
 }
 
 std::optional<TileJob> IngestRun::next_job() {
-  while (!g_stop.load()) {
+  while (!stop_requested()) {
     if (!current_) {
       current_ = next_slide();
       if (!current_) return std::nullopt;
@@ -226,12 +234,17 @@ void IngestRun::write(const TileResult& result) {
           record.prompt_id = result.prompt->id;
           if (state.prompts_written.insert(result.prompt->id).second) state.writer->add_prompt(*result.prompt);
         }
-        state.writer->add(cell.row, cell.col, record, result.jpeg);
+        PendingTile tile{cell.row, cell.col, record, result.jpeg};
+        if (encoder_) {
+          state.pending.push_back(std::move(tile));
+          if (state.pending.size() >= options_.encode_batch) encode_pending(state);
+        } else {
+          store_tile(state, tile, nullptr);
+        }
       } catch (const std::exception& e) {
         state.failure = e.what();
       }
       ++plan.record.tiles_kept;
-      if (kill_after_ && ++tiles_written_ >= kill_after_) std::raise(SIGKILL);
     } else {
       ++plan.record.rejected[stages::to_string(result.verdict)];
     }
@@ -240,9 +253,35 @@ void IngestRun::write(const TileResult& result) {
   if (state.received == state.expected) finish_slide(state);
 }
 
+void IngestRun::store_tile(SlideState& state, const PendingTile& tile, const store::TensorRecord* latent) {
+  state.writer->add(tile.row, tile.col, tile.record, tile.jpeg);
+  if (latent) state.writer->add_latent(encoder_->model_id(), tile.row, tile.col, *latent);
+  if (kill_after_ && ++tiles_written_ >= kill_after_) std::raise(SIGKILL);
+}
+
+void IngestRun::encode_pending(SlideState& state) {
+  if (state.pending.empty()) return;
+  const int side = state.plan->opened.grid.tile;
+  if (!host_batch_ || host_batch_->side() != side) host_batch_ = encoder_->make_batch(options_.encode_batch, side);
+  auto& pending = state.pending;
+  tbb::parallel_for(size_t{0}, pending.size(), [&](size_t i) {
+    stages::decode_jpeg_into(pending[i].jpeg, host_batch_->tile(i), side, side);
+  });
+  const auto latents = encoder_->encode(*host_batch_, pending.size());
+  for (size_t i = 0; i < pending.size(); ++i) store_tile(state, pending[i], &latents[i]);
+  pending.clear();
+}
+
 void IngestRun::finish_slide(SlideState& state) {
   SlidePlan& plan = *state.plan;
   const auto& source = plan.opened.source;
+  if (state.failure.empty() && encoder_) {
+    try {
+      encode_pending(state);
+    } catch (const std::exception& e) {
+      state.failure = std::string("encoding its tiles failed: ") + e.what();
+    }
+  }
   if (!state.failure.empty()) {
     state.writer.reset();
     record_failure(source, state.failure, &plan.record);
@@ -340,11 +379,9 @@ IngestSummary IngestRun::run(int jobs, size_t tiles_in_flight) {
   make_edge(writer, limiter.decrementer());
   source.activate();
   g.wait_for_all();
-  summary_.interrupted = g_stop.load();
+  summary_.interrupted = stop_requested();
   return std::move(summary_);
 }
-
-extern "C" void on_interrupt(int) { g_stop.store(true); }
 
 // Every option error is found here, before the store is opened, rather than as
 // one failed slide after another.
@@ -369,11 +406,10 @@ void validate(const IngestOptions& o) {
   if (!(o.filter.min_blur_variance >= 0)) throw Error("--min-blur-variance must not be negative");
   if (o.jpeg.quality < 1 || o.jpeg.quality > 100) throw Error("JPEG quality must be in 1..100");
   if (o.write_batch_bytes < 4096) throw Error("--write-batch-kib must be at least 4");
+  if (o.encode_batch < 1 || o.encode_batch > 4096) throw Error("--encode-batch must be within 1..4096");
 }
 
 }  // namespace
-
-void request_stop() { g_stop.store(true); }
 
 IngestSummary run_ingest(const IngestOptions& options) {
   const auto started = std::chrono::steady_clock::now();
@@ -406,6 +442,12 @@ IngestSummary run_ingest(const IngestOptions& options) {
   // Reports, summaries and attributes are read whole and checked before the
   // store is touched: a malformed file stops the run with nothing written.
   const auto prompts = PromptContext::load(options);
+  // So is the VAE: a truncated or mismatched weights file writes nothing.
+  std::unique_ptr<stages::LatentEncoder> encoder;
+  if (options.encoder) {
+    encoder = std::make_unique<stages::LatentEncoder>(*options.encoder);
+    encoder->check_tile_side(options.tile);
+  }
   store::StoreOptions store_options;
   store_options.pixel_blob_files = options.pixel_blob_files;
   auto store = store::Store::open(options.store, store_options);
@@ -414,35 +456,37 @@ IngestSummary run_ingest(const IngestOptions& options) {
     fs::create_directories(qc_dir(options), error);
     if (error) throw Error("cannot create the QC folder " + qc_dir(options).string() + ": " + error.message());
   }
-  Progress::Mode mode = Progress::Mode::kQuiet;
-  switch (options.progress) {
-    case IngestOptions::Progress::kAuto:
-      mode = Progress::detect();
-      break;
-    case IngestOptions::Progress::kBar:
-      mode = Progress::Mode::kBar;
-      break;
-    case IngestOptions::Progress::kLines:
-      mode = Progress::Mode::kLines;
-      break;
-    case IngestOptions::Progress::kQuiet:
-      break;
-  }
+  const Progress::Mode mode = resolve_mode(options.progress);
   Progress progress(mode, sources.size());
   if (mode != Progress::Mode::kQuiet) {
     spdlog::info("ingest: {} slides into {} with {} readers, at most {} tiles in flight", sources.size(),
                  options.store.string(), jobs, in_flight);
   }
 
-  g_stop.store(false);
-  auto previous = std::signal(SIGINT, on_interrupt);
+  InterruptScope interrupt;
   // The readers plus the source and writer nodes.
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism, size_t(jobs) + 1);
   const size_t total = sources.size();
-  IngestRun run(options, *store, std::move(sources), std::move(overrides), prompts.get(), progress);
+  if (encoder && !store->model(encoder->model_id())) {
+    auto record = encoder->model_record(options.tile);
+    record.registered_at = utc_now();
+    store->put_model(record);
+  }
+  IngestRun run(options, *store, std::move(sources), std::move(overrides), prompts.get(), progress, encoder.get());
   IngestSummary summary = run.run(jobs, in_flight);
-  std::signal(SIGINT, previous);
   progress.finish();
+  if (encoder) {
+    summary.model_id = encoder->model_id();
+    summary.tiles_encoded = summary.tiles_kept;
+    // Slides stored complete before this run (or skipped as current) may
+    // lack this model's latents.
+    if (!summary.interrupted) {
+      auto top_up = encode_missing(*store, *encoder, options.encode_batch, jobs, mode);
+      summary.tiles_encoded += top_up.tiles_encoded;
+      summary.encode_failures = std::move(top_up.failures);
+      summary.interrupted = top_up.interrupted;
+    }
+  }
 
   summary.slides = total + duplicates.failures.size();
   summary.failed += duplicates.failures.size();

@@ -18,6 +18,9 @@ struct IngestSummary {
   std::vector<std::pair<std::string, std::string>> failures;  // slide path, error
   uint64_t tiles_read = 0;
   uint64_t tiles_kept = 0;
+  std::string model_id;           // with an encoder: its model
+  uint64_t tiles_encoded = 0;     // latents written, in the graph and after it
+  std::vector<std::pair<std::string, std::string>> encode_failures;  // slide id, error (top-up pass)
   double seconds = 0;
   bool interrupted = false;
 };
@@ -27,15 +30,13 @@ struct IngestSummary {
 //   slide source (open, skip if current, plan: thumbnail, mask, grid)
 //     -> limiter (tiles in flight)
 //     -> tile reader (parallel: OpenSlide read, libvips resample, filters, JPEG)
-//     -> store writer (serial: bounded batches, the slide's status last)
+//     -> store writer (serial: bounded batches, the slide's status last;
+//        with an encoder, kept tiles are encoded in batches here, from their
+//        stored JPEG so that they equal what `tessera encode` would make)
 //
 // A slide that fails is recorded as failed and the run goes on. Throws
 // tessera::Error only for what stops the whole run (the store cannot be opened
 // or locked, a bad option).
 IngestSummary run_ingest(const IngestOptions& options);
-
-// Asks a running ingest to stop after the tiles in flight (SIGINT). Slides not
-// finished stay pending and are redone by the next run.
-void request_stop();
 
 }  // namespace tessera::pipeline

@@ -6,8 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/progress.h"
 #include "stages/case_matching.h"
 #include "stages/jpeg_codec.h"
+#include "stages/latent_encoder.h"
 #include "stages/report_source.h"
 #include "stages/tile_attributes.h"
 #include "stages/tile_filter.h"
@@ -50,6 +52,12 @@ struct IngestOptions {
   // $TESSERA_CLIP_VOCAB. Required with prompts. Default: empty.
   std::string clip_vocab;
 
+  // Encode the kept tiles to latents of this VAE in the same pass: a slide is
+  // complete with its tiles and latents or not at all. Slides stored earlier
+  // are then topped up as `tessera encode` would. Default: unset (tiles only).
+  std::optional<stages::LatentEncoderOptions> encoder;
+  size_t encode_batch = 16;  // tiles per forward pass. Default: 16.
+
   // Tile readers; 0 means one per core. Default: 0.
   int jobs = 0;
   // Tiles read but not yet written, the bound on memory; 0 means 4 per reader.
@@ -66,7 +74,7 @@ struct IngestOptions {
   // Redo every slide, complete or not. Default: false.
   bool force = false;
   // Progress: a redrawn bar on a terminal, plain lines otherwise. Default: auto.
-  enum class Progress { kAuto, kBar, kLines, kQuiet } progress = Progress::kAuto;
+  ProgressDisplay progress = ProgressDisplay::kAuto;
 };
 
 }  // namespace tessera::pipeline

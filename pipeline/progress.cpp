@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "store/error.h"
+
 namespace tessera::pipeline {
 
 std::string format_duration(double seconds) {
@@ -22,6 +24,28 @@ std::string format_duration(double seconds) {
 }
 
 Progress::Mode Progress::detect() { return isatty(STDERR_FILENO) ? Mode::kBar : Mode::kLines; }
+
+ProgressDisplay parse_progress_display(const std::string& text) {
+  if (text == "auto") return ProgressDisplay::kAuto;
+  if (text == "bar") return ProgressDisplay::kBar;
+  if (text == "lines") return ProgressDisplay::kLines;
+  if (text == "quiet") return ProgressDisplay::kQuiet;
+  throw Error("unknown progress display '" + text + "' (expected auto, bar, lines or quiet)");
+}
+
+Progress::Mode resolve_mode(ProgressDisplay display) {
+  switch (display) {
+    case ProgressDisplay::kBar:
+      return Progress::Mode::kBar;
+    case ProgressDisplay::kLines:
+      return Progress::Mode::kLines;
+    case ProgressDisplay::kQuiet:
+      return Progress::Mode::kQuiet;
+    case ProgressDisplay::kAuto:
+      break;
+  }
+  return Progress::detect();
+}
 
 Progress::Progress(Mode mode, size_t slides_total, std::chrono::seconds log_every)
     : mode_(mode),

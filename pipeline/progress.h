@@ -42,4 +42,10 @@ class Progress {
 
 std::string format_duration(double seconds);
 
+// What --progress asked for: auto is a bar on a terminal, lines otherwise.
+enum class ProgressDisplay { kAuto, kBar, kLines, kQuiet };
+// "auto", "bar", "lines" or "quiet"; throws tessera::Error otherwise.
+ProgressDisplay parse_progress_display(const std::string& text);
+Progress::Mode resolve_mode(ProgressDisplay display);
+
 }  // namespace tessera::pipeline

@@ -15,7 +15,7 @@ packages=(
   libspdlog-dev libfmt-dev
   libturbojpeg0-dev libtiff-dev
   libre2-dev zlib1g-dev libglib2.0-dev libyaml-cpp-dev
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libgloo-dev libopenblas0-pthread
   libxxhash-dev
 )
 

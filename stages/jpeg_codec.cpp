@@ -44,18 +44,42 @@ std::string encode_jpeg(const RgbImage& image, const JpegOptions& options) {
   return out;
 }
 
-RgbImage decode_jpeg(std::string_view bytes) {
-  void* handle = decompressor();
+namespace {
+
+std::pair<int, int> jpeg_size(void* handle, std::string_view bytes) {
   int width = 0, height = 0, subsampling = 0, colorspace = 0;
-  auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
-  if (tjDecompressHeader3(handle, data, bytes.size(), &width, &height, &subsampling, &colorspace) != 0) {
+  if (tjDecompressHeader3(handle, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), &width, &height,
+                          &subsampling, &colorspace) != 0) {
     throw Error(std::string("JPEG header unreadable: ") + tjGetErrorStr2(handle));
   }
-  RgbImage out(width, height);
-  if (tjDecompress2(handle, data, bytes.size(), out.pixels.data(), width, 0, height, TJPF_RGB, TJFLAG_ACCURATEDCT) != 0) {
+  return {width, height};
+}
+
+void decompress(void* handle, std::string_view bytes, uint8_t* out, int width, int height) {
+  if (tjDecompress2(handle, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), out, width, 0, height,
+                    TJPF_RGB, TJFLAG_ACCURATEDCT) != 0) {
     throw Error(std::string("JPEG decode failed: ") + tjGetErrorStr2(handle));
   }
+}
+
+}  // namespace
+
+RgbImage decode_jpeg(std::string_view bytes) {
+  void* handle = decompressor();
+  const auto [width, height] = jpeg_size(handle, bytes);
+  RgbImage out(width, height);
+  decompress(handle, bytes, out.pixels.data(), width, height);
   return out;
+}
+
+void decode_jpeg_into(std::string_view bytes, uint8_t* out, int width, int height) {
+  void* handle = decompressor();
+  const auto [w, h] = jpeg_size(handle, bytes);
+  if (w != width || h != height) {
+    throw Error("JPEG is " + std::to_string(w) + "x" + std::to_string(h) + ", expected " + std::to_string(width) + "x" +
+                std::to_string(height));
+  }
+  decompress(handle, bytes, out, width, height);
 }
 
 }  // namespace tessera::stages

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -19,5 +20,7 @@ struct JpegOptions {
 // Tile pixels are stored as baseline JPEG. libjpeg-turbo handles are per thread.
 std::string encode_jpeg(const RgbImage& image, const JpegOptions& options);
 RgbImage decode_jpeg(std::string_view bytes);
+// Decodes into `out` (width * height * 3 bytes), which must be the JPEG's size.
+void decode_jpeg_into(std::string_view bytes, uint8_t* out, int width, int height);
 
 }  // namespace tessera::stages

@@ -25,4 +25,24 @@ std::string slide_range_end(std::string_view slide_id);
 // Slide ids become key prefixes; they must be non-empty and free of NUL bytes.
 void check_slide_id(std::string_view slide_id);
 
+// A model id (32 lowercase hex digits) as the 16 raw bytes that prefix its
+// latents and embeddings, so that one model's entries form one range.
+// Throws tessera::Error for anything but 32 hex digits.
+std::string encode_model_prefix(std::string_view model_id);
+std::string decode_model_prefix(std::string_view prefix);  // back to hex
+// [begin, end) covering every key of one model.
+std::string model_range_end(std::string_view model_prefix);
+
+// A latent key is model prefix + tile key: a model's latents of one slide are
+// one range too, in the same order as the slide's tiles.
+std::string encode_latent_key(std::string_view model_id, std::string_view slide_id, uint32_t row, uint32_t col);
+struct LatentKey {
+  std::string model_id;
+  TileKey tile;
+};
+LatentKey decode_latent_key(std::string_view key);
+
+// An embedding key is model prefix + prompt id.
+std::string encode_embedding_key(std::string_view model_id, std::string_view prompt_id);
+
 }  // namespace tessera::store

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <set>
 
 #include "store/error.h"
 
@@ -16,8 +17,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kSchemaVersionKey = "schema_version";
-constexpr const char* kColumnFamilies[] = {kMetaCf,   kTilesCf,   kTilePixelsCf, kSlidesCf,
-                                           kPromptsCf, kLatentsCf, kEmbeddingsCf};
+constexpr const char* kModelKeyPrefix = "models/";
+constexpr const char* kColumnFamilies[] = {kMetaCf,   kTilesCf,   kTilePixelsCf, kSlidesCf,     kPromptsCf,
+                                           kLatentsCf, kEmbeddingsCf, kLatentIndexCf};
 
 // Pixels and latents are 10-50 KB values: in blob files they skip the LSM
 // tree's rewrites during compaction. JPEG is already entropy-coded.
@@ -78,6 +80,10 @@ std::unique_ptr<Store> Store::open(const fs::path& dir, const StoreOptions& opti
     for (const auto& name : existing) {
       if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
     }
+    // A read-only open cannot create the column families that a store
+    // written by an earlier tessera lacks; it opens what is there, and
+    // has_cf() tells readers what is absent (and so empty).
+    if (options.read_only) names = existing;
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
@@ -97,14 +103,14 @@ std::unique_ptr<Store> Store::open(const fs::path& dir, const StoreOptions& opti
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
   if (options.read_only) {
-    // A secondary instance, unlike OpenForReadOnly, is defined while a writer
-    // holds the store; it keeps its own info log in a private directory.
-    char secondary[] = "/tmp/tessera-reader-XXXXXX";
-    if (!mkdtemp(secondary)) throw Error("cannot create a temporary directory to read store " + dir.string());
-    store->secondary_dir_ = secondary;
+    // A snapshot of the store as it is now. Not a secondary instance: BlobDB
+    // does not support those (RocksDB 7.8 crashes reading a blob through one,
+    // see facebook/rocksdb#13296). With every table file opened up front, a
+    // writer's compactions cannot pull a file from under this reader on
+    // POSIX; a blob file garbage-collected before its first read gives an
+    // I/O error, never wrong data.
     db_options.max_open_files = -1;
-    s = rocksdb::DB::OpenAsSecondary(db_options, db_dir.string(), secondary, descriptors, &store->handles_, &raw);
-    if (s.ok()) s = raw->TryCatchUpWithPrimary();
+    s = rocksdb::DB::OpenForReadOnly(db_options, db_dir.string(), descriptors, &store->handles_, &raw);
   } else {
     s = rocksdb::DB::Open(db_options, db_dir.string(), descriptors, &store->handles_, &raw);
   }
@@ -140,10 +146,6 @@ Store::~Store() {
     db_->Close();
     db_.reset();
   }
-  if (!secondary_dir_.empty()) {
-    std::error_code ignored;
-    fs::remove_all(secondary_dir_, ignored);
-  }
 }
 
 rocksdb::ColumnFamilyHandle* Store::cf(const char* name) const {
@@ -151,6 +153,10 @@ rocksdb::ColumnFamilyHandle* Store::cf(const char* name) const {
     if (handle_names_[i] == name) return handles_[i];
   }
   throw Error(std::string("store ") + dir_.string() + " has no column family " + name);
+}
+
+bool Store::has_cf(const char* name) const {
+  return std::find(handle_names_.begin(), handle_names_.end(), name) != handle_names_.end();
 }
 
 void Store::write(rocksdb::WriteBatch& batch) {
@@ -188,6 +194,13 @@ void Store::reset_slide(const SlideRecord& pending) {
   rocksdb::WriteBatch batch;
   check(batch.DeleteRange(cf(kTilesCf), begin, end), "batch");
   check(batch.DeleteRange(cf(kTilePixelsCf), begin, end), "batch");
+  // The slide's latents of every model go with its tiles: they described
+  // tiles that are about to be redone.
+  for (const auto& m : models()) {
+    const std::string prefix = encode_model_prefix(m.id);
+    check(batch.DeleteRange(cf(kLatentsCf), prefix + begin, prefix + end), "batch");
+    check(batch.DeleteRange(cf(kLatentIndexCf), prefix + begin, prefix + end), "batch");
+  }
   check(batch.Put(cf(kSlidesCf), pending.id, encode_slide_record(pending)), "batch");
   write(batch);
 }
@@ -260,6 +273,208 @@ std::vector<PromptRecord> Store::prompts() const {
   return out;
 }
 
+void Store::put_model(const ModelRecord& record) {
+  encode_model_prefix(record.id);  // validates the id
+  rocksdb::WriteBatch batch;
+  check(batch.Put(cf(kMetaCf), kModelKeyPrefix + record.id, encode_model_record(record)), "batch");
+  write(batch);
+}
+
+std::optional<ModelRecord> Store::model(std::string_view model_id) const {
+  std::string value;
+  const rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kModelKeyPrefix + std::string(model_id), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  check(s, "cannot read model " + std::string(model_id));
+  return decode_model_record(value);
+}
+
+std::vector<ModelRecord> Store::models() const {
+  std::vector<ModelRecord> out;
+  const std::string prefix = kModelKeyPrefix;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kMetaCf)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    out.push_back(decode_model_record(it->value().ToString()));
+  }
+  check(it->status(), "cannot list the models of store " + dir_.string());
+  return out;
+}
+
+uint64_t Store::count_keys(const char* cf_name, const std::string& begin, const std::string& end) const {
+  if (!has_cf(cf_name)) return 0;
+  rocksdb::ReadOptions read;
+  rocksdb::Slice upper(end);
+  read.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, cf(cf_name)));
+  uint64_t n = 0;
+  for (it->Seek(begin); it->Valid(); it->Next()) ++n;
+  check(it->status(), std::string("cannot scan ") + cf_name + " of store " + dir_.string());
+  return n;
+}
+
+std::vector<TileKey> Store::tiles_without_latents(std::string_view model_id, std::string_view slide_id) const {
+  const std::string prefix = encode_model_prefix(model_id);
+  const std::string begin = slide_range_begin(slide_id);
+  const std::string end = slide_range_end(slide_id);
+  // Both ranges are in tile-key order: one merge pass over the two.
+  rocksdb::ReadOptions tiles_read;
+  rocksdb::Slice tiles_upper(end);
+  tiles_read.iterate_upper_bound = &tiles_upper;
+  std::unique_ptr<rocksdb::Iterator> tiles(db_->NewIterator(tiles_read, cf(kTilesCf)));
+  std::unique_ptr<rocksdb::Iterator> index;
+  const std::string index_end = prefix + end;
+  rocksdb::ReadOptions index_read;
+  rocksdb::Slice index_upper(index_end);
+  index_read.iterate_upper_bound = &index_upper;
+  if (has_cf(kLatentIndexCf)) {
+    index.reset(db_->NewIterator(index_read, cf(kLatentIndexCf)));
+    index->Seek(prefix + begin);
+  }
+  std::vector<TileKey> missing;
+  for (tiles->Seek(begin); tiles->Valid(); tiles->Next()) {
+    const auto key = tiles->key().ToStringView();
+    while (index && index->Valid() && index->key().ToStringView().substr(prefix.size()) < key) index->Next();
+    if (index && index->Valid() && index->key().ToStringView().substr(prefix.size()) == key) continue;
+    missing.push_back(decode_tile_key(key));
+  }
+  check(tiles->status(), "cannot read tiles of slide " + std::string(slide_id));
+  if (index) check(index->status(), "cannot read the latent index of slide " + std::string(slide_id));
+  return missing;
+}
+
+uint64_t Store::count_latents(std::string_view model_id) const {
+  const std::string prefix = encode_model_prefix(model_id);
+  return count_keys(kLatentIndexCf, prefix, model_range_end(prefix));
+}
+
+uint64_t Store::count_latents(std::string_view model_id, std::string_view slide_id) const {
+  const std::string prefix = encode_model_prefix(model_id);
+  return count_keys(kLatentIndexCf, prefix + slide_range_begin(slide_id), prefix + slide_range_end(slide_id));
+}
+
+std::optional<TensorRecord> Store::latent(std::string_view model_id, std::string_view slide_id, uint32_t row,
+                                          uint32_t col) const {
+  std::string value;
+  const rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(kLatentsCf), encode_latent_key(model_id, slide_id, row, col), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  check(s, "cannot read a latent of slide " + std::string(slide_id));
+  return decode_tensor_record(value);
+}
+
+void Store::for_each_latent(std::string_view model_id, std::string_view slide_id,
+                            const std::function<void(const TileKey&, const TensorRecord&)>& visit) const {
+  const std::string prefix = encode_model_prefix(model_id);
+  const std::string end = prefix + slide_range_end(slide_id);
+  rocksdb::ReadOptions read;
+  rocksdb::Slice upper(end);
+  read.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, cf(kLatentsCf)));
+  for (it->Seek(prefix + slide_range_begin(slide_id)); it->Valid(); it->Next()) {
+    visit(decode_tile_key(it->key().ToStringView().substr(prefix.size())),
+          decode_tensor_record(it->value().ToStringView()));
+  }
+  check(it->status(), "cannot read latents of slide " + std::string(slide_id));
+}
+
+void Store::put_latents(std::string_view model_id, const std::vector<std::pair<TileKey, TensorRecord>>& latents) {
+  rocksdb::WriteBatch batch;
+  for (const auto& [tile, record] : latents) {
+    const std::string key = encode_latent_key(model_id, tile.slide_id, tile.row, tile.col);
+    check(batch.Put(cf(kLatentsCf), key, encode_tensor_record(record)), "batch");
+    check(batch.Put(cf(kLatentIndexCf), key, rocksdb::Slice()), "batch");
+  }
+  write(batch);
+}
+
+std::optional<TensorRecord> Store::embedding(std::string_view model_id, std::string_view prompt_id) const {
+  std::string value;
+  const rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(kEmbeddingsCf), encode_embedding_key(model_id, prompt_id), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  check(s, "cannot read the embedding of prompt " + std::string(prompt_id));
+  return decode_tensor_record(value);
+}
+
+std::vector<std::string> Store::embedded_prompt_ids(std::string_view model_id) const {
+  const std::string prefix = encode_model_prefix(model_id);
+  const std::string end = model_range_end(prefix);
+  rocksdb::ReadOptions read;
+  rocksdb::Slice upper(end);
+  read.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, cf(kEmbeddingsCf)));
+  std::vector<std::string> ids;
+  for (it->Seek(prefix); it->Valid(); it->Next()) ids.push_back(it->key().ToString().substr(prefix.size()));
+  check(it->status(), "cannot list embeddings of store " + dir_.string());
+  return ids;
+}
+
+void Store::put_embeddings(std::string_view model_id,
+                           const std::vector<std::pair<std::string, TensorRecord>>& embeddings) {
+  rocksdb::WriteBatch batch;
+  for (const auto& [prompt_id, record] : embeddings) {
+    check(batch.Put(cf(kEmbeddingsCf), encode_embedding_key(model_id, prompt_id), encode_tensor_record(record)),
+          "batch");
+  }
+  write(batch);
+}
+
+Store::GcResult Store::gc(const std::vector<std::string>& keep) {
+  for (const auto& id : keep) encode_model_prefix(id);  // validates
+  GcResult result;
+  rocksdb::WriteBatch batch;
+  for (const auto& m : models()) {
+    if (std::find(keep.begin(), keep.end(), m.id) != keep.end()) continue;
+    const std::string prefix = encode_model_prefix(m.id);
+    const std::string end = model_range_end(prefix);
+    result.latents_removed += count_keys(kLatentIndexCf, prefix, end);
+    result.embeddings_removed += count_keys(kEmbeddingsCf, prefix, end);
+    check(batch.DeleteRange(cf(kLatentsCf), prefix, end), "batch");
+    check(batch.DeleteRange(cf(kLatentIndexCf), prefix, end), "batch");
+    check(batch.DeleteRange(cf(kEmbeddingsCf), prefix, end), "batch");
+    check(batch.Delete(cf(kMetaCf), kModelKeyPrefix + m.id), "batch");
+    result.removed_models.push_back(m.id);
+  }
+
+  // Prompts no stored tile refers to, with their sources and embeddings.
+  std::set<std::string> referenced;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kTilesCf)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const auto record = decode_tile_record(it->value().ToStringView());
+      if (!record.prompt_id.empty()) referenced.insert(record.prompt_id);
+    }
+    check(it->status(), "cannot scan the tiles of store " + dir_.string());
+  }
+  std::vector<std::string> kept_models;
+  for (const auto& m : models()) {
+    if (std::find(result.removed_models.begin(), result.removed_models.end(), m.id) == result.removed_models.end()) {
+      kept_models.push_back(m.id);
+    }
+  }
+  for (const auto& prompt : prompts()) {
+    if (referenced.count(prompt.id)) continue;
+    check(batch.DeleteRange(cf(kPromptsCf), prompt.id, prompt.id + "0"), "batch");  // the record and its "id/case" sources
+    for (const auto& id : kept_models) {
+      if (embedding(id, prompt.id)) ++result.embeddings_removed;
+      check(batch.Delete(cf(kEmbeddingsCf), encode_embedding_key(id, prompt.id)), "batch");
+    }
+    ++result.prompts_removed;
+  }
+  write(batch);
+
+  // Range deletes only hide the keys: compaction drops them, and forced blob
+  // garbage collection rewrites the blob files that held the removed values.
+  rocksdb::CompactRangeOptions compact;
+  compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  compact.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
+  compact.blob_garbage_collection_age_cutoff = 1.0;
+  for (const char* name : {kLatentsCf, kLatentIndexCf, kEmbeddingsCf, kPromptsCf}) {
+    check(db_->CompactRange(compact, cf(name), nullptr, nullptr), std::string("compaction of ") + name + " failed");
+  }
+  return result;
+}
+
 void Store::flush() {
   if (read_only_) return;
   check(db_->Flush(rocksdb::FlushOptions(), handles_), "flush of store " + dir_.string() + " failed");
@@ -289,6 +504,13 @@ void SlideWriter::add_prompt(const PromptRecord& prompt) {
                       encode_prompt_source(source)),
           "batch");
   }
+}
+
+void SlideWriter::add_latent(std::string_view model_id, uint32_t row, uint32_t col, const TensorRecord& latent) {
+  const std::string key = encode_latent_key(model_id, slide_id_, row, col);
+  check(batch_->Put(store_->cf(kLatentsCf), key, encode_tensor_record(latent)), "batch");
+  check(batch_->Put(store_->cf(kLatentIndexCf), key, rocksdb::Slice()), "batch");
+  if (batch_->GetDataSize() >= max_batch_bytes_) flush();
 }
 
 void SlideWriter::flush() {

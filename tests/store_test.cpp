@@ -137,6 +137,121 @@ TEST(Store, ReaderSeesAStoreHeldByAWriter) {
   EXPECT_THROW(reader->put_slide(record("B", SlideStatus::kPending)), Error);
 }
 
+TEST(Store, ReaderReadsBlobValuesWhileAWriterHoldsTheStore) {
+  // Pixels and latents over 2 KiB live in blob files once flushed; a reader
+  // must read them while the writer is open (a secondary instance crashes).
+  testing::TempDir dir;
+  auto writer = Store::open(dir / "s");
+  {
+    auto w = writer->slide_writer("A");
+    w.add(0, 0, tile(0), std::string(8192, 'j'));
+    w.commit(record("A", SlideStatus::kComplete));
+  }
+  writer->flush();
+  StoreOptions read_only;
+  read_only.read_only = true;
+  auto reader = Store::open(dir / "s", read_only);
+  EXPECT_EQ(*reader->tile_pixels("A", 0, 0), std::string(8192, 'j'));
+}
+
+TEST(TensorRecords, RoundTripAndRejectInconsistentBytes) {
+  TensorRecord r;
+  r.kind = TensorKind::kKlMoments;
+  r.dtype = TensorDType::kF16;
+  r.shape = {8, 2, 3};
+  r.scale_factor = 0.18215f;
+  r.data.assign(8 * 2 * 3 * 2, '\x3c');
+  const auto bytes = encode_tensor_record(r);
+  EXPECT_EQ(bytes.size(), 4 + 3 * 4 + 4 + r.data.size());
+  const auto back = decode_tensor_record(bytes);
+  EXPECT_EQ(back.kind, TensorKind::kKlMoments);
+  EXPECT_EQ(back.dtype, TensorDType::kF16);
+  EXPECT_EQ(back.shape, r.shape);
+  EXPECT_FLOAT_EQ(back.scale_factor, 0.18215f);
+  EXPECT_EQ(back.data, r.data);
+  EXPECT_THROW(decode_tensor_record(bytes.substr(0, bytes.size() - 1)), Error);  // truncated payload
+  EXPECT_THROW(decode_tensor_record(bytes.substr(0, 10)), Error);                // truncated header
+  auto bad = bytes;
+  bad[1] = 9;  // unknown kind
+  EXPECT_THROW(decode_tensor_record(bad), Error);
+  r.data.pop_back();
+  EXPECT_THROW(encode_tensor_record(r), Error);
+}
+
+TEST(Keys, ModelPrefixesBoundOneModelsRange) {
+  const std::string id = "00ff00000000000000000000000000ab";
+  const auto prefix = encode_model_prefix(id);
+  ASSERT_EQ(prefix.size(), 16u);
+  EXPECT_EQ(decode_model_prefix(prefix), id);
+  const auto end = model_range_end(prefix);
+  EXPECT_LT(encode_latent_key(id, "slide", 99, 99), end);
+  EXPECT_GT(encode_latent_key("00ff00000000000000000000000000ac", "a", 0, 0), end);
+  const auto key = decode_latent_key(encode_latent_key(id, "s", 3, 4));
+  EXPECT_EQ(key.model_id, id);
+  EXPECT_EQ(key.tile.slide_id, "s");
+  EXPECT_EQ(key.tile.col, 4u);
+  EXPECT_THROW(encode_model_prefix("ABCDEF"), Error);
+  EXPECT_THROW(encode_model_prefix(std::string(32, 'g')), Error);
+}
+
+TEST(Store, LatentsAreFoundMissingPerModelAndGcRemovesUnusedPrompts) {
+  testing::TempDir dir;
+  auto store = Store::open(dir / "s");
+  const std::string a(32, 'a'), b(32, 'b');
+  for (const auto& id : {a, b}) {
+    ModelRecord m;
+    m.id = id;
+    m.role = "first_stage";
+    m.architecture = "vq";
+    m.output_shape = {3, 1, 1};
+    store->put_model(m);
+  }
+  PromptRecord used, unused;
+  used.id = std::string(32, '1');
+  used.text = "used";
+  unused.id = std::string(32, '2');
+  unused.text = "unused";
+  PromptSource source;
+  source.case_id = "C1";
+  unused.sources = {source};
+  {
+    auto w = store->slide_writer("S");
+    w.add_prompt(used);
+    w.add_prompt(unused);
+    for (uint32_t c = 0; c < 5; ++c) {
+      auto t = tile(c);
+      t.prompt_id = used.id;
+      w.add(0, c, t, "px");
+    }
+    w.commit(record("S", SlideStatus::kComplete));
+  }
+  TensorRecord latent;
+  latent.shape = {3, 1, 1};
+  latent.data.assign(6, '\0');
+  store->put_latents(a, {{TileKey{"S", 0, 1}, latent}, {TileKey{"S", 0, 3}, latent}});
+  const auto missing = store->tiles_without_latents(a, "S");
+  ASSERT_EQ(missing.size(), 3u);
+  EXPECT_EQ(missing[0].col, 0u);
+  EXPECT_EQ(missing[1].col, 2u);
+  EXPECT_EQ(missing[2].col, 4u);
+  EXPECT_EQ(store->tiles_without_latents(b, "S").size(), 5u);
+  EXPECT_EQ(store->count_latents(a), 2u);
+  store->put_embeddings(b, {{unused.id, latent}});
+
+  const auto result = store->gc({b});
+  EXPECT_EQ(result.removed_models, std::vector<std::string>{a});
+  EXPECT_EQ(result.latents_removed, 2u);
+  EXPECT_EQ(result.prompts_removed, 1u);
+  EXPECT_EQ(result.embeddings_removed, 1u);
+  EXPECT_EQ(store->count_latents(a), 0u);
+  EXPECT_FALSE(store->model(a));
+  EXPECT_TRUE(store->model(b));
+  EXPECT_TRUE(store->prompt(used.id));
+  EXPECT_FALSE(store->prompt(unused.id));
+  EXPECT_FALSE(store->embedding(b, unused.id));
+  EXPECT_EQ(store->prompts().size(), 1u);
+}
+
 TEST(Store, SecondWriterIsRefusedWithTheLockNamed) {
   testing::TempDir dir;
   auto first = Store::open(dir / "s");

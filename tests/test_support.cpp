@@ -78,7 +78,7 @@ pipeline::IngestOptions quiet_ingest(const fs::path& store, std::vector<std::str
   pipeline::IngestOptions o;
   o.store = store;
   o.slides = std::move(slides);
-  o.progress = pipeline::IngestOptions::Progress::kQuiet;
+  o.progress = pipeline::ProgressDisplay::kQuiet;
   return o;
 }
 

@@ -1,0 +1,141 @@
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/encoder_flags.h"
+#include "pipeline/encode.h"
+#include "pipeline/encode_text.h"
+#include "pipeline/progress.h"
+#include "store/error.h"
+#include "store/store.h"
+
+namespace tessera::cli {
+
+void add_encode_command(CLI::App& app, int& exit_code) {
+  struct Flags {
+    pipeline::EncodeOptions options;
+    std::string config, weights, progress = "auto";
+    RunFlags run;
+    bool json = false;
+  };
+  auto flags = std::make_shared<Flags>();
+  auto* cmd = app.add_subcommand(
+      "encode", "Encode stored tiles to VAE latents: exactly those without a latent of this model (resumable)");
+  auto& o = flags->options;
+  cmd->add_option("--store", o.store, "Store directory")->required()->check(CLI::ExistingDirectory);
+  cmd->add_option("--vae-config", flags->config, "LDM or autoencoder YAML")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--vae-weights", flags->weights, "safetensors file or *.safetensors.index.json")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--batch", o.batch, "Tiles per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--jobs", o.jobs, "JPEG decoders (0 = one per core)")->capture_default_str();
+  add_run_flags(cmd, flags->run);
+  cmd->add_option("--progress", flags->progress, "Progress display")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "quiet"}))
+      ->capture_default_str();
+  cmd->add_flag("--json", flags->json, "Print the summary as JSON on stdout");
+  cmd->callback([flags, &exit_code] {
+    auto& o = flags->options;
+    o.encoder = encoder_options<stages::LatentEncoderOptions>(flags->config, flags->weights, flags->run);
+    o.progress = pipeline::parse_progress_display(flags->progress);
+    const auto s = pipeline::run_encode(o);
+    if (flags->json) {
+      nlohmann::json failures = nlohmann::json::array();
+      for (const auto& [slide, error] : s.failures) failures.push_back({{"slide", slide}, {"error", error}});
+      std::cout << nlohmann::json{{"model_id", s.model_id},       {"slides", s.slides},
+                                  {"slides_encoded", s.slides_encoded}, {"tiles", s.tiles},
+                                  {"tiles_present", s.tiles_present},   {"tiles_encoded", s.tiles_encoded},
+                                  {"failures", failures},               {"seconds", s.seconds},
+                                  {"model_seconds", s.model_seconds},
+                                  {"interrupted", s.interrupted}}
+                       .dump(2)
+                << '\n';
+    }
+    std::cerr << "encode: model " << s.model_id << ": " << s.tiles_encoded << " tiles encoded, " << s.tiles_present
+              << " already had latents, of " << s.tiles << " tiles in " << s.slides << " complete slides, in "
+              << pipeline::format_duration(s.seconds) << '\n';
+    for (const auto& [slide, error] : s.failures) std::cerr << "encode: FAILED " << slide << ": " << error << '\n';
+    exit_code = s.interrupted ? kExitInterrupted : s.failures.empty() ? kExitOk : kExitSlidesFailed;
+  });
+}
+
+void add_encode_text_command(CLI::App& app, int& exit_code) {
+  struct Flags {
+    pipeline::EncodeTextOptions options;
+    std::string config, weights, progress = "auto";
+    RunFlags run;
+    bool json = false;
+  };
+  auto flags = std::make_shared<Flags>();
+  auto* cmd = app.add_subcommand(
+      "encode-text", "Embed each distinct stored prompt once with the frozen text encoder, plus the empty prompt");
+  auto& o = flags->options;
+  cmd->add_option("--store", o.store, "Store directory")->required()->check(CLI::ExistingDirectory);
+  cmd->add_option("--text-config", flags->config, "LDM YAML with a cond_stage_config, or a CLIPTextConfig .json")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--text-weights", flags->weights, "safetensors file or *.safetensors.index.json")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--batch", o.batch, "Prompts per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
+  add_run_flags(cmd, flags->run);
+  cmd->add_option("--progress", flags->progress, "Progress display")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "quiet"}))
+      ->capture_default_str();
+  cmd->add_flag("--json", flags->json, "Print the summary as JSON on stdout");
+  cmd->callback([flags, &exit_code] {
+    auto& o = flags->options;
+    o.encoder = encoder_options<stages::TextEncoderOptions>(flags->config, flags->weights, flags->run);
+    o.progress = pipeline::parse_progress_display(flags->progress);
+    const auto s = pipeline::run_encode_text(o);
+    if (flags->json) {
+      std::cout << nlohmann::json{{"model_id", s.model_id}, {"empty_prompt_id", s.empty_prompt_id},
+                                  {"prompts", s.prompts},   {"present", s.present},
+                                  {"encoded", s.encoded},   {"seconds", s.seconds},
+                                  {"interrupted", s.interrupted}}
+                       .dump(2)
+                << '\n';
+    }
+    std::cerr << "encode-text: model " << s.model_id << ": " << s.encoded << " prompts embedded, " << s.present
+              << " already were, of " << s.prompts << " (the empty prompt included), in "
+              << pipeline::format_duration(s.seconds) << '\n';
+    exit_code = s.interrupted ? kExitInterrupted : kExitOk;
+  });
+}
+
+void add_gc_command(CLI::App& app, int& exit_code) {
+  struct Flags {
+    std::string store;
+    std::vector<std::string> keep;
+    bool json = false;
+  };
+  auto flags = std::make_shared<Flags>();
+  auto* cmd = app.add_subcommand(
+      "gc", "Remove the latents and embeddings of every model not kept, and prompts no tile uses; then compact");
+  cmd->add_option("--store", flags->store, "Store directory")->required()->check(CLI::ExistingDirectory);
+  cmd->add_option("--keep", flags->keep, "Model ids whose latents and embeddings stay")->required();
+  cmd->add_flag("--json", flags->json, "Print what was removed as JSON on stdout");
+  cmd->callback([flags, &exit_code] {
+    auto store = store::Store::open(flags->store);
+    for (const auto& id : flags->keep) {
+      if (!store->model(id)) throw tessera::Error("--keep " + id + ": no such model in store " + flags->store);
+    }
+    const auto r = store->gc(flags->keep);
+    if (flags->json) {
+      std::cout << nlohmann::json{{"removed_models", r.removed_models},
+                                  {"latents_removed", r.latents_removed},
+                                  {"embeddings_removed", r.embeddings_removed},
+                                  {"prompts_removed", r.prompts_removed}}
+                       .dump(2)
+                << '\n';
+    }
+    std::cerr << "gc: removed " << r.removed_models.size() << " models (" << r.latents_removed << " latents, "
+              << r.embeddings_removed << " embeddings) and " << r.prompts_removed << " unused prompts\n";
+    exit_code = kExitOk;
+  });
+}
+
+}  // namespace tessera::cli

@@ -1,0 +1,47 @@
+#pragma once
+
+// The flags that choose where and how a model runs, shared by every command
+// that runs one.
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "stages/latent_encoder.h"
+#include "stages/text_encoder.h"
+
+namespace tessera::cli {
+
+struct RunFlags {
+  std::string device = "auto";
+  std::string dtype = "fp32";
+  std::string stored_dtype = "fp16";
+  int threads = 0;
+};
+
+inline void add_run_flags(CLI::App* cmd, RunFlags& flags, bool stores_tensors = true) {
+  cmd->add_option("--device", flags.device, "auto (CUDA when present), cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--dtype", flags.dtype, "Compute precision: fp32, or fp16/bf16 autocast on a GPU")
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}))
+      ->capture_default_str();
+  if (stores_tensors) {
+    cmd->add_option("--stored-dtype", flags.stored_dtype, "Precision of stored latents or embeddings")
+        ->check(CLI::IsMember({"fp16", "bf16", "fp32"}))
+        ->capture_default_str();
+  }
+  cmd->add_option("--threads", flags.threads, "CPU threads for the model (0 = one per core)")->capture_default_str();
+}
+
+template <typename EncoderOptions>
+EncoderOptions encoder_options(const std::string& config, const std::string& weights, const RunFlags& run) {
+  EncoderOptions o;
+  o.config = config;
+  o.weights = weights;
+  o.device = run.device;
+  o.compute_dtype = run.dtype;
+  o.stored_dtype = store::tensor_dtype_from_string(run.stored_dtype);
+  o.threads = run.threads;
+  return o;
+}
+
+}  // namespace tessera::cli

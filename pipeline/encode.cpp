@@ -1,0 +1,297 @@
+#include "pipeline/encode.h"
+
+#include <spdlog/spdlog.h>
+#include <tbb/flow_graph.h>
+#include <tbb/global_control.h>
+#include <tbb/parallel_for.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "pipeline/interrupt.h"
+#include "pipeline/run_clock.h"
+#include "stages/jpeg_codec.h"
+#include "store/error.h"
+#include "store/store.h"
+
+namespace tessera::pipeline {
+namespace {
+
+// Fault injection for the resume tests: SIGKILL this process once this many
+// tile batches are committed, as `kill -9` would at that moment.
+uint64_t kill_after_batches() {
+  const char* value = std::getenv("TESSERA_FAULT_KILL_AFTER_BATCHES");
+  return value ? std::strtoull(value, nullptr, 10) : 0;
+}
+
+struct BatchJob {
+  std::string slide_id;
+  int side = 0;
+  std::vector<store::TileKey> tiles;
+  std::unique_ptr<stages::HostBatch> host;
+  std::vector<store::TensorRecord> latents;
+  std::string error;
+};
+using JobPtr = std::shared_ptr<BatchJob>;
+
+// Host buffers are reused: pinned memory is slow to allocate, and at most
+// `batches in flight` of them exist at once.
+class HostBatchPool {
+ public:
+  HostBatchPool(const stages::LatentEncoder& encoder, size_t capacity) : encoder_(encoder), capacity_(capacity) {}
+
+  std::unique_ptr<stages::HostBatch> acquire(int side) {
+    {
+      std::lock_guard lock(mutex_);
+      auto& free = free_[side];
+      if (!free.empty()) {
+        auto batch = std::move(free.back());
+        free.pop_back();
+        return batch;
+      }
+    }
+    return std::make_unique<stages::HostBatch>(encoder_.make_batch(capacity_, side));
+  }
+
+  void release(std::unique_ptr<stages::HostBatch> batch) {
+    if (!batch) return;
+    std::lock_guard lock(mutex_);
+    free_[batch->side()].push_back(std::move(batch));
+  }
+
+ private:
+  const stages::LatentEncoder& encoder_;
+  size_t capacity_;
+  std::mutex mutex_;
+  std::map<int, std::vector<std::unique_ptr<stages::HostBatch>>> free_;
+};
+
+class EncodeRun {
+ public:
+  EncodeRun(store::Store& store, stages::LatentEncoder& encoder, size_t batch, Progress& progress,
+            std::vector<std::pair<store::SlideRecord, uint64_t>> work)
+      : store_(store),
+        encoder_(encoder),
+        batch_(batch),
+        progress_(progress),
+        pool_(encoder, batch),
+        work_(std::move(work)),
+        kill_after_(kill_after_batches()) {
+    for (const auto& [slide, missing] : work_) remaining_[slide.id] = missing;
+  }
+
+  void run(size_t batches_in_flight, EncodeSummary& summary);
+
+ private:
+  std::optional<JobPtr> next_batch();
+  void decode(BatchJob& job);
+  void encode(BatchJob& job);
+  void write(BatchJob& job, EncodeSummary& summary);
+
+  store::Store& store_;
+  stages::LatentEncoder& encoder_;
+  size_t batch_;
+  Progress& progress_;
+  HostBatchPool pool_;
+  std::vector<std::pair<store::SlideRecord, uint64_t>> work_;
+  uint64_t kill_after_;
+  uint64_t batches_written_ = 0;
+  double model_seconds_ = 0;  // the model node is serial
+
+  // Source state (the input node is serial).
+  size_t next_slide_ = 0;
+  std::vector<store::TileKey> pending_;
+  size_t pending_next_ = 0;
+  const store::SlideRecord* current_ = nullptr;
+
+  // Writer state (the writer node is serial).
+  std::map<std::string, uint64_t> remaining_;
+  std::map<std::string, std::string> failed_;
+};
+
+std::optional<JobPtr> EncodeRun::next_batch() {
+  while (!stop_requested()) {
+    if (current_ && pending_next_ < pending_.size()) {
+      auto job = std::make_shared<BatchJob>();
+      job->slide_id = current_->id;
+      job->side = current_->tile_size;
+      const size_t end = std::min(pending_.size(), pending_next_ + batch_);
+      job->tiles.assign(pending_.begin() + int64_t(pending_next_), pending_.begin() + int64_t(end));
+      pending_next_ = end;
+      return job;
+    }
+    if (next_slide_ == work_.size()) return std::nullopt;
+    current_ = &work_[next_slide_++].first;
+    // Listed when reached, not up front: the list is keys only, one slide at a time.
+    pending_ = store_.tiles_without_latents(encoder_.model_id(), current_->id);
+    pending_next_ = 0;
+  }
+  return std::nullopt;
+}
+
+void EncodeRun::decode(BatchJob& job) {
+  try {
+    encoder_.check_tile_side(job.side);
+    job.host = pool_.acquire(job.side);
+    tbb::parallel_for(size_t{0}, job.tiles.size(), [&](size_t i) {
+      const auto& tile = job.tiles[i];
+      const auto pixels = store_.tile_pixels(tile.slide_id, tile.row, tile.col);
+      if (!pixels) {
+        throw Error("tile (" + std::to_string(tile.row) + ", " + std::to_string(tile.col) + ") has no stored pixels");
+      }
+      stages::decode_jpeg_into(*pixels, job.host->tile(i), job.side, job.side);
+    });
+  } catch (const std::exception& e) {
+    job.error = e.what();
+  }
+}
+
+void EncodeRun::encode(BatchJob& job) {
+  if (job.error.empty()) {
+    const RunClock clock;
+    try {
+      job.latents = encoder_.encode(*job.host, job.tiles.size());
+    } catch (const std::exception& e) {
+      job.error = e.what();
+    }
+    model_seconds_ += clock.seconds();
+  }
+  pool_.release(std::move(job.host));
+}
+
+void EncodeRun::write(BatchJob& job, EncodeSummary& summary) {
+  auto& remaining = remaining_[job.slide_id];
+  remaining -= job.tiles.size();
+  if (job.error.empty()) {
+    std::vector<std::pair<store::TileKey, store::TensorRecord>> latents;
+    latents.reserve(job.tiles.size());
+    for (size_t i = 0; i < job.tiles.size(); ++i) latents.emplace_back(job.tiles[i], std::move(job.latents[i]));
+    try {
+      store_.put_latents(encoder_.model_id(), latents);
+      summary.tiles_encoded += job.tiles.size();
+    } catch (const std::exception& e) {
+      job.error = e.what();
+    }
+  }
+  if (!job.error.empty() && !failed_.count(job.slide_id)) failed_[job.slide_id] = job.error;
+  progress_.tiles_done(job.tiles.size());
+  if (kill_after_ && ++batches_written_ >= kill_after_) std::raise(SIGKILL);
+  if (remaining == 0) {
+    const auto failure = failed_.find(job.slide_id);
+    if (failure != failed_.end()) {
+      summary.failures.emplace_back(job.slide_id, failure->second);
+      progress_.slide_finished("slide " + job.slide_id + ": latents FAILED: " + failure->second);
+    } else {
+      ++summary.slides_encoded;
+      progress_.slide_finished("slide " + job.slide_id + ": latents complete");
+    }
+  }
+}
+
+void EncodeRun::run(size_t batches_in_flight, EncodeSummary& summary) {
+  using namespace tbb::flow;
+  graph g;
+  input_node<JobPtr> source(g, [this](tbb::flow_control& control) -> JobPtr {
+    if (auto job = next_batch()) return *job;
+    control.stop();
+    return {};
+  });
+  limiter_node<JobPtr> limiter(g, batches_in_flight);
+  function_node<JobPtr, JobPtr> decoder(g, unlimited, [this](const JobPtr& job) {
+    decode(*job);
+    return job;
+  });
+  function_node<JobPtr, JobPtr> model(g, serial, [this](const JobPtr& job) {
+    encode(*job);
+    return job;
+  });
+  function_node<JobPtr, continue_msg> writer(g, serial, [this, &summary](const JobPtr& job) {
+    write(*job, summary);
+    return continue_msg();
+  });
+  make_edge(source, limiter);
+  make_edge(limiter, decoder);
+  make_edge(decoder, model);
+  make_edge(model, writer);
+  make_edge(writer, limiter.decrementer());
+  source.activate();
+  g.wait_for_all();
+  summary.model_seconds = model_seconds_;
+}
+
+}  // namespace
+
+EncodeSummary encode_missing(store::Store& store, stages::LatentEncoder& encoder, size_t batch, int jobs,
+                             Progress::Mode mode) {
+  if (batch == 0) throw Error("--batch must be at least 1");
+  const RunClock clock;
+  EncodeSummary summary;
+  summary.model_id = encoder.model_id();
+
+  // What there is to do, from key scans only.
+  std::vector<std::pair<store::SlideRecord, uint64_t>> work;
+  std::optional<int> first_side;
+  for (auto& slide : store.slides()) {
+    if (slide.status != store::SlideStatus::kComplete) continue;
+    ++summary.slides;
+    const uint64_t tiles = store.count_tiles(slide.id);
+    const uint64_t present = store.count_latents(encoder.model_id(), slide.id);
+    summary.tiles += tiles;
+    summary.tiles_present += present;
+    if (tiles > present) {
+      if (!first_side) first_side = slide.tile_size;
+      work.emplace_back(std::move(slide), tiles - present);
+    }
+  }
+  if (work.empty()) {
+    summary.seconds = clock.seconds();
+    return summary;
+  }
+
+  // Registered before any latent is written, so that re-ingesting a slide
+  // (which removes the latents of every registered model) never leaves a
+  // latent of an unregistered model behind.
+  if (!store.model(encoder.model_id())) {
+    auto record = encoder.model_record(*first_side);
+    record.registered_at = utc_now();
+    store.put_model(record);
+  }
+
+  Progress progress(mode, work.size());
+  uint64_t to_encode = 0;
+  for (const auto& [slide, missing] : work) {
+    progress.slide_planned(missing);
+    to_encode += missing;
+  }
+  if (mode != Progress::Mode::kQuiet) {
+    spdlog::info("encode: {} tiles of {} slides without latents of model {}, on the {}", to_encode, work.size(),
+                 encoder.model_id(), encoder.on_gpu() ? "GPU" : "CPU");
+  }
+  const int decoders = jobs > 0 ? jobs : int(std::max(1u, std::thread::hardware_concurrency()));
+  // Decoders plus the model and writer nodes.
+  tbb::global_control threads(tbb::global_control::max_allowed_parallelism, size_t(decoders) + 2);
+  EncodeRun run(store, encoder, batch, progress, std::move(work));
+  // Enough batches that the next ones are decoded while the model runs.
+  run.run(4, summary);
+  progress.finish();
+  summary.interrupted = stop_requested();
+  summary.seconds = clock.seconds();
+  return summary;
+}
+
+EncodeSummary run_encode(const EncodeOptions& options) {
+  // The model is loaded and checked before the store is opened: a truncated
+  // or mismatched weights file stops the run with nothing written.
+  stages::LatentEncoder encoder(options.encoder);
+  auto store = store::Store::open(options.store);
+  InterruptScope interrupt;
+  return encode_missing(*store, encoder, options.batch, options.jobs, resolve_mode(options.progress));
+}
+
+}  // namespace tessera::pipeline

@@ -1,0 +1,81 @@
+#include "pipeline/encode_text.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "pipeline/interrupt.h"
+#include "pipeline/prompt_context.h"
+#include "pipeline/run_clock.h"
+#include "store/error.h"
+#include "store/store.h"
+
+namespace tessera::pipeline {
+
+EncodeTextSummary run_encode_text(const EncodeTextOptions& options) {
+  if (options.batch == 0) throw Error("--batch must be at least 1");
+  const RunClock clock;
+  stages::TextEncoder encoder(options.encoder);
+  auto store = store::Store::open(options.store);
+  InterruptScope interrupt;
+
+  EncodeTextSummary summary;
+  summary.model_id = encoder.model_id();
+  summary.empty_prompt_id = prompt_id("");
+  const auto done_ids = store->embedded_prompt_ids(encoder.model_id());
+  const std::set<std::string> done(done_ids.begin(), done_ids.end());
+
+  std::vector<std::pair<std::string, std::vector<int32_t>>> todo;
+  const auto consider = [&](const std::string& id, std::vector<int32_t> ids) {
+    ++summary.prompts;
+    if (done.count(id)) {
+      ++summary.present;
+    } else {
+      todo.emplace_back(id, std::move(ids));
+    }
+  };
+  consider(summary.empty_prompt_id, encoder.empty_prompt_ids());
+  for (auto& prompt : store->prompts()) {
+    if (prompt.token_ids.empty()) {
+      throw Error("prompt " + prompt.id + " in store " + options.store.string() + " has no token ids");
+    }
+    consider(prompt.id, std::move(prompt.token_ids));
+  }
+  if (todo.empty()) {
+    summary.seconds = clock.seconds();
+    return summary;
+  }
+  if (!store->model(encoder.model_id())) {
+    auto record = encoder.model_record();
+    record.registered_at = utc_now();
+    store->put_model(record);
+  }
+
+  const auto mode = resolve_mode(options.progress);
+  Progress progress(mode, 1);
+  progress.slide_planned(todo.size());
+  if (mode != Progress::Mode::kQuiet) {
+    spdlog::info("encode-text: {} of {} prompts to embed with model {}", todo.size(), summary.prompts,
+                 encoder.model_id());
+  }
+  for (size_t begin = 0; begin < todo.size() && !stop_requested(); begin += options.batch) {
+    const size_t end = std::min(todo.size(), begin + options.batch);
+    std::vector<std::vector<int32_t>> ids;
+    for (size_t i = begin; i < end; ++i) ids.push_back(todo[i].second);
+    auto records = encoder.encode(ids);
+    std::vector<std::pair<std::string, store::TensorRecord>> rows;
+    for (size_t i = begin; i < end; ++i) rows.emplace_back(todo[i].first, std::move(records[i - begin]));
+    store->put_embeddings(encoder.model_id(), rows);
+    summary.encoded += end - begin;
+    progress.tiles_done(end - begin);
+  }
+  progress.finish();
+  summary.interrupted = stop_requested();
+  summary.seconds = clock.seconds();
+  return summary;
+}
+
+}  // namespace tessera::pipeline

@@ -1,0 +1,86 @@
+#include "stages/text_encoder.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "model/clip_text.h"
+#include "model/device.h"
+#include "stages/model_loading.h"
+#include "stages/tensor_records.h"
+#include "store/error.h"
+
+namespace tessera::stages {
+
+struct TextEncoder::Impl {
+  LoadedTextEncoder model;
+  torch::Device device = torch::kCPU;
+  model::Precision precision = model::Precision::kFp32;
+  store::TensorDType stored_dtype = store::TensorDType::kF16;
+  std::string config_path;
+  std::string weights_path;
+};
+
+TextEncoder::TextEncoder(const TextEncoderOptions& options) : impl_(std::make_unique<Impl>()) {
+  impl_->device = model::resolve_device(options.device);
+  impl_->precision = model::parse_precision(options.compute_dtype);
+  if (impl_->device.is_cpu() && impl_->precision != model::Precision::kFp32) {
+    throw Error("--dtype " + options.compute_dtype + " needs a GPU; on the CPU the text encoder runs in fp32");
+  }
+  impl_->stored_dtype = options.stored_dtype;
+  impl_->config_path = std::filesystem::absolute(options.config).string();
+  impl_->weights_path = std::filesystem::absolute(options.weights).string();
+  if (impl_->device.is_cpu()) model::set_cpu_threads(options.threads);
+  impl_->model = load_text_encoder(options.config, options.weights);
+  model::place_module(*impl_->model.module, impl_->device);
+}
+
+TextEncoder::~TextEncoder() = default;
+
+const std::string& TextEncoder::model_id() const { return impl_->model.id; }
+
+int64_t TextEncoder::context_length() const { return impl_->model.context_length; }
+
+store::ModelRecord TextEncoder::model_record() const {
+  store::ModelRecord record;
+  record.id = impl_->model.id;
+  record.role = "cond_stage";
+  record.architecture = "clip";
+  record.output_shape = {uint32_t(impl_->model.context_length), uint32_t(impl_->model.hidden_size)};
+  record.stored_dtype = store::to_string(impl_->stored_dtype);
+  record.config_path = impl_->config_path;
+  record.weights_path = impl_->weights_path;
+  return record;
+}
+
+std::vector<int32_t> TextEncoder::empty_prompt_ids() const {
+  return {int32_t(impl_->model.start_token), int32_t(impl_->model.end_token)};
+}
+
+std::vector<store::TensorRecord> TextEncoder::encode(const std::vector<std::vector<int32_t>>& ids) {
+  if (ids.empty()) return {};
+  const auto& m = impl_->model;
+  const int64_t length = m.context_length;
+  torch::Tensor input = torch::full({int64_t(ids.size()), length}, m.end_token, torch::kInt64);
+  torch::Tensor mask = torch::zeros({int64_t(ids.size()), length}, torch::kInt64);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (int64_t(ids[i].size()) > length) {
+      throw Error("a prompt of " + std::to_string(ids[i].size()) + " tokens is longer than the text encoder's " +
+                  std::to_string(length) + "-token context");
+    }
+    for (size_t j = 0; j < ids[i].size(); ++j) input[int64_t(i)][int64_t(j)] = int64_t(ids[i][j]);
+    mask[int64_t(i)].narrow(0, 0, int64_t(ids[i].size())).fill_(1);
+  }
+  torch::NoGradGuard no_grad;
+  torch::Tensor hidden;
+  {
+    model::AutocastScope autocast(impl_->device, impl_->precision);
+    input = input.to(impl_->device);
+    hidden = length > m.module->config().max_position_embeddings
+                 ? m.module->encode_pathldm_154(input, mask.to(impl_->device))
+                 : m.module->forward(input);
+  }
+  return to_tensor_records(hidden, store::TensorKind::kTextHidden, impl_->stored_dtype, 1.0f);
+}
+
+}  // namespace tessera::stages
