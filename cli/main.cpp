@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   tessera::cli::add_encode_command(app, exit_code);
   tessera::cli::add_encode_text_command(app, exit_code);
   tessera::cli::add_gc_command(app, exit_code);
+  tessera::cli::add_train_command(app, exit_code);
+  tessera::cli::add_train_vae_command(app, exit_code);
+  tessera::cli::add_generate_command(app, exit_code);
   tessera::cli::add_export_command(app, exit_code);
   tessera::cli::add_model_command(app, exit_code);
   tessera::cli::add_tokenize_command(app, exit_code);

@@ -34,20 +34,20 @@ constexpr std::string_view kClipVersions[] = {"openai/clip-vit-base-patch32", "o
 // The top level of a training config: the data module and PyTorch
 // Lightning's trainer settings (main.py).
 constexpr std::string_view kIgnoredRootKeys[] = {"data", "lightning"};
-// model: the learning rate main.py scales by the batch size.
-constexpr std::string_view kIgnoredModelKeys[] = {"base_learning_rate"};
 // model.params of LatentDiffusion / DDPM (ldm/models/diffusion/ddpm.py):
 // logging (monitor, log_every_t), initialisation from another checkpoint
-// (ckpt_path, ignore_keys, load_only_unet), the training loss (loss_type,
-// original_elbo_weight, l_simple_weight, learn_logvar, logvar_init), the LR
-// schedule (scheduler_config), training-only conditioning settings
-// (num_timesteps_cond only shortens the conditioning schedule inside
-// p_losses; cond_stage_trainable), and EMA bookkeeping (use_ema: released
-// checkpoints carry the weights to sample with as the model's own).
+// (ckpt_path, ignore_keys, load_only_unet), the training loss settings
+// tessera trains with at upstream's defaults (loss_type l2, l_simple_weight 1,
+// original_elbo_weight 0, no learned logvar), and training-only conditioning
+// settings (num_timesteps_cond only shortens the conditioning schedule inside
+// p_losses; cond_stage_trainable).
 constexpr std::string_view kIgnoredDiffusionKeys[] = {
-    "ckpt_path",          "cond_stage_trainable", "ignore_keys",      "l_simple_weight", "learn_logvar",
-    "load_only_unet",     "log_every_t",          "logvar_init",      "loss_type",       "monitor",
-    "num_timesteps_cond", "original_elbo_weight", "scheduler_config", "use_ema"};
+    "ckpt_path",    "cond_stage_trainable", "ignore_keys",         "l_simple_weight", "learn_logvar", "load_only_unet",
+    "log_every_t",  "logvar_init",          "loss_type",           "monitor",         "num_timesteps_cond",
+    "original_elbo_weight"};
+// model: a stand-alone first stage's learning rate (tessera train-vae takes
+// its own).
+constexpr std::string_view kIgnoredFirstStageModelKeys[] = {"base_learning_rate"};
 // first-stage params (ldm/models/autoencoder.py, VQModel and AutoencoderKL):
 // the training loss (lossconfig), logging and data keys (monitor, image_key,
 // colorize_nlabels), initialisation (ckpt_path, ignore_keys), training
@@ -547,6 +547,66 @@ void read_latent_diffusion(Block& p, LdmConfig& out) {
   d.conditioning_key = d.unconditional ? "" : conditioning_key.value_or(concat_mode ? "concat" : "crossattn");
 }
 
+std::vector<double> double_list(const Reader& reader, const YAML::Node& node, const std::string& path) {
+  if (!node.IsSequence()) reader.fail(path, "expected a list of numbers, got " + describe(node));
+  std::vector<double> values;
+  for (size_t i = 0; i < node.size(); ++i) values.push_back(reader.to_double(node[i], path + "[" + std::to_string(i) + "]"));
+  return values;
+}
+
+// model.params.scheduler_config: upstream's LambdaLinearScheduler.
+LambdaLinearSchedule read_schedule(const Reader& reader, Block& config_block) {
+  TargetBlock tb = read_target_block(config_block, true);
+  if (tb.target != "ldm.lr_scheduler.LambdaLinearScheduler") {
+    config_block.fail("target", "unsupported scheduler '" + tb.target +
+                                    "' (expected ldm.lr_scheduler.LambdaLinearScheduler)");
+  }
+  config_block.finish();
+  Block& p = *tb.params;
+  LambdaLinearSchedule s;
+  s.warm_up_steps = p.req_int_list("warm_up_steps");
+  s.cycle_lengths = p.req_int_list("cycle_lengths");
+  const auto list = [&](const char* key) { return double_list(reader, p.take_required(key), child_path(p.path(), key)); };
+  s.f_start = list("f_start");
+  s.f_max = list("f_max");
+  s.f_min = list("f_min");
+  const size_t n = s.cycle_lengths.size();
+  if (n == 0) p.fail("cycle_lengths", "must not be empty");
+  if (s.warm_up_steps.size() != n || s.f_start.size() != n || s.f_max.size() != n || s.f_min.size() != n) {
+    p.fail_here("warm_up_steps, cycle_lengths, f_start, f_max and f_min must have one entry per cycle");
+  }
+  p.opt_int("verbosity_interval");  // logging only
+  p.finish();
+  return s;
+}
+
+void read_training(Block& t, TrainingParams& out) {
+  const auto positive = [&](const char* key, int64_t value) {
+    if (value < 1) t.fail(key, "must be at least 1");
+    return value;
+  };
+  out.batch_size = positive("batch_size", t.opt_int("batch_size").value_or(out.batch_size));
+  out.accumulate_grad_batches =
+      positive("accumulate_grad_batches", t.opt_int("accumulate_grad_batches").value_or(out.accumulate_grad_batches));
+  out.gradient_clip_val = t.opt_double("gradient_clip_val").value_or(out.gradient_clip_val);
+  if (out.gradient_clip_val < 0) t.fail("gradient_clip_val", "must not be negative");
+  out.ema_decay = t.opt_double("ema_decay").value_or(out.ema_decay);
+  if (!(out.ema_decay > 0 && out.ema_decay < 1)) t.fail("ema_decay", "must be within (0, 1)");
+  out.cfg_dropout = t.opt_double("cfg_dropout").value_or(out.cfg_dropout);
+  if (!(out.cfg_dropout >= 0 && out.cfg_dropout <= 1)) t.fail("cfg_dropout", "must be within [0, 1]");
+  out.flip = t.opt_bool("flip").value_or(out.flip);
+  out.weight_decay = t.opt_double("weight_decay").value_or(out.weight_decay);
+  if (out.weight_decay < 0) t.fail("weight_decay", "must not be negative");
+  out.gradient_checkpointing = t.opt_bool("gradient_checkpointing").value_or(out.gradient_checkpointing);
+  out.log_every = positive("log_every", t.opt_int("log_every").value_or(out.log_every));
+  out.checkpoint_every = positive("checkpoint_every", t.opt_int("checkpoint_every").value_or(out.checkpoint_every));
+  out.sample_every = t.opt_int("sample_every").value_or(out.sample_every);
+  if (out.sample_every < 0) t.fail("sample_every", "must not be negative (0 turns sample grids off)");
+  out.sample_steps = positive("sample_steps", t.opt_int("sample_steps").value_or(out.sample_steps));
+  out.sample_guidance = t.opt_double("sample_guidance").value_or(out.sample_guidance);
+  t.finish();
+}
+
 // Mismatches between the blocks that upstream would only hit as a shape
 // error in the first forward pass.
 void check_consistency(const Reader& reader, const LdmConfig& config) {
@@ -587,11 +647,19 @@ LdmConfig parse_ldm_config(const std::string& yaml_text, const std::string& name
   }
   Block top(reader, root, "");
   Block model_block = top.req_block("model");
+  LdmConfig config;
+  if (std::optional<Block> training = top.opt_block("training")) read_training(*training, config.training);
   top.finish(kIgnoredRootKeys);
   const std::string target = model_block.req_string("target");
   Block params = model_block.req_block("params");
-  LdmConfig config;
   if (target == kLatentDiffusion) {
+    const double lr = model_block.opt_double("base_learning_rate").value_or(config.training.base_learning_rate);
+    if (!(lr > 0)) model_block.fail("base_learning_rate", "must be positive");
+    config.training.base_learning_rate = lr;
+    config.training.use_ema = params.opt_bool("use_ema").value_or(config.training.use_ema);
+    if (std::optional<Block> schedule = params.opt_block("scheduler_config")) {
+      config.training.schedule = read_schedule(reader, *schedule);
+    }
     read_latent_diffusion(params, config);
     if (!config.unet) params.fail("unet_config", "missing required key");
   } else if (const std::optional<model::AutoencoderKind> kind = first_stage_kind(target)) {
@@ -600,7 +668,7 @@ LdmConfig parse_ldm_config(const std::string& yaml_text, const std::string& name
     model_block.fail("target", "unknown target '" + target + "' (expected " + std::string(kLatentDiffusion) +
                                    " or one of " + first_stage_targets() + ")");
   }
-  model_block.finish(kIgnoredModelKeys);
+  model_block.finish(kIgnoredFirstStageModelKeys);
   check_consistency(reader, config);
   return config;
 }

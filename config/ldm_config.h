@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "model/autoencoder_config.h"
 #include "model/clip_text_config.h"
@@ -69,12 +70,48 @@ struct DiffusionParams {
   int64_t channels = 3;      // latent channels
 };
 
+// upstream ldm/lr_scheduler.py LambdaLinearScheduler: per cycle, the
+// learning-rate multiplier rises linearly from f_start to f_max over
+// warm_up_steps, then falls linearly towards f_min over the cycle's length.
+struct LambdaLinearSchedule {
+  std::vector<int64_t> warm_up_steps;
+  std::vector<int64_t> cycle_lengths;
+  std::vector<double> f_start;
+  std::vector<double> f_max;
+  std::vector<double> f_min;
+};
+
+// How `tessera train` trains the denoiser. Upstream's own keys are read where
+// they exist (model.base_learning_rate, model.params.use_ema and
+// scheduler_config); the rest, which upstream spreads over PyTorch
+// Lightning's trainer and data blocks, lives in a top-level `training` block.
+struct TrainingParams {
+  double base_learning_rate = 1e-4;
+  bool use_ema = true;
+  std::optional<LambdaLinearSchedule> schedule;  // none: constant
+  // training:
+  int64_t batch_size = 4;                 // per process and micro-batch
+  int64_t accumulate_grad_batches = 1;
+  double gradient_clip_val = 0.0;         // 0: no clipping
+  double ema_decay = 0.9999;
+  double cfg_dropout = 0.1;               // probability a tile trains with the empty prompt
+  bool flip = true;                       // random horizontal and vertical latent flips
+  double weight_decay = 0.01;             // AdamW, torch's default
+  bool gradient_checkpointing = false;    // recompute UNet blocks in backward
+  int64_t log_every = 10;                 // steps between plain progress lines
+  int64_t checkpoint_every = 500;
+  int64_t sample_every = 500;             // 0: no sample grids
+  int64_t sample_steps = 20;              // DDIM steps of the sample grids
+  double sample_guidance = 1.5;
+};
+
 struct LdmConfig {
   // For a full LDM, first_stage->scale_factor is diffusion.scale_factor.
   std::optional<model::AutoencoderConfig> first_stage;
   std::optional<model::UNetConfig> unet;
   std::optional<CondStageConfig> cond_stage;
   DiffusionParams diffusion;
+  TrainingParams training;
 };
 
 // Reads and validates the config at `path`. Throws tessera::Error.

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 
@@ -13,6 +14,13 @@
 #endif
 
 namespace tessera::model {
+namespace {
+
+std::atomic<bool> g_math_only{false};
+
+}  // namespace
+
+void set_attention_math_only(bool math_only) { g_math_only.store(math_only); }
 
 torch::Tensor scaled_dot_product_math(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                   const torch::Tensor& additive_mask) {
@@ -26,6 +34,7 @@ torch::Tensor scaled_dot_product_math(const torch::Tensor& q, const torch::Tenso
 torch::Tensor scaled_dot_product(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                              const torch::Tensor& additive_mask) {
 #if TESSERA_USE_SDPA
+  if (g_math_only.load(std::memory_order_relaxed)) return scaled_dot_product_math(q, k, v, additive_mask);
   // A float attn_mask is added to the scaled scores; the default scale is
   // 1/sqrt(head_dim). The mask is expanded to (B, H, T, S) because some
   // kernels reject masks that broadcast only over the batch.
@@ -46,6 +55,6 @@ torch::Tensor scaled_dot_product(const torch::Tensor& q, const torch::Tensor& k,
 #endif
 }
 
-bool attention_uses_sdpa() { return TESSERA_USE_SDPA != 0; }
+bool attention_uses_sdpa() { return TESSERA_USE_SDPA != 0 && !g_math_only.load(); }
 
 }  // namespace tessera::model

@@ -17,7 +17,11 @@ torch::Tensor scaled_dot_product(const torch::Tensor& q, const torch::Tensor& k,
 // The math path, always available (the reference the switch point is tested against).
 torch::Tensor scaled_dot_product_math(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                       const torch::Tensor& additive_mask = torch::Tensor());
-// Whether scaled_dot_product uses at::scaled_dot_product_attention in this build.
+// Whether scaled_dot_product uses at::scaled_dot_product_attention: in a
+// LibTorch >= 2.0 build, unless the math path was forced.
 bool attention_uses_sdpa();
+// Forces the math path process-wide (true), as upstream's recipe without
+// fused attention; for benchmarks that compare the two. Default: false.
+void set_attention_math_only(bool math_only);
 
 }  // namespace tessera::model

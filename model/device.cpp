@@ -85,6 +85,11 @@ torch::Tensor to_device(const torch::Tensor& tensor, const torch::Device& device
   return moved;
 }
 
+std::optional<Precision> current_cuda_autocast() {
+  if (!autocast_enabled(true)) return std::nullopt;
+  return autocast_dtype(true) == torch::kBFloat16 ? Precision::kBf16 : Precision::kFp16;
+}
+
 AutocastScope::AutocastScope(const torch::Device& device, Precision precision) {
   if (precision == Precision::kFp32) return;
   cuda_ = device.is_cuda();

@@ -6,6 +6,7 @@
 
 #include <torch/types.h>
 
+#include <optional>
 #include <string>
 
 namespace torch::nn {
@@ -37,6 +38,11 @@ torch::Tensor to_device(const torch::Tensor& tensor, const torch::Device& device
 // autocast leaves GroupNorm's weights in fp32 with bf16 inputs and fails
 // inside native_group_norm. Restores the previous state on exit. One switch
 // point for the LibTorch 1.x and >= 2.4 autocast APIs.
+// The precision CUDA autocast runs in on this thread, or nullopt when it is
+// off. Autocast state is per thread: work moved to another thread (the
+// backward pass of a checkpointed block) re-enters it with an AutocastScope.
+std::optional<Precision> current_cuda_autocast();
+
 class AutocastScope {
  public:
   AutocastScope(const torch::Device& device, Precision precision);

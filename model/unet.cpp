@@ -471,6 +471,16 @@ UNet::UNet(UNetConfig config) : config_(std::move(config)) {
   out_ = add_sequential(*this, "out");
   out_norm_ = out_->register_module("0", make_norm(ch, 1e-5));
   out_conv_ = out_->register_module("2", make_conv(mc, c.out_channels, 3, 1, 1));
+
+  // Fixed from here on: checkpointed() keeps their addresses until backward.
+  const auto call = [](UNetBlock* block) -> CheckpointedBlock {
+    return [block](const torch::Tensor& x, const torch::Tensor& emb, const torch::Tensor& context) {
+      return block->forward(x, emb, context);
+    };
+  };
+  for (const auto& block : input_blocks_) block_calls_.push_back(call(block.get()));
+  block_calls_.push_back(call(middle_block_.get()));
+  for (const auto& block : output_blocks_) block_calls_.push_back(call(block.get()));
 }
 
 UNet::~UNet() = default;
@@ -484,17 +494,23 @@ torch::Tensor UNet::forward(const torch::Tensor& x, const torch::Tensor& timeste
     trace->t_emb = t_emb;
     trace->emb = emb;
   }
+  const bool recompute = gradient_checkpointing_ && is_training();
+  size_t call = 0;
+  const auto run = [&](const std::shared_ptr<UNetBlock>& block, const torch::Tensor& input) {
+    const auto& block_call = block_calls_[call++];
+    return recompute ? checkpointed(block_call, input, emb, context) : block->forward(input, emb, context);
+  };
   std::vector<torch::Tensor> skips;
   torch::Tensor h = x;
   for (const auto& block : input_blocks_) {
-    h = block->forward(h, emb, context);
+    h = run(block, h);
     skips.push_back(h);
     if (trace != nullptr) trace->input_blocks.push_back(h);
   }
-  h = middle_block_->forward(h, emb, context);
+  h = run(middle_block_, h);
   if (trace != nullptr) trace->middle_block = h;
   for (const auto& block : output_blocks_) {
-    h = block->forward(torch::cat({h, skips.back()}, 1), emb, context);
+    h = run(block, torch::cat({h, skips.back()}, 1));
     skips.pop_back();
     if (trace != nullptr) trace->output_blocks.push_back(h);
   }

@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "model/gradient_checkpoint.h"
 #include "model/unet_config.h"
 
 namespace torch::nn {
@@ -53,6 +54,12 @@ class UNet : public torch::nn::Module {
 
   const UNetConfig& config() const { return config_; }
 
+  // Recompute each block's activations in the backward pass instead of
+  // keeping them (model/gradient_checkpoint.h); applies while training with
+  // gradients on. Default: off.
+  void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
+  bool gradient_checkpointing() const { return gradient_checkpointing_; }
+
   // eps = UNet(x, t, context): x (B, in_channels, H, W) with H and W divisible
   // by 2^(len(channel_mult)-1), timesteps (B), context (B, L, context_dim) for
   // a spatial-transformer UNet (undefined: the transformers' cross-attention
@@ -64,6 +71,8 @@ class UNet : public torch::nn::Module {
 
  private:
   UNetConfig config_;
+  bool gradient_checkpointing_ = false;
+  std::vector<CheckpointedBlock> block_calls_;  // input, middle, output blocks, for checkpointed()
   std::shared_ptr<torch::nn::Module> time_embed_;  // 0: Linear(mc, 4mc), 1: SiLU, 2: Linear(4mc, 4mc)
   std::shared_ptr<torch::nn::LinearImpl> time_embed_in_;
   std::shared_ptr<torch::nn::LinearImpl> time_embed_out_;

@@ -55,7 +55,7 @@ EncodeTextSummary run_encode_text(const EncodeTextOptions& options) {
   }
 
   const auto mode = resolve_mode(options.progress);
-  Progress progress(mode, 1);
+  Progress progress(mode, 1, std::chrono::seconds(10), {"prompts", ""});
   progress.slide_planned(todo.size());
   if (mode != Progress::Mode::kQuiet) {
     spdlog::info("encode-text: {} of {} prompts to embed with model {}", todo.size(), summary.prompts,

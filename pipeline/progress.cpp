@@ -47,10 +47,11 @@ Progress::Mode resolve_mode(ProgressDisplay display) {
   return Progress::detect();
 }
 
-Progress::Progress(Mode mode, size_t slides_total, std::chrono::seconds log_every)
+Progress::Progress(Mode mode, size_t slides_total, std::chrono::seconds log_every, ProgressUnits units)
     : mode_(mode),
       slides_total_(slides_total),
       log_every_(log_every),
+      units_(units),
       start_(std::chrono::steady_clock::now()),
       last_render_(start_) {}
 
@@ -96,10 +97,12 @@ std::string Progress::status_text(double elapsed) const {
   const double expected = double(tiles_planned_) + mean * double(slides_left);
   const double rate = elapsed > 0 ? double(tiles_done_) / elapsed : 0;
   const double eta = rate > 0 ? (expected - double(tiles_done_)) / rate : NAN;
-  char text[160];
-  std::snprintf(text, sizeof text, "%llu/%.0f tiles | slide %zu/%zu | %.1f tiles/s | elapsed %s | ETA %s",
-                (unsigned long long)tiles_done_, expected, slides_finished_, slides_total_, rate,
-                format_duration(elapsed).c_str(), format_duration(eta).c_str());
+  char group[64] = "";
+  if (*units_.group) std::snprintf(group, sizeof group, " | %s %zu/%zu", units_.group, slides_finished_, slides_total_);
+  char text[200];
+  std::snprintf(text, sizeof text, "%llu/%.0f %s%s | %.2f %s/s | elapsed %s | ETA %s", (unsigned long long)tiles_done_,
+                expected, units_.items, group, rate, units_.items, format_duration(elapsed).c_str(),
+                format_duration(eta).c_str());
   return text;
 }
 

@@ -7,13 +7,21 @@
 
 namespace tessera::pipeline {
 
-// Progress of a run over slides and their tiles. On a terminal it redraws one
+// What a run counts: items ("tiles", "steps", ...) in groups ("slide", or ""
+// when the items are not grouped).
+struct ProgressUnits {
+  const char* items = "tiles";
+  const char* group = "slide";
+};
+
+// Progress of a run over slides and their tiles (or other units). On a terminal it redraws one
 // line (bar, tiles/s, ETA) at most ten times a second; otherwise it logs a plain
 // line every `log_every`. Thread-safe.
 class Progress {
  public:
   enum class Mode { kBar, kLines, kQuiet };
-  Progress(Mode mode, size_t slides_total, std::chrono::seconds log_every = std::chrono::seconds(10));
+  Progress(Mode mode, size_t slides_total, std::chrono::seconds log_every = std::chrono::seconds(10),
+           ProgressUnits units = {});
   ~Progress();
 
   void slide_planned(uint64_t tiles);
@@ -35,6 +43,7 @@ class Progress {
   uint64_t tiles_planned_ = 0;
   uint64_t tiles_done_ = 0;
   std::chrono::seconds log_every_;
+  ProgressUnits units_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_render_;
   bool line_open_ = false;

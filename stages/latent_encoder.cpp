@@ -31,6 +31,7 @@ struct LatentEncoder::Impl {
   torch::Device device = torch::kCPU;
   model::Precision precision = model::Precision::kFp32;
   store::TensorDType stored_dtype = store::TensorDType::kF16;
+  int threads = 0;
   std::string config_path;
   std::string weights_path;
 };
@@ -42,6 +43,7 @@ LatentEncoder::LatentEncoder(const LatentEncoderOptions& options) : impl_(std::m
     throw Error("--dtype " + options.compute_dtype + " needs a GPU; on the CPU the VAE runs in fp32");
   }
   impl_->stored_dtype = options.stored_dtype;
+  impl_->threads = options.threads;
   impl_->config_path = std::filesystem::absolute(options.config).string();
   impl_->weights_path = std::filesystem::absolute(options.weights).string();
   if (impl_->device.is_cpu()) model::set_cpu_threads(options.threads);
@@ -95,6 +97,9 @@ std::vector<store::TensorRecord> LatentEncoder::encode(const HostBatch& batch, s
   if (count == 0) return {};
   if (count > batch.capacity_) throw Error("cannot encode more tiles than the batch holds");
   torch::NoGradGuard no_grad;
+  // OpenMP's thread count is per calling thread, and the graphs call from
+  // TBB's workers: set it here, not once at construction.
+  if (impl_->device.is_cpu()) model::set_cpu_threads(impl_->threads);
   const auto& m = impl_->model;
   // NHWC bytes viewed as NCHW: on CUDA that is already the channels-last
   // layout the placed module expects, so no transpose is copied.

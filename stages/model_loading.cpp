@@ -8,6 +8,7 @@
 #include "model/clip_text.h"
 #include "model/safetensors.h"
 #include "model/state_dict_loader.h"
+#include "model/unet.h"
 #include "store/error.h"
 
 namespace tessera::stages {
@@ -78,6 +79,24 @@ LoadedTextEncoder load_text_encoder(const std::string& config_path, const std::s
   loaded.hidden_size = text.hidden_size;
   if (text.bos_token_id) loaded.start_token = *text.bos_token_id;
   if (text.eos_token_id) loaded.end_token = *text.eos_token_id;
+  return loaded;
+}
+
+LoadedUNet load_unet(const std::string& config_path, const std::string& weights_path) {
+  const auto ldm = config::read_ldm_config(config_path);
+  if (!ldm.unet) throw Error(config_path + ": no unet_config (denoiser) in this config");
+  const auto& config = *ldm.unet;
+  const auto weights = model::WeightsSet::open(weights_path);
+  const std::string prefix = detect_prefix(weights, config::kUNetPrefix);
+
+  LoadedUNet loaded;
+  loaded.module = std::make_shared<model::UNet>(config);
+  model::load_weights(*loaded.module, weights, prefix);
+  loaded.module->eval();
+  loaded.id = config::model_fingerprint(config::canonical_text(config), weights, prefix);
+  loaded.in_channels = config.in_channels;
+  loaded.context_dim = config.context_dim;
+  loaded.downsample = int64_t(1) << (config.channel_mult.size() - 1);
   return loaded;
 }
 

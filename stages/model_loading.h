@@ -38,6 +38,15 @@ struct LoadedTextEncoder {
   int64_t end_token = 49407;
 };
 
+struct LoadedUNet {
+  std::shared_ptr<model::UNet> module;
+  std::string id;
+  int64_t in_channels = 0;
+  int64_t context_dim = -1;  // -1: no cross-attention
+  // Pixels per side the latent must be divisible by: 2^(levels - 1).
+  int64_t downsample = 1;
+};
+
 // `config`: an LDM YAML with a first_stage_config, or a stand-alone
 // autoencoder YAML. Throws tessera::Error or model::WeightsError naming the file.
 LoadedAutoencoder load_autoencoder(const std::string& config, const std::string& weights);
@@ -45,5 +54,10 @@ LoadedAutoencoder load_autoencoder(const std::string& config, const std::string&
 // `config`: an LDM YAML with a cond_stage_config, or a Hugging Face
 // CLIPTextConfig / CLIPConfig .json.
 LoadedTextEncoder load_text_encoder(const std::string& config, const std::string& weights);
+
+// `config`: an LDM YAML with a unet_config. `weights`: a whole LDM checkpoint,
+// a training checkpoint (its sampling weights are under the same prefix; the
+// `train.*` tensors are outside it and ignored) or the denoiser alone.
+LoadedUNet load_unet(const std::string& config, const std::string& weights);
 
 }  // namespace tessera::stages

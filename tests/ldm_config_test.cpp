@@ -233,7 +233,7 @@ TEST(LdmConfig, StableDiffusionStyleDefaults) {
     use_ema: False
     scheduler_config:
       target: ldm.lr_scheduler.LambdaLinearScheduler
-      params: {warm_up_steps: [10000], f_start: [1.e-6]}
+      params: {warm_up_steps: [10000], cycle_lengths: [10000000000000], f_start: [1.e-6], f_max: [1.], f_min: [1.]}
     unet_config:
       target: ldm.modules.diffusionmodules.openaimodel.UNetModel
       params:
@@ -650,6 +650,50 @@ TEST(CanonicalText, ListsEveryFieldInOrder) {
             "bos_token_id=49406\neos_token_id=49407\npad_token_id=null\n");
   EXPECT_NE(canonical_text(ClipTextConfig::known("openai/clip-vit-large-patch14")),
             canonical_text(ClipTextConfig::known("openai/clip-vit-base-patch32")));
+}
+
+}  // namespace
+}  // namespace tessera::config
+
+namespace tessera::config {
+namespace {
+
+TEST(TrainingParams, UpstreamKeysAndTheTrainingBlockAreRead) {
+  const auto c = read_ldm_config(std::string(TESSERA_SOURCE_DIR) + "/schemas/ldm/tiny-ldm.yaml");
+  EXPECT_DOUBLE_EQ(c.training.base_learning_rate, 2e-4);
+  EXPECT_TRUE(c.training.use_ema);
+  ASSERT_TRUE(c.training.schedule);
+  EXPECT_EQ(c.training.schedule->warm_up_steps, std::vector<int64_t>{20});
+  EXPECT_EQ(c.training.schedule->cycle_lengths, std::vector<int64_t>{10000000000000});
+  EXPECT_DOUBLE_EQ(c.training.schedule->f_start[0], 1e-6);
+  EXPECT_EQ(c.training.batch_size, 8);
+  EXPECT_DOUBLE_EQ(c.training.gradient_clip_val, 1.0);
+  EXPECT_DOUBLE_EQ(c.training.cfg_dropout, 0.1);
+  EXPECT_EQ(c.training.sample_steps, 10);
+
+  const std::string base = R"(model:
+  target: ldm.models.diffusion.ddpm.LatentDiffusion
+  params:
+    unet_config:
+      target: ldm.modules.diffusionmodules.openaimodel.UNetModel
+      params: {image_size: 8, in_channels: 3, out_channels: 3, model_channels: 32, attention_resolutions: [],
+               num_res_blocks: 1, channel_mult: [1], num_heads: 1}
+)";
+  const auto defaults = parse_ldm_config(base, "d.yaml").training;
+  EXPECT_DOUBLE_EQ(defaults.base_learning_rate, 1e-4);
+  EXPECT_FALSE(defaults.schedule);
+  EXPECT_EQ(defaults.batch_size, 4);
+  const auto error = [&](const std::string& extra) {
+    try {
+      parse_ldm_config(base + extra, "t.yaml");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error("training: {cfg_dropout: 1.5}\n"), "t.yaml: training.cfg_dropout: must be within [0, 1]");
+  EXPECT_EQ(error("training: {batch_size: 0}\n"), "t.yaml: training.batch_size: must be at least 1");
+  EXPECT_EQ(error("training: {flips: true}\n"), "t.yaml: training.flips: unknown key");
 }
 
 }  // namespace

@@ -202,6 +202,42 @@ TEST_F(UNetTest, TinyUNetMatchesUpstream) {
             0.0);
 }
 
+TEST_F(UNetTest, GradientCheckpointingGivesTheSameGradients) {
+  torch::manual_seed(3);
+  UNet unet(unet_tiny_config());
+  unet.train();
+  const auto x = torch::randn({2, 3, 16, 16});
+  const auto t = torch::tensor({10, 900}, torch::kInt64);
+  const auto context = torch::randn({2, 5, 64});
+  const auto gradients = [&](bool checkpointing) {
+    unet.set_gradient_checkpointing(checkpointing);
+    unet.zero_grad();
+    unet.forward(x, t, context).square().mean().backward();
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : unet.parameters()) grads.push_back(p.grad().clone());
+    return grads;
+  };
+  const auto plain = gradients(false);
+  const auto recomputed = gradients(true);
+  ASSERT_EQ(plain.size(), recomputed.size());
+  for (size_t i = 0; i < plain.size(); ++i) {
+    ASSERT_TRUE(recomputed[i].defined());
+    EXPECT_LE((plain[i] - recomputed[i]).abs().max().item<float>(), 1e-6f + 1e-5f * plain[i].abs().max().item<float>())
+        << "parameter " << i;
+  }
+  // The block really ran through the checkpoint function.
+  const CheckpointedBlock square = [](const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor&) {
+    return a * a + b;
+  };
+  const auto a = torch::randn({3}, torch::requires_grad());
+  const auto b = torch::randn({3}, torch::requires_grad());
+  const auto out = checkpointed(square, a, b, torch::Tensor());
+  EXPECT_NE(out.grad_fn()->name().find("CheckpointFunction"), std::string::npos) << out.grad_fn()->name();
+  out.sum().backward();
+  EXPECT_TRUE(torch::allclose(a.grad(), 2 * a.detach()));
+  EXPECT_TRUE(torch::allclose(b.grad(), torch::ones({3})));
+}
+
 TEST_F(UNetTest, LoadRejectsAMissingKey) {
   TESSERA_REQUIRE_SHARED_DATA(data);
   const WeightsSet weights = WeightsSet::open((data / "parity" / "unet_tiny.weights.index.json").string());
