@@ -7,8 +7,10 @@
 //   build/bench/encode [--side PX] [--batch B] [--threads N] [--device auto|cpu|cuda] [--configs a.yaml,b.yaml]
 //
 // The slide is synthetic (examples/synthetic_slide.h), --side square at
-// 0.5 µm/px, tiled at 256 px; weights are random (speed does not depend on
-// their values).
+// 0.5 µm/px, tiled at each config's own resolution (32 px for the tiny VQ,
+// 256 px for VQ-f4: the VAEs' mid-block attention is quadratic in the latent
+// area, so a tiny config on 256 px tiles measures nothing useful); weights are
+// random (speed does not depend on their values).
 #include <torch/torch.h>
 
 #include <chrono>
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "bench/bench_support.h"
+#include "config/ldm_config.h"
 #include "examples/synthetic_slide.h"
 #include "model/autoencoder.h"
 #include "model/device.h"
@@ -96,37 +99,37 @@ int main(int argc, char** argv) {
   spec.height = args.side;
   const auto slide = work / "TCGA-BE-0001-01Z-00-DX1.tiff";
   examples::write_synthetic_slide(slide.string(), spec);
-  auto ingest = pipeline::IngestOptions();
-  ingest.store = work / "store";
-  ingest.slides = {slide.string()};
-  ingest.write_qc = false;
-  ingest.progress = pipeline::ProgressDisplay::kQuiet;
-  const auto ingested = pipeline::run_ingest(ingest);
-  std::printf("slide %dx%d at 0.5 um/px: %llu tiles of 256 px kept\n", args.side, args.side,
-              (unsigned long long)ingested.tiles_kept);
-
-  // Every stored tile decoded once, for the plain loop.
-  std::vector<torch::Tensor> decoded;
-  {
-    auto store = store::Store::open(ingest.store);
-    store->for_each_tile("TCGA-BE-0001-01Z-00-DX1", [&](const store::TileKey& k, const store::TileRecord&) {
-      const auto rgb = stages::decode_jpeg(*store->tile_pixels(k.slide_id, k.row, k.col));
-      decoded.push_back(torch::from_blob(const_cast<uint8_t*>(rgb.pixels.data()), {256, 256, 3}, torch::kUInt8)
-                            .permute({2, 0, 1})
-                            .to(torch::kFloat32)
-                            .div(127.5)
-                            .sub(1.0));
-    });
-  }
-  const auto tiles = torch::stack(decoded);
   const auto device = model::resolve_device(args.device);
   model::set_cpu_threads(args.threads);
-  std::printf("device %s, batch %zu, %d CPU threads\n\n", device.str().c_str(), args.batch,
-              at::get_num_threads());
-  std::printf("%-14s %12s %12s %8s %12s\n", "config", "tessera t/s", "plain t/s", "ratio", "model busy");
-
+  std::printf("slide %dx%d at 0.5 um/px; device %s, batch %zu, %d CPU threads\n\n", args.side, args.side,
+              device.str().c_str(), args.batch, at::get_num_threads());
+  std::printf("%-14s %6s %7s %12s %12s %8s %12s\n", "config", "tile", "tiles", "tessera t/s", "plain t/s", "ratio",
+              "model busy");
   for (const auto& config : args.configs) {
     const auto config_path = (source / "schemas" / "ldm" / config).string();
+    const int side = int(config::read_ldm_config(config_path).first_stage->resolution);
+    // A store of this config's tile size, its tiles decoded once for the plain loop.
+    auto ingest = pipeline::IngestOptions();
+    ingest.store = work / ("store-" + std::to_string(side));
+    ingest.slides = {slide.string()};
+    ingest.tile = side;
+    ingest.write_qc = false;
+    ingest.progress = pipeline::ProgressDisplay::kQuiet;
+    pipeline::run_ingest(ingest);
+    std::vector<torch::Tensor> decoded;
+    {
+      auto store = store::Store::open(ingest.store);
+      store->for_each_tile("TCGA-BE-0001-01Z-00-DX1", [&](const store::TileKey& k, const store::TileRecord&) {
+        const auto rgb = stages::decode_jpeg(*store->tile_pixels(k.slide_id, k.row, k.col));
+        decoded.push_back(torch::from_blob(const_cast<uint8_t*>(rgb.pixels.data()), {side, side, 3}, torch::kUInt8)
+                              .permute({2, 0, 1})
+                              .to(torch::kFloat32)
+                              .div(127.5)
+                              .sub(1.0));
+      });
+    }
+    const auto tiles = torch::stack(decoded);
+
     const auto weights = (work / (config + ".safetensors")).string();
     const auto init = bench::run_measured({(binary / "tessera").string(), "model", "init", "--config", config_path,
                                            "--seed", "1", "--out", weights},
@@ -149,10 +152,10 @@ int main(int argc, char** argv) {
     auto vae = stages::load_autoencoder(config_path, weights);
     model::place_module(*vae.module, device);
     const double plain_rate = plain_loop(vae, tiles, args.batch, device);
-    std::printf("%-14s %12.2f %12.2f %8.2f %11.0f%%\n", config.c_str(), ours_rate, plain_rate, ours_rate / plain_rate,
+    std::printf("%-14s %6d %7lld %12.2f %12.2f %8.2f %11.0f%%\n", config.c_str(), side,
+                (long long)ours.tiles_encoded, ours_rate, plain_rate, ours_rate / plain_rate,
                 100.0 * ours.model_seconds / ours.seconds);
     std::fflush(stdout);
-    store::Store::open(ingest.store)->gc({});  // the next config starts from no latents
   }
   fs::remove_all(work);
   return 0;

@@ -65,7 +65,9 @@ torch::Device resolve_device(const std::string& text) {
 }
 
 void set_cpu_threads(int threads) {
-  at::set_num_threads(threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency())));
+  const int wanted = threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  // Cheap to ask; setting may resize LibTorch's thread pools.
+  if (at::get_num_threads() != wanted) at::set_num_threads(wanted);
 }
 
 void place_module(torch::nn::Module& module, const torch::Device& device) {

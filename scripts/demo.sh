@@ -1,36 +1,83 @@
 #!/usr/bin/env bash
-# Runs tessera's main job end to end on the bundled example (no external data):
-# make a synthetic slide, its report and per-tile attributes, ingest them with
-# prompts, show the store. Everything goes under demo-out/. Slide files or
-# folders given as arguments are ingested as well.
+# Runs tessera's jobs end to end on the bundled example (no external data),
+# everything under demo-out/:
+#   1. a synthetic H&E slide, its report and per-tile tumour/TIL probabilities;
+#   2. ingest with prompts, encoding the kept tiles with a tiny VQ VAE in the
+#      same pass; embed the prompts with a CLIP text tower (encode-text);
+#   3. fine-tune the VAE on the stored tiles (train-vae), and re-encode: the
+#      new VAE is a new model id, so every tile is encoded again beside the
+#      old latents;
+#   4. train a tiny LDM on the new latents for a few minutes (train);
+#   5. generate a small synthetic set (generate) and export real plus
+#      synthetic tiles as WebDataset shards (export).
+# The models are tiny and start from random weights (tessera ships no
+# weights): the pictures show the pipeline working, not a trained model.
+# Slide files or folders given as arguments are ingested as well.
 #
 # Prompts need OpenAI CLIP's BPE vocabulary (bpe_simple_vocab_16e6.txt.gz),
 # which tessera does not ship: it is taken from $TESSERA_CLIP_VOCAB, else from
-# ../shared/data/clip beside the checkout. Without it the demo ingests tiles
-# only and says so.
+# ../shared/data/clip beside the checkout. Without it every tile is
+# unconditional, and the demo says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh tessera make_example_slide
 
 out=demo-out
+ldm=schemas/ldm/tiny-ldm.yaml
+vq=schemas/ldm/tiny-vq.yaml
 rm -rf "$out"
-mkdir -p "$out"
+mkdir -p "$out/models"
+tessera=./build/tessera
+model_id() { grep -o '"model_id": "[0-9a-f]*"' | head -1 | cut -d'"' -f4; }
+
 ./build/make_example_slide "$out/example" >/dev/null
 echo "demo: example slide, report and tile attributes in $out/example"
 
 vocab="${TESSERA_CLIP_VOCAB:-../shared/data/clip/bpe_simple_vocab_16e6.txt.gz}"
 prompt_flags=()
+balance=()
 if [ -f "$vocab" ]; then
   prompt_flags=(--reports "$out/example/reports.csv" --tile-attributes "$out/example/tile_attributes.csv"
                 --clip-vocab "$vocab")
+  balance=(--balance tumor)
 else
-  echo "demo: no CLIP vocabulary at $vocab; ingesting tiles without prompts (set TESSERA_CLIP_VOCAB)"
+  echo "demo: no CLIP vocabulary at $vocab; tiles get no prompts (set TESSERA_CLIP_VOCAB)"
 fi
 
-./build/tessera ingest --store "$out/store" --slides "$out/example/slides" "$@" --qc-dir "$out/qc" "${prompt_flags[@]}"
-./build/tessera info --store "$out/store"
-./build/tessera info --store "$out/store" --json >"$out/info.json"
+# Random weights in upstream's layout: the tiny VQ-f2 first stage, and the
+# tiny LDM whose text tower is CLIP ViT-B/32's (512 wide, as the UNet expects).
+$tessera model init --config "$vq" --seed 1 --out "$out/models/tiny-vq.safetensors"
+$tessera model init --config "$ldm" --seed 1 --out "$out/models/tiny-ldm.safetensors"
+
+# 2. Tiles of 32 px at 2 µm/px give the tiny LDM its 16 x 16 latents.
+$tessera ingest --store "$out/store" --slides "$out/example/slides" "$@" --mpp 2 --tile 32 --qc-dir "$out/qc" \
+  "${prompt_flags[@]}" --vae-config "$vq" --vae-weights "$out/models/tiny-vq.safetensors"
+$tessera encode-text --store "$out/store" --text-config "$ldm" --text-weights "$out/models/tiny-ldm.safetensors" \
+  --json >"$out/encode-text.json"
+text_model=$(model_id <"$out/encode-text.json")
 if [ ${#prompt_flags[@]} -gt 0 ]; then
-  ./build/tessera report --reports "$out/example/reports.csv" --clip-vocab "$vocab" | tee "$out/report.txt"
+  $tessera report --reports "$out/example/reports.csv" --clip-vocab "$vocab" >"$out/report.txt"
 fi
-echo "demo: store in $out/store, QC pictures in $out/qc, info in $out/info.json"
+
+# 3. Fine-tune the VAE, then encode the store for it: only the new model's latents are missing.
+$tessera train-vae --store "$out/store" --config "$vq" --init-weights "$out/models/tiny-vq.safetensors" \
+  --out "$out/vae-run" --steps 300 --batch 8 --lr 1e-4 --checkpoint-every 100
+$tessera encode --store "$out/store" --vae-config "$vq" --vae-weights "$out/vae-run/vae.safetensors" \
+  --json >"$out/encode.json"
+vae_model=$(model_id <"$out/encode.json")
+
+# 4. The LDM, on the fine-tuned VAE's latents and the prompts' embeddings.
+$tessera train --store "$out/store" --config "$ldm" --vae-model "$vae_model" --text-model "$text_model" \
+  --out "$out/ldm-run" --steps 800
+
+# 5. Synthetic tiles from the store's prompts, then real + synthetic as WebDataset.
+$tessera generate --run "$out/ldm-run" --from-store "$out/store" "${balance[@]}" --n 48 --steps 20 --batch 8 \
+  --out "$out/synthetic"
+$tessera export --store "$out/store" --out "$out/dataset" --format webdataset --synthetic "$out/synthetic" \
+  --label tumor >/dev/null
+
+$tessera info --store "$out/store"
+$tessera info --store "$out/store" --json >"$out/info.json"
+echo "demo: store in $out/store (QC pictures in $out/qc, summary in $out/info.json)"
+echo "demo: VAE fine-tune in $out/vae-run, LDM run in $out/ldm-run (loss.png, samples/)"
+echo "demo: synthetic tiles in $out/synthetic (contact_sheet.png), dataset in $out/dataset (dataset.json)"

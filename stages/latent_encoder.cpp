@@ -105,8 +105,9 @@ std::vector<store::TensorRecord> LatentEncoder::encode(const HostBatch& batch, s
   // layout the placed module expects, so no transpose is copied.
   torch::Tensor pixels = batch.storage_->pixels.narrow(0, 0, int64_t(count));
   pixels = pixels.to(impl_->device, /*non_blocking=*/true).permute({0, 3, 1, 2});
+  // On the CPU the convolutions want plain NCHW: transpose the bytes, then widen.
+  if (impl_->device.is_cpu()) pixels = pixels.contiguous();
   torch::Tensor x = pixels.to(torch::kFloat32).div_(127.5).sub_(1.0);
-  if (impl_->device.is_cpu()) x = x.contiguous();
   torch::Tensor moments;
   {
     model::AutocastScope autocast(impl_->device, impl_->precision);
