@@ -115,7 +115,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
     if (summary.interrupted) {
       std::cerr << "ingest: interrupted; run the same command again to finish the remaining slides\n";
       exit_code = kExitInterrupted;
-    } else if (summary.failed > 0) {
+    } else if (summary.failed > 0 || !summary.encode_failures.empty()) {
       exit_code = kExitSlidesFailed;
     }
   });

@@ -575,6 +575,10 @@ LambdaLinearSchedule read_schedule(const Reader& reader, Block& config_block) {
   if (s.warm_up_steps.size() != n || s.f_start.size() != n || s.f_max.size() != n || s.f_min.size() != n) {
     p.fail_here("warm_up_steps, cycle_lengths, f_start, f_max and f_min must have one entry per cycle");
   }
+  for (size_t i = 0; i < n; ++i) {
+    if (s.warm_up_steps[i] < 0) p.fail("warm_up_steps", "must not be negative");
+    if (s.cycle_lengths[i] < 1) p.fail("cycle_lengths", "must be positive");
+  }
   p.opt_int("verbosity_interval");  // logging only
   p.finish();
   return s;

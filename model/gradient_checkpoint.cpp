@@ -1,5 +1,6 @@
 #include "model/gradient_checkpoint.h"
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <optional>
@@ -40,6 +41,10 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
       out = (*block)(x, emb, context);
     }
     torch::autograd::backward({out}, {grad_outputs[0]});
+    // Autocast caches its low-precision copies of the weights per thread until
+    // the outermost scope on that thread ends; the engine's thread may never
+    // leave one, and the optimiser updates the weights in place between steps.
+    if (autocast >= 0) at::autocast::clear_cache();
     return {torch::Tensor(), x.grad(), emb.grad(), torch::Tensor()};
   }
 };

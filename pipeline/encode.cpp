@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "pipeline/interrupt.h"
+#include "pipeline/kill_switch.h"
 #include "pipeline/run_clock.h"
 #include "stages/jpeg_codec.h"
 #include "store/error.h"
@@ -23,15 +24,9 @@
 namespace tessera::pipeline {
 namespace {
 
-// Fault injection for the resume tests: SIGKILL this process once this many
-// tile batches are committed, as `kill -9` would at that moment.
-uint64_t kill_after_batches() {
-  const char* value = std::getenv("TESSERA_FAULT_KILL_AFTER_BATCHES");
-  return value ? std::strtoull(value, nullptr, 10) : 0;
-}
-
 struct BatchJob {
   std::string slide_id;
+  size_t slide_batches = 0;  // of this slide, so the writer knows when it is done
   int side = 0;
   std::vector<store::TileKey> tiles;
   std::unique_ptr<stages::HostBatch> host;
@@ -82,9 +77,7 @@ class EncodeRun {
         progress_(progress),
         pool_(encoder, batch),
         work_(std::move(work)),
-        kill_after_(kill_after_batches()) {
-    for (const auto& [slide, missing] : work_) remaining_[slide.id] = missing;
-  }
+        kill_switch_("TESSERA_FAULT_KILL_AFTER_BATCHES") {}
 
   void run(size_t batches_in_flight, EncodeSummary& summary);
 
@@ -100,8 +93,7 @@ class EncodeRun {
   Progress& progress_;
   HostBatchPool pool_;
   std::vector<std::pair<store::SlideRecord, uint64_t>> work_;
-  uint64_t kill_after_;
-  uint64_t batches_written_ = 0;
+  KillSwitch kill_switch_;
   double model_seconds_ = 0;  // the model node is serial
 
   // Source state (the input node is serial).
@@ -111,7 +103,7 @@ class EncodeRun {
   const store::SlideRecord* current_ = nullptr;
 
   // Writer state (the writer node is serial).
-  std::map<std::string, uint64_t> remaining_;
+  std::map<std::string, size_t> batches_done_;
   std::map<std::string, std::string> failed_;
 };
 
@@ -120,6 +112,7 @@ std::optional<JobPtr> EncodeRun::next_batch() {
     if (current_ && pending_next_ < pending_.size()) {
       auto job = std::make_shared<BatchJob>();
       job->slide_id = current_->id;
+      job->slide_batches = (pending_.size() + batch_ - 1) / batch_;
       job->side = current_->tile_size;
       const size_t end = std::min(pending_.size(), pending_next_ + batch_);
       job->tiles.assign(pending_.begin() + int64_t(pending_next_), pending_.begin() + int64_t(end));
@@ -131,6 +124,7 @@ std::optional<JobPtr> EncodeRun::next_batch() {
     // Listed when reached, not up front: the list is keys only, one slide at a time.
     pending_ = store_.tiles_without_latents(encoder_.model_id(), current_->id);
     pending_next_ = 0;
+    if (pending_.empty()) progress_.slide_finished("slide " + current_->id + ": latents complete");
   }
   return std::nullopt;
 }
@@ -143,7 +137,8 @@ void EncodeRun::decode(BatchJob& job) {
       const auto& tile = job.tiles[i];
       const auto pixels = store_.tile_pixels(tile.slide_id, tile.row, tile.col);
       if (!pixels) {
-        throw Error("tile (" + std::to_string(tile.row) + ", " + std::to_string(tile.col) + ") has no stored pixels");
+        throw Error("tile (" + std::to_string(tile.row) + ", " + std::to_string(tile.col) + ") of slide " +
+                    tile.slide_id + " has no stored pixels");
       }
       stages::decode_jpeg_into(*pixels, job.host->tile(i), job.side, job.side);
     });
@@ -166,8 +161,7 @@ void EncodeRun::encode(BatchJob& job) {
 }
 
 void EncodeRun::write(BatchJob& job, EncodeSummary& summary) {
-  auto& remaining = remaining_[job.slide_id];
-  remaining -= job.tiles.size();
+  const bool last = ++batches_done_[job.slide_id] == job.slide_batches;
   if (job.error.empty()) {
     std::vector<std::pair<store::TileKey, store::TensorRecord>> latents;
     latents.reserve(job.tiles.size());
@@ -181,8 +175,8 @@ void EncodeRun::write(BatchJob& job, EncodeSummary& summary) {
   }
   if (!job.error.empty() && !failed_.count(job.slide_id)) failed_[job.slide_id] = job.error;
   progress_.tiles_done(job.tiles.size());
-  if (kill_after_ && ++batches_written_ >= kill_after_) std::raise(SIGKILL);
-  if (remaining == 0) {
+  kill_switch_.count();
+  if (last) {
     const auto failure = failed_.find(job.slide_id);
     if (failure != failed_.end()) {
       summary.failures.emplace_back(job.slide_id, failure->second);
@@ -257,11 +251,9 @@ EncodeSummary encode_missing(store::Store& store, stages::LatentEncoder& encoder
   // Registered before any latent is written, so that re-ingesting a slide
   // (which removes the latents of every registered model) never leaves a
   // latent of an unregistered model behind.
-  if (!store.model(encoder.model_id())) {
-    auto record = encoder.model_record(*first_side);
-    record.registered_at = utc_now();
-    store.put_model(record);
-  }
+  auto record = encoder.model_record(*first_side);
+  record.registered_at = utc_now();
+  store.ensure_model(record);
 
   Progress progress(mode, work.size());
   uint64_t to_encode = 0;

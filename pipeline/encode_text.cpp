@@ -48,11 +48,9 @@ EncodeTextSummary run_encode_text(const EncodeTextOptions& options) {
     summary.seconds = clock.seconds();
     return summary;
   }
-  if (!store->model(encoder.model_id())) {
-    auto record = encoder.model_record();
-    record.registered_at = utc_now();
-    store->put_model(record);
-  }
+  auto record = encoder.model_record();
+  record.registered_at = utc_now();
+  store->ensure_model(record);
 
   const auto mode = resolve_mode(options.progress);
   Progress progress(mode, 1, std::chrono::seconds(10), {"prompts", ""});

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "pipeline/interrupt.h"
+#include "pipeline/kill_switch.h"
 #include "pipeline/prompt_context.h"
 #include "pipeline/run_clock.h"
 #include "stages/csv_table.h"
@@ -47,13 +48,6 @@ using ordered_json = nlohmann::ordered_json;
 constexpr const char* kRunFormat = "tessera-run/1";
 constexpr const char* kGenerateFormat = "tessera-generate/1";
 constexpr size_t kContactSheetImages = 64;
-
-// Fault injection for the resume tests: SIGKILL this process once this many
-// batches have their manifest rows written, as `kill -9` would at that moment.
-uint64_t kill_after_batches() {
-  const char* value = std::getenv("TESSERA_FAULT_KILL_AFTER_BATCHES");
-  return value ? std::strtoull(value, nullptr, 10) : 0;
-}
 
 std::string hex64(uint64_t v) {
   char text[17];
@@ -519,7 +513,7 @@ class GenerateRun {
         rows_(rows),
         present_(keys_of(rows)),
         progress_(progress),
-        kill_after_(kill_after_batches()) {}
+        kill_switch_("TESSERA_FAULT_KILL_AFTER_BATCHES") {}
 
   void run(GenerateSummary& summary);
 
@@ -538,8 +532,7 @@ class GenerateRun {
   std::map<uint64_t, std::string>& rows_;  // extended by the writer
   const std::set<uint64_t> present_;       // the rows before the run, read by the source
   Progress& progress_;
-  uint64_t kill_after_;
-  uint64_t batches_written_ = 0;
+  KillSwitch kill_switch_;
   uint64_t next_batch_ = 0;
   std::string failure_;  // the first error; the source stops at it
 };
@@ -638,7 +631,7 @@ void GenerateRun::write(BatchJob& job, GenerateSummary& summary) {
     return;
   }
   job.images.clear();
-  if (kill_after_ && ++batches_written_ >= kill_after_) std::raise(SIGKILL);
+  kill_switch_.count();
 }
 
 void GenerateRun::run(GenerateSummary& summary) {

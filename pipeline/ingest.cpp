@@ -16,6 +16,7 @@
 
 #include "pipeline/encode.h"
 #include "pipeline/interrupt.h"
+#include "pipeline/kill_switch.h"
 #include "pipeline/progress.h"
 #include "pipeline/run_clock.h"
 #include "pipeline/slide_plan.h"
@@ -75,13 +76,6 @@ struct TileResult {
   std::string error;
 };
 
-// Fault injection for the resume tests: SIGKILL this process once the writer has
-// handed this many tiles to RocksDB, as `kill -9` would at that moment.
-uint64_t kill_after_tiles() {
-  const char* value = std::getenv("TESSERA_FAULT_KILL_AFTER_TILES");
-  return value ? std::strtoull(value, nullptr, 10) : 0;
-}
-
 class IngestRun {
  public:
   IngestRun(const IngestOptions& options, store::Store& store, std::vector<stages::SlideSource> sources,
@@ -94,7 +88,7 @@ class IngestRun {
         sources_(std::move(sources)),
         overrides_(std::move(overrides)),
         progress_(progress),
-        kill_after_(kill_after_tiles()) {}
+        kill_switch_("TESSERA_FAULT_KILL_AFTER_TILES") {}
 
   IngestSummary run(int jobs, size_t tiles_in_flight);
 
@@ -117,8 +111,7 @@ class IngestRun {
   std::vector<stages::SlideSource> sources_;
   std::map<std::string, double> overrides_;
   Progress& progress_;
-  uint64_t kill_after_;
-  uint64_t tiles_written_ = 0;
+  KillSwitch kill_switch_;
 
   // Source state (the input node runs serially).
   size_t next_source_ = 0;
@@ -256,7 +249,7 @@ void IngestRun::write(const TileResult& result) {
 void IngestRun::store_tile(SlideState& state, const PendingTile& tile, const store::TensorRecord* latent) {
   state.writer->add(tile.row, tile.col, tile.record, tile.jpeg);
   if (latent) state.writer->add_latent(encoder_->model_id(), tile.row, tile.col, *latent);
-  if (kill_after_ && ++tiles_written_ >= kill_after_) std::raise(SIGKILL);
+  kill_switch_.count();
 }
 
 void IngestRun::encode_pending(SlideState& state) {
@@ -467,10 +460,10 @@ IngestSummary run_ingest(const IngestOptions& options) {
   // The readers plus the source and writer nodes.
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism, size_t(jobs) + 1);
   const size_t total = sources.size();
-  if (encoder && !store->model(encoder->model_id())) {
+  if (encoder) {
     auto record = encoder->model_record(options.tile);
     record.registered_at = utc_now();
-    store->put_model(record);
+    store->ensure_model(record);
   }
   IngestRun run(options, *store, std::move(sources), std::move(overrides), prompts.get(), progress, encoder.get());
   IngestSummary summary = run.run(jobs, in_flight);

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <regex>
@@ -152,7 +153,11 @@ TrainSummary run_train(const TrainOptions& o) {
   std::optional<fs::path> resume_from;
   if (o.resume) {
     if (!fs::exists(run / "run.json")) throw Error("--resume: " + run.string() + " holds no run (no run.json)");
-    manifest = nlohmann::json::parse(read_text(run / "run.json"));
+    try {
+      manifest = nlohmann::json::parse(read_text(run / "run.json"));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error((run / "run.json").string() + ": " + e.what());
+    }
     if (manifest.value("format", "") != kRunFormat) throw Error(run.string() + "/run.json is not a tessera run");
     if (!o.config.empty() && read_text(o.config) != read_text(run_config)) {
       throw Error("--config " + o.config.string() + " differs from the run's " + run_config.string() +
@@ -181,6 +186,21 @@ TrainSummary run_train(const TrainOptions& o) {
   const auto precision = model::parse_precision(o.dtype);
   if (device.is_cpu() && precision != model::Precision::kFp32) {
     throw Error("--dtype " + o.dtype + " needs a GPU; on the CPU training runs in fp32");
+  }
+  // fp16 needs dynamic loss scaling against underflowing gradients; bf16 has
+  // fp32's range and needs none.
+  if (precision == model::Precision::kFp16) throw Error("--dtype fp16 is not supported for training; use bf16");
+  if (t.gradient_checkpointing && config.unet->dropout > 0) {
+    throw Error(config_path.string() + ": training.gradient_checkpointing needs unet_config dropout 0: the "
+                "recomputation would draw other dropout masks");
+  }
+  if (t.schedule) {
+    int64_t cycles = 0;
+    for (const int64_t length : t.schedule->cycle_lengths) cycles += length;
+    if (o.steps > cycles) {
+      throw Error(config_path.string() + ": model.params.scheduler_config's cycles end at step " +
+                  std::to_string(cycles) + ", before --steps " + std::to_string(o.steps));
+    }
   }
   if (device.is_cpu()) model::set_cpu_threads(o.threads);
 
@@ -211,6 +231,10 @@ TrainSummary run_train(const TrainOptions& o) {
     throw Error(config_path.string() + ": the UNet's context_dim is " + std::to_string(unet_config.context_dim) +
                 ", but text model " + text.id + "'s embeddings are " + std::to_string(reader.context_width()) +
                 " wide");
+  }
+  if (main_rank && vae.scale_factor != 1.0f && std::abs(vae.scale_factor - config.diffusion.scale_factor) > 1e-6) {
+    spdlog::warn("train: latents are scaled by the config's scale_factor {}, but model {} was registered with {}",
+                 config.diffusion.scale_factor, vae.id, vae.scale_factor);
   }
   if (reader.tiles_without_latents() > 0 && main_rank) {
     spdlog::warn("train: {} tiles of complete slides have no latent of model {} and are left out (tessera encode "
@@ -262,6 +286,7 @@ TrainSummary run_train(const TrainOptions& o) {
   const std::map<std::string, std::string> cursor = {{"seed", std::to_string(seed)},
                                                      {"global_batch", std::to_string(global_batch)},
                                                      {"samples", std::to_string(samples)},
+                                                     {"samples_fingerprint", reader.samples_fingerprint()},
                                                      {"vae_model_id", vae.id},
                                                      {"text_model_id", text.id}};
   TrainingOutputs outputs(run, main_rank);
@@ -275,9 +300,11 @@ TrainSummary run_train(const TrainOptions& o) {
                     "; the data stream would not continue where it stopped");
       }
     }
-    outputs.resume_at(trainer.step_count());
   }
-  if (!resume_from && main_rank) {
+  // A run killed before its first checkpoint resumes from step 0 with the
+  // manifest and config it already has.
+  if (o.resume) outputs.resume_at(trainer.step_count());
+  if (!o.resume && main_rank) {
     fs::create_directories(run / "checkpoints");
     fs::copy_file(o.config, run_config, fs::copy_options::overwrite_existing);
     manifest = {{"format", kRunFormat},
@@ -329,7 +356,10 @@ TrainSummary run_train(const TrainOptions& o) {
     saved_at = trainer.step_count();
     outputs.plot_losses();
   };
-  while (trainer.step_count() < o.steps && !stop_requested()) {
+  // Every rank must take the same number of steps: the ranks agree on
+  // stopping through the step's all-reduce, not each on its own signal.
+  bool stopping = false;
+  while (trainer.step_count() < o.steps && !stopping) {
     const int64_t step = trainer.step_count();
     const auto positions = stages::step_positions(step, global_batch, env.rank, per_rank, samples);
     std::vector<model::TrainingBatch> micro_batches;
@@ -345,6 +375,7 @@ TrainSummary run_train(const TrainOptions& o) {
       loss = trainer.step(micro_batches);
     }
     loss = parallel.all_reduce_mean(loss);
+    stopping = parallel.all_reduce_mean(stop_requested() ? 1.0 : 0.0) > 0;
     if (trainer.step_count() == summary.first_step + 1) summary.first_loss = loss;
     summary.last_loss = loss;
     outputs.record_loss({trainer.step_count(), positions.front().epoch, loss, trainer.last_learning_rate(),
@@ -361,7 +392,7 @@ TrainSummary run_train(const TrainOptions& o) {
     if (grid) outputs.sample_grid(summary.checkpoint, trainer.step_count());
   }
   progress.finish();
-  summary.interrupted = stop_requested();
+  summary.interrupted = stopping || stop_requested();
   if (saved_at != trainer.step_count()) save();
   summary.steps = trainer.step_count();
   summary.seconds = clock.seconds();

@@ -40,7 +40,11 @@ void TrainingOutputs::resume_at(int64_t step) {
     }
   }
   const fs::path temporary = path.string() + ".partial";
-  std::ofstream(temporary, std::ios::trunc) << kept;
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << kept;
+    if (!out.flush()) throw Error("cannot write " + temporary.string());
+  }
   fs::rename(temporary, path);
 }
 
@@ -63,16 +67,30 @@ namespace tessera::pipeline {
 
 void TrainingOutputs::plot_losses() const {
   if (!writes_) return;
+  // A picture, like a sample grid, is never worth stopping the run for.
+  try {
+    draw_losses();
+  } catch (const std::exception& e) {
+    spdlog::warn("train: loss.png not drawn: {}", e.what());
+  }
+}
+
+void TrainingOutputs::draw_losses() const {
   const fs::path path = run_ / "loss.csv";
   std::ifstream in(path);
   stages::LossSeries series{"loss", {}};
   std::string line;
   std::getline(in, line);  // header
-  while (std::getline(in, line)) {
+  for (int line_number = 2; std::getline(in, line); ++line_number) {
     std::istringstream fields(line);
     std::string step, epoch, loss;
-    if (std::getline(fields, step, ',') && std::getline(fields, epoch, ',') && std::getline(fields, loss, ',')) {
+    if (!std::getline(fields, step, ',') || !std::getline(fields, epoch, ',') || !std::getline(fields, loss, ',')) {
+      continue;  // a row cut short by a kill
+    }
+    try {
       series.points.push_back({std::stoll(step), std::stod(loss)});
+    } catch (const std::exception&) {
+      throw Error(path.string() + ":" + std::to_string(line_number) + ": not a loss row: " + line);
     }
   }
   if (series.points.empty()) return;

@@ -43,6 +43,7 @@ class TrainingOutputs {
   // written after it, so loss.csv never holds a step twice.
   void resume_at(int64_t step);
   void record_loss(const LossRow& row);
+  // loss.png from loss.csv; a failure is a warning.
   void plot_losses() const;
 
   void set_sample_grid(SampleGridSpec spec) { grid_ = std::move(spec); }
@@ -52,6 +53,8 @@ class TrainingOutputs {
   void sample_grid(const std::string& checkpoint, int64_t step) const;
 
  private:
+  void draw_losses() const;
+
   std::filesystem::path run_;
   bool writes_;
   SampleGridSpec grid_;

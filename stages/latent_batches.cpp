@@ -1,6 +1,7 @@
 #include "stages/latent_batches.h"
 
 #include <torch/torch.h>
+#include <xxhash.h>
 
 #include <set>
 
@@ -13,15 +14,25 @@ namespace tessera::stages {
 
 LatentBatchReader::LatentBatchReader(const store::Store& store, LatentBatchOptions options)
     : store_(store), options_(std::move(options)) {
-  for (const auto& slide : store_.slides()) {
+  const store::SlideRecord* sized = nullptr;  // the first slide with samples: latents must all be one shape
+  const auto slides = store_.slides();
+  for (const auto& slide : slides) {
     if (slide.status != store::SlideStatus::kComplete) continue;
     const auto missing = store_.tiles_without_latents(options_.vae_model_id, slide.id);
     std::set<std::pair<uint32_t, uint32_t>> without;
     for (const auto& key : missing) without.emplace(key.row, key.col);
     tiles_without_latents_ += missing.size();
+    const size_t before = samples_.size();
     store_.for_each_tile(slide.id, [&](const store::TileKey& key, const store::TileRecord& record) {
       if (!without.count({key.row, key.col})) samples_.push_back({key, record.prompt_id});
     });
+    if (samples_.size() == before) continue;
+    if (!sized) {
+      sized = &slide;
+    } else if (slide.tile_size != sized->tile_size) {
+      throw Error("slides " + sized->id + " and " + slide.id + " have tiles of " + std::to_string(sized->tile_size) +
+                  " and " + std::to_string(slide.tile_size) + " px: one training run takes latents of one size");
+    }
   }
   if (samples_.empty()) {
     throw Error("store " + store_.dir().string() + " has no latents of model " + options_.vae_model_id +
@@ -33,6 +44,31 @@ LatentBatchReader::LatentBatchReader(const store::Store& store, LatentBatchOptio
   latent_shape_.assign(record->shape.begin(), record->shape.end());
   if (record->kind == store::TensorKind::kKlMoments) latent_shape_[0] /= 2;
   context_width_ = embedding(options_.empty_prompt_id).size(1);
+
+  // Every prompt needs its embedding before the first step, not hours in.
+  const auto embedded = store_.embedded_prompt_ids(options_.text_model_id);
+  const std::set<std::string> have(embedded.begin(), embedded.end());
+  std::set<std::string> missing;
+  for (const auto& sample : samples_) {
+    if (!sample.prompt_id.empty() && !have.count(sample.prompt_id)) missing.insert(sample.prompt_id);
+  }
+  if (!missing.empty()) {
+    throw Error(std::to_string(missing.size()) + " prompts of the store's tiles (" + *missing.begin() +
+                (missing.size() > 1 ? ", ..." : "") + ") have no embedding of text model " + options_.text_model_id +
+                "; run tessera encode-text with that text encoder");
+  }
+
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  for (const auto& sample : samples_) {
+    const auto key = store::encode_tile_key(sample.tile.slide_id, sample.tile.row, sample.tile.col);
+    XXH3_64bits_update(state, key.data(), key.size());
+    XXH3_64bits_update(state, sample.prompt_id.data(), sample.prompt_id.size() + 1);
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)XXH3_64bits_digest(state));
+  XXH3_freeState(state);
+  samples_fingerprint_ = hex;
 }
 
 const torch::Tensor& LatentBatchReader::embedding(const std::string& prompt_id) {

@@ -37,13 +37,17 @@ struct LatentBatch {
 class LatentBatchReader {
  public:
   // Lists the samples: every tile of every complete slide that has a latent
-  // of the model. Throws tessera::Error when there is none, or when the
-  // empty prompt has no embedding of the text model.
+  // of the model. Throws tessera::Error when there is none, when slides of
+  // different tile sizes would mix latent shapes, or when a prompt (the empty
+  // one included) has no embedding of the text model.
   LatentBatchReader(const store::Store& store, LatentBatchOptions options);
 
   const std::vector<TrainingSample>& samples() const { return samples_; }
   const LatentBatchOptions& options() const { return options_; }
   uint64_t tiles_without_latents() const { return tiles_without_latents_; }
+  // XXH3-64 of every sample's tile key and prompt id, in order: a resumed
+  // run must see the same samples, not merely as many.
+  const std::string& samples_fingerprint() const { return samples_fingerprint_; }
   // Shape of one stored latent (C, H, W).
   const std::vector<int64_t>& latent_shape() const { return latent_shape_; }
   int64_t context_width() const { return context_width_; }
@@ -61,6 +65,7 @@ class LatentBatchReader {
   LatentBatchOptions options_;
   std::vector<TrainingSample> samples_;
   uint64_t tiles_without_latents_ = 0;
+  std::string samples_fingerprint_;
   std::vector<int64_t> latent_shape_;
   int64_t context_width_ = 0;
   std::map<uint64_t, std::vector<uint32_t>> orders_;  // epoch -> permutation, the last two kept

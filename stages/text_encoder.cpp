@@ -61,16 +61,21 @@ std::vector<store::TensorRecord> TextEncoder::encode(const std::vector<std::vect
   if (ids.empty()) return {};
   const auto& m = impl_->model;
   const int64_t length = m.context_length;
-  torch::Tensor input = torch::full({int64_t(ids.size()), length}, m.end_token, torch::kInt64);
-  torch::Tensor mask = torch::zeros({int64_t(ids.size()), length}, torch::kInt64);
+  const auto rows = int64_t(ids.size());
+  std::vector<int64_t> input_ids(size_t(rows * length), m.end_token);
+  std::vector<int64_t> mask_values(size_t(rows * length), 0);
   for (size_t i = 0; i < ids.size(); ++i) {
     if (int64_t(ids[i].size()) > length) {
       throw Error("a prompt of " + std::to_string(ids[i].size()) + " tokens is longer than the text encoder's " +
                   std::to_string(length) + "-token context");
     }
-    for (size_t j = 0; j < ids[i].size(); ++j) input[int64_t(i)][int64_t(j)] = int64_t(ids[i][j]);
-    mask[int64_t(i)].narrow(0, 0, int64_t(ids[i].size())).fill_(1);
+    for (size_t j = 0; j < ids[i].size(); ++j) {
+      input_ids[i * size_t(length) + j] = ids[i][j];
+      mask_values[i * size_t(length) + j] = 1;
+    }
   }
+  torch::Tensor input = torch::tensor(input_ids, torch::kInt64).reshape({rows, length});
+  const torch::Tensor mask = torch::tensor(mask_values, torch::kInt64).reshape({rows, length});
   torch::NoGradGuard no_grad;
   torch::Tensor hidden;
   {

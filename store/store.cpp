@@ -53,6 +53,18 @@ void check(const rocksdb::Status& s, const std::string& what) {
   if (!s.ok()) throw Error(what + ": " + s.ToString());
 }
 
+TensorRecord decode_tensor(std::string_view bytes, const std::string& what) {
+  try {
+    return decode_tensor_record(bytes);
+  } catch (const Error& e) {
+    throw Error(what + ": " + e.what());
+  }
+}
+
+std::string tile_text(std::string_view slide_id, uint32_t row, uint32_t col) {
+  return "tile (" + std::to_string(row) + ", " + std::to_string(col) + ") of slide " + std::string(slide_id);
+}
+
 }  // namespace
 
 std::unique_ptr<Store> Store::open(const fs::path& dir, const StoreOptions& options) {
@@ -280,6 +292,10 @@ void Store::put_model(const ModelRecord& record) {
   write(batch);
 }
 
+void Store::ensure_model(const ModelRecord& record) {
+  if (!model(record.id)) put_model(record);
+}
+
 std::optional<ModelRecord> Store::model(std::string_view model_id) const {
   std::string value;
   const rocksdb::Status s =
@@ -358,8 +374,8 @@ std::optional<TensorRecord> Store::latent(std::string_view model_id, std::string
   const rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), cf(kLatentsCf), encode_latent_key(model_id, slide_id, row, col), &value);
   if (s.IsNotFound()) return std::nullopt;
-  check(s, "cannot read a latent of slide " + std::string(slide_id));
-  return decode_tensor_record(value);
+  check(s, "cannot read the latent of model " + std::string(model_id) + " for " + tile_text(slide_id, row, col));
+  return decode_tensor(value, "the latent of model " + std::string(model_id) + " for " + tile_text(slide_id, row, col));
 }
 
 void Store::for_each_latent(std::string_view model_id, std::string_view slide_id,
@@ -371,8 +387,9 @@ void Store::for_each_latent(std::string_view model_id, std::string_view slide_id
   read.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, cf(kLatentsCf)));
   for (it->Seek(prefix + slide_range_begin(slide_id)); it->Valid(); it->Next()) {
-    visit(decode_tile_key(it->key().ToStringView().substr(prefix.size())),
-          decode_tensor_record(it->value().ToStringView()));
+    const auto tile = decode_tile_key(it->key().ToStringView().substr(prefix.size()));
+    visit(tile, decode_tensor(it->value().ToStringView(), "the latent of model " + std::string(model_id) + " for " +
+                                                              tile_text(slide_id, tile.row, tile.col)));
   }
   check(it->status(), "cannot read latents of slide " + std::string(slide_id));
 }
@@ -392,8 +409,9 @@ std::optional<TensorRecord> Store::embedding(std::string_view model_id, std::str
   const rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), cf(kEmbeddingsCf), encode_embedding_key(model_id, prompt_id), &value);
   if (s.IsNotFound()) return std::nullopt;
-  check(s, "cannot read the embedding of prompt " + std::string(prompt_id));
-  return decode_tensor_record(value);
+  const std::string what = "the embedding of prompt " + std::string(prompt_id) + " by model " + std::string(model_id);
+  check(s, "cannot read " + what);
+  return decode_tensor(value, what);
 }
 
 std::vector<std::string> Store::embedded_prompt_ids(std::string_view model_id) const {

@@ -85,6 +85,8 @@ class Store {
 
   // Models whose latents or embeddings the store holds (meta "models/<id>").
   void put_model(const ModelRecord& record);
+  // put_model unless the id is registered already (its first record stays).
+  void ensure_model(const ModelRecord& record);
   std::optional<ModelRecord> model(std::string_view model_id) const;
   std::vector<ModelRecord> models() const;
 

@@ -20,6 +20,7 @@
 namespace tessera {
 namespace {
 namespace fs = std::filesystem;
+using testing::json_of;
 using testing::run_tessera;
 
 const fs::path kSchemas = fs::path(TESSERA_SOURCE_DIR) / "schemas" / "ldm";
@@ -61,13 +62,6 @@ class EncodeTest : public ::testing::Test {
                                      "--vae-weights", weights, "--progress", "quiet", "--json"};
     args.insert(args.end(), extra.begin(), extra.end());
     return run_tessera(args, env);
-  }
-
-  static nlohmann::json json_of(const testing::CommandResult& r) {
-    const auto begin = r.output.find('{');
-    const auto end = r.output.rfind('}');
-    EXPECT_NE(begin, std::string::npos) << r.output;
-    return nlohmann::json::parse(r.output.substr(begin, end - begin + 1));
   }
 
   testing::TempDir dir_;
@@ -343,7 +337,9 @@ TEST_F(EncodeTest, TextEmbeddingsAreComputedOncePerPromptPlusTheEmptyPrompt) {
   auto prompts = open_read_only(store_dir)->prompts();
   EXPECT_EQ(summary["prompts"].get<uint64_t>(), prompts.size() + 1);
   EXPECT_EQ(summary["encoded"].get<uint64_t>(), prompts.size() + 1);
-  if (data) EXPECT_GE(prompts.size(), 1u);
+  if (data) {
+    EXPECT_GE(prompts.size(), 1u);
+  }
   const auto again = run_tessera(args);
   EXPECT_EQ(json_of(again)["encoded"].get<uint64_t>(), 0u);
 

@@ -627,8 +627,7 @@ TEST_F(ExportTest, CommandExportsAnIngestedSlide) {
   const auto r = run_tessera({"export", "--store", (dir_ / "store").string(), "--out", out, "--format", "webdataset",
                               "--label", "slide", "--progress", "lines", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  // stdout and stderr are one stream here; the JSON comes last, from its first '{' line.
-  const auto dataset = json::parse(r.output.substr(r.output.find("\n{") + 1));
+  const auto dataset = testing::json_of(r);
   EXPECT_EQ(dataset, json::parse(slurp(dir_ / "out/dataset.json")));
   EXPECT_EQ(dataset["counts"]["samples"], ingest.tiles_kept);
   EXPECT_EQ(dataset["counts"]["label"]["TCGA-AA-0001-01Z-00-DX1"], ingest.tiles_kept);

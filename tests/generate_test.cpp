@@ -26,6 +26,7 @@
 namespace tessera {
 namespace {
 namespace fs = std::filesystem;
+using testing::json_of;
 using testing::run_tessera;
 
 const fs::path kSchemas = fs::path(TESSERA_SOURCE_DIR) / "schemas" / "ldm";
@@ -58,13 +59,6 @@ std::vector<nlohmann::json> manifest_rows(const fs::path& out) {
   std::ifstream in(out / "manifest.jsonl");
   for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
   return rows;
-}
-
-nlohmann::json json_of(const testing::CommandResult& r) {
-  const auto begin = r.output.find('{');
-  const auto end = r.output.rfind('}');
-  EXPECT_NE(begin, std::string::npos) << r.output;
-  return nlohmann::json::parse(r.output.substr(begin, end - begin + 1));
 }
 
 // The images of a folder by name, with their bytes.

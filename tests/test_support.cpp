@@ -67,6 +67,18 @@ CommandResult run_tessera(const std::vector<std::string>& args, const std::vecto
   return result;
 }
 
+nlohmann::json json_of(const CommandResult& result) {
+  const std::string& out = result.output;
+  size_t begin = out.compare(0, 1, "{") == 0 ? 0 : out.find("\n{");
+  if (begin != std::string::npos && begin > 0) ++begin;
+  const size_t end = out.rfind("\n}");
+  if (begin == std::string::npos || end == std::string::npos || end < begin) {
+    ADD_FAILURE() << "no JSON document in the output:\n" << out;
+    return nlohmann::json::object();
+  }
+  return nlohmann::json::parse(out.substr(begin, end + 2 - begin));
+}
+
 fs::path make_slide(const fs::path& dir, const std::string& name, const examples::SyntheticSlideSpec& spec) {
   const fs::path path = dir / name;
   fs::create_directories(dir);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <functional>
@@ -43,6 +44,11 @@ struct CommandResult {
 // pid, so a test can signal the child at a chosen moment.
 CommandResult run_tessera(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
                           const std::function<void(const std::string& output, int pid)>& on_output = {});
+
+// The JSON document a command printed with --json: from the first line that
+// starts with '{' to the last line that starts with '}' (log lines, which
+// share the output, never start with a brace). Fails the test without one.
+nlohmann::json json_of(const CommandResult& result);
 
 // A small synthetic slide (see examples/synthetic_slide.h), cached per spec in
 // the test's temp dir.

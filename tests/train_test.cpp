@@ -20,6 +20,7 @@
 namespace tessera {
 namespace {
 namespace fs = std::filesystem;
+using testing::json_of;
 using testing::run_tessera;
 
 const fs::path kSchemas = fs::path(TESSERA_SOURCE_DIR) / "schemas" / "ldm";
@@ -78,13 +79,6 @@ std::vector<double> losses(const fs::path& csv) {
     out.push_back(std::stod(loss));
   }
   return out;
-}
-
-nlohmann::json json_of(const testing::CommandResult& r) {
-  const auto begin = r.output.find('{');
-  const auto end = r.output.rfind('}');
-  EXPECT_NE(begin, std::string::npos) << r.output;
-  return nlohmann::json::parse(r.output.substr(begin, end - begin + 1));
 }
 
 // One store for the whole suite: a slide's tiles encoded by a tiny VQ and

@@ -32,6 +32,7 @@
 namespace tessera {
 namespace {
 namespace fs = std::filesystem;
+using testing::json_of;
 using testing::run_tessera;
 
 const fs::path kSchemas = fs::path(TESSERA_SOURCE_DIR) / "schemas" / "ldm";
@@ -49,13 +50,6 @@ std::vector<std::string> lines_of(const fs::path& path) {
   std::ifstream in(path);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
-}
-
-nlohmann::json json_of(const testing::CommandResult& r) {
-  const auto begin = r.output.find('{');
-  const auto end = r.output.rfind('}');
-  EXPECT_NE(begin, std::string::npos) << r.output;
-  return nlohmann::json::parse(r.output.substr(begin, end - begin + 1));
 }
 
 // The total loss column of loss.csv, by row.
