@@ -20,6 +20,7 @@
 #include "pipeline/interrupt.h"
 #include "pipeline/progress.h"
 #include "pipeline/run_clock.h"
+#include "stages/file_io.h"
 #include "stages/tar_writer.h"
 #include "store/error.h"
 #include "store/store.h"
@@ -47,22 +48,6 @@ std::string key_of(const std::string& name) {
   std::string key = name;
   std::replace(key.begin(), key.end(), '.', '_');
   return key;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read " + path.string() + ": " + std::strerror(errno));
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (in.bad()) throw Error("cannot read " + path.string());
-  return bytes.str();
-}
-
-void write_file(const fs::path& path, std::string_view bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), std::streamsize(bytes.size()));
-  out.close();
-  if (!out) throw Error("cannot write " + path.string() + ": " + std::strerror(errno));
 }
 
 // ---- Synthetic manifests --------------------------------------------------
@@ -267,7 +252,7 @@ class ImageFolderSink : public SampleSink {
     const std::string label_dir = path_component(s.label);
     if (made_.insert(s.split + "/" + label_dir).second) fs::create_directories(split_dir / label_dir);
     const std::string relative = label_dir + "/" + s.name + "." + s.ext;
-    write_file(split_dir / relative, s.image);
+    stages::write_file(split_dir / relative, s.image);
     auto& metadata = metadata_[s.split];
     if (!metadata) {
       metadata = std::make_unique<std::ofstream>(split_dir / "metadata.jsonl", std::ios::binary | std::ios::trunc);
@@ -554,7 +539,7 @@ ExportSummary run_export(const ExportOptions& options) {
       Sample s;
       s.name = "syn" + std::to_string(d) + "_" + std::to_string(syn.index);
       s.ext = syn.ext;
-      s.image = read_file(syn.image);
+      s.image = stages::read_file(syn.image);
       s.prompt = syn.prompt;
       s.label = synthetic_label(options.label, syn.fields);
       s.split = kTrain;  // validation must be real data
@@ -635,7 +620,7 @@ ExportSummary run_export(const ExportOptions& options) {
   // Written last, and by rename: its presence says the export finished.
   const fs::path final_path = options.out / kDatasetFile;
   const fs::path partial = options.out / (std::string(kDatasetFile) + ".partial");
-  write_file(partial, summary.dataset_json + "\n");
+  stages::write_file(partial, summary.dataset_json + "\n");
   std::error_code ec;
   fs::rename(partial, final_path, ec);
   if (ec) throw Error("cannot rename " + partial.string() + " to " + final_path.string() + ": " + ec.message());

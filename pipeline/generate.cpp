@@ -27,6 +27,7 @@
 #include "pipeline/kill_switch.h"
 #include "pipeline/prompt_context.h"
 #include "pipeline/run_clock.h"
+#include "stages/file_io.h"
 #include "stages/csv_table.h"
 #include "stages/image_file.h"
 #include "stages/image_grid.h"
@@ -371,20 +372,6 @@ std::string image_name(uint64_t index, const std::string& format) {
   return std::string("images/") + name + (format == "jpeg" ? ".jpg" : ".png");
 }
 
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), std::streamsize(bytes.size()));
-  out.close();
-  if (!out) throw Error("cannot write " + path.string() + ": " + std::strerror(errno));
-}
-
-// Written under a temporary name and renamed, so it is whole or absent.
-void write_atomically(const fs::path& path, const std::string& bytes) {
-  const fs::path temporary = path.string() + ".partial";
-  write_bytes(temporary, bytes);
-  fs::rename(temporary, path);
-}
-
 // The settings the images depend on: a rerun into OUT must have the same.
 void check_settings(const fs::path& out, const json& settings) {
   const fs::path path = out / "generate.json";
@@ -430,13 +417,7 @@ std::map<uint64_t, std::string> read_manifest(const fs::path& out) {
   const fs::path path = out / "manifest.jsonl";
   std::error_code ec;
   if (!fs::exists(path, ec)) return rows;
-  std::string text;
-  {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    text = buffer.str();
-  }
+  std::string text = stages::read_file(path);
   if (!text.empty() && text.back() != '\n') {
     const size_t keep = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
     spdlog::warn("{}: dropping an unfinished last line", path.string());
@@ -608,7 +589,7 @@ void GenerateRun::write(BatchJob& job, GenerateSummary& summary) {
       if (options_.format == "jpeg") {
         stages::JpegOptions jpeg;
         jpeg.quality = 90;
-        write_bytes(path, stages::encode_jpeg(job.images[k], jpeg));
+        stages::write_file(path, stages::encode_jpeg(job.images[k], jpeg));
       } else {
         stages::save_png(job.images[k], path.string());
       }
@@ -762,7 +743,7 @@ GenerateSummary run_generate(const GenerateOptions& options) {
                          {"prompts", {{"kind", plan.kind}, {"balance", plan.balance}, {"hash", plan.fingerprint()}}}};
   check_settings(options.out, settings);
   fs::create_directories(options.out / "images");
-  write_atomically(options.out / "generate.json",
+  stages::write_file_atomically(options.out / "generate.json",
                    json{{"format", kGenerateFormat},
                         {"settings", settings},
                         {"n", options.n},

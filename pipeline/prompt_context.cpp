@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "stages/file_io.h"
 #include "stages/csv_table.h"
 #include "stages/report_fields.h"
 #include "store/error.h"

@@ -27,6 +27,7 @@
 #include "pipeline/prompt_context.h"
 #include "pipeline/run_clock.h"
 #include "pipeline/training_outputs.h"
+#include "stages/file_io.h"
 #include "stages/latent_batches.h"
 #include "store/error.h"
 #include "store/store.h"
@@ -36,24 +37,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kRunFormat = "tessera-run/1";
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read " + path.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  const fs::path temporary = path.string() + ".partial";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out.flush()) throw Error("cannot write " + temporary.string());
-  }
-  fs::rename(temporary, path);
-}
 
 std::string checkpoint_name(int64_t step) {
   char name[48];
@@ -154,12 +137,12 @@ TrainSummary run_train(const TrainOptions& o) {
   if (o.resume) {
     if (!fs::exists(run / "run.json")) throw Error("--resume: " + run.string() + " holds no run (no run.json)");
     try {
-      manifest = nlohmann::json::parse(read_text(run / "run.json"));
+      manifest = nlohmann::json::parse(stages::read_file(run / "run.json"));
     } catch (const nlohmann::json::exception& e) {
       throw Error((run / "run.json").string() + ": " + e.what());
     }
     if (manifest.value("format", "") != kRunFormat) throw Error(run.string() + "/run.json is not a tessera run");
-    if (!o.config.empty() && read_text(o.config) != read_text(run_config)) {
+    if (!o.config.empty() && stages::read_file(o.config) != stages::read_file(run_config)) {
       throw Error("--config " + o.config.string() + " differs from the run's " + run_config.string() +
                   "; a run resumes with its own config");
     }
@@ -325,7 +308,7 @@ TrainSummary run_train(const TrainOptions& o) {
     const auto prompts = store->prompts();
     manifest["template"] = prompts.empty() ? "pathldm" : prompts.front().template_name;
     manifest["token_budget"] = prompts.empty() ? 35 : prompts.front().token_budget;
-    write_text(run / "run.json", manifest.dump(2) + "\n");
+    stages::write_file_atomically(run / "run.json", manifest.dump(2) + "\n");
   }
   parallel.barrier();
   if (main_rank && t.sample_every > 0) outputs.set_sample_grid(sample_grid_spec(*store, reader, vae, config_path, t, o));

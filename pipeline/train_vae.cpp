@@ -21,6 +21,7 @@
 
 #include "pipeline/interrupt.h"
 #include "pipeline/run_clock.h"
+#include "stages/file_io.h"
 #include "stages/jpeg_codec.h"
 #include "stages/loss_plot.h"
 #include "stages/model_loading.h"
@@ -47,20 +48,6 @@ std::string checkpoint_name(int64_t step) {
   char name[32];
   std::snprintf(name, sizeof name, "step-%08" PRId64, step);
   return name;
-}
-
-// Writes `text` beside `path` under a temporary name, then renames it into place.
-void write_text_atomically(const fs::path& path, const std::string& text) {
-  const fs::path temporary = path.string() + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw Error("cannot write " + temporary.string());
-  }
-  std::error_code error;
-  fs::rename(temporary, path, error);
-  if (error) throw Error("cannot write " + path.string() + ": " + error.message());
 }
 
 struct TrainingTile {
@@ -389,7 +376,7 @@ TrainVaeSummary run_train_vae(const TrainVaeOptions& options) {
   {
     std::string text = std::string(kCsvHeader) + "\n";
     for (const LossRow& row : rows) text += csv_row(row) + "\n";
-    write_text_atomically(csv_path, text);
+    stages::write_file_atomically(csv_path, text);
   }
   std::ofstream csv(csv_path, std::ios::app);
 
@@ -480,7 +467,7 @@ TrainVaeSummary run_train_vae(const TrainVaeOptions& options) {
                                {"crop", crop},
                                {"tiles", summary.tiles},
                                {"finished_at", utc_now()}};
-    write_text_atomically(run / "run.json", manifest.dump(2) + "\n");
+    stages::write_file_atomically(run / "run.json", manifest.dump(2) + "\n");
   }
   summary.seconds = clock.seconds();
   return summary;

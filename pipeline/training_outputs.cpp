@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "stages/file_io.h"
 #include "stages/image_grid.h"
 #include "stages/image_sampler.h"
 #include "stages/loss_plot.h"
@@ -39,13 +40,7 @@ void TrainingOutputs::resume_at(int64_t step) {
       throw Error(path.string() + ":" + std::to_string(line_number) + ": not a loss row: " + line);
     }
   }
-  const fs::path temporary = path.string() + ".partial";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << kept;
-    if (!out.flush()) throw Error("cannot write " + temporary.string());
-  }
-  fs::rename(temporary, path);
+  stages::write_file_atomically(path, kept);
 }
 
 void TrainingOutputs::record_loss(const LossRow& row) {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "stages/file_io.h"
 #include "store/error.h"
 
 namespace tessera::stages {
@@ -24,15 +25,6 @@ std::pair<size_t, size_t> position(std::string_view text, size_t offset) {
 }
 
 }  // namespace
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (in.bad()) throw Error(path + ": read failed");
-  return bytes.str();
-}
 
 size_t CsvTable::column(const std::string& name) const {
   for (size_t i = 0; i < header.size(); ++i) {

@@ -29,7 +29,5 @@ struct CsvTable {
 CsvTable parse_csv(std::string_view text, const std::string& source);
 CsvTable read_csv(const std::string& path);
 
-// The whole file as bytes; throws tessera::Error naming it.
-std::string read_file(const std::string& path);
 
 }  // namespace tessera::stages

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "stages/csv_table.h"
+#include "stages/file_io.h"
 #include "store/error.h"
 
 namespace tessera::stages {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "stages/csv_table.h"
+#include "stages/file_io.h"
 #include "store/error.h"
 
 namespace tessera::stages {

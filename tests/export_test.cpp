@@ -19,6 +19,7 @@
 #include "stages/vips_runtime.h"
 #include "store/error.h"
 #include "store/store.h"
+#include "stages/file_io.h"
 #include "tests/test_support.h"
 
 namespace tessera::pipeline {
@@ -42,18 +43,11 @@ uint64_t octal(const char* field, size_t width) {
 
 std::string field_text(const char* field, size_t width) { return std::string(field, strnlen(field, width)); }
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // A strict reader of what TarWriter writes: checks every header's checksum,
 // magic and mode, applies pax `path` records and the ustar prefix, and
 // requires the two zero blocks at the end.
 std::vector<Member> read_tar(const fs::path& path) {
-  const std::string tar = slurp(path);
+  const std::string tar = stages::read_file(path);
   EXPECT_EQ(tar.size() % 512, 0u) << path;
   std::vector<Member> members;
   std::string pax_path;
@@ -349,7 +343,7 @@ TEST_F(ExportTest, CaseSplitKeepsEveryCaseOnOneSideWithTheExactCount) {
   for (const auto& [case_id, splits] : case_splits) EXPECT_EQ(splits.size(), 1u) << case_id << " is in both splits";
   EXPECT_EQ(val_cases.size(), 3u);
 
-  const auto dataset = json::parse(slurp(dir_ / "out/dataset.json"));
+  const auto dataset = json::parse(stages::read_file(dir_ / "out/dataset.json"));
   EXPECT_EQ(dataset["groups"]["by"], "case");
   EXPECT_EQ(dataset["groups"]["total"], 10);
   EXPECT_EQ(dataset["groups"]["val"].get<std::set<std::string>>(), val_cases);
@@ -360,7 +354,7 @@ TEST_F(ExportTest, CaseSplitKeepsEveryCaseOnOneSideWithTheExactCount) {
   // The same seed gives the same split.
   o.overwrite = true;
   run_export(o);
-  EXPECT_EQ(json::parse(slurp(dir_ / "out/dataset.json"))["groups"]["val"].get<std::set<std::string>>(), val_cases);
+  EXPECT_EQ(json::parse(stages::read_file(dir_ / "out/dataset.json"))["groups"]["val"].get<std::set<std::string>>(), val_cases);
 }
 
 TEST_F(ExportTest, SlideSplitAndSlidesWithoutACaseUseTheirIds) {
@@ -428,7 +422,7 @@ TEST_F(ExportTest, WebDatasetMembersComeInTheFixedOrderWithTheStoredBytes) {
   EXPECT_EQ(json::parse(members[17].data)["label"], "low");
 
   const auto& png = members[18];
-  EXPECT_EQ(png.data, slurp(dir_ / "syn/images/000000.png"));
+  EXPECT_EQ(png.data, stages::read_file(dir_ / "syn/images/000000.png"));
   EXPECT_EQ(members[19].data, "high tumor; low til; generated 0");
   const auto syn = json::parse(members[20].data);
   EXPECT_EQ(syn["source"], "synthetic");
@@ -442,11 +436,11 @@ TEST_F(ExportTest, WebDatasetMembersComeInTheFixedOrderWithTheStoredBytes) {
   if (have("tar")) {
     EXPECT_EQ(command_output("tar -tf '" + (dir_ / "out/train-000000.tar").string() + "'"), joined_names(members));
   }
-  const auto dataset = json::parse(slurp(dir_ / "out/dataset.json"));
+  const auto dataset = json::parse(stages::read_file(dir_ / "out/dataset.json"));
   EXPECT_EQ(dataset["shards"][0]["bytes"], fs::file_size(dir_ / "out/train-000000.tar"));
   o.out = dir_ / "again";
   run_export(o);
-  EXPECT_EQ(slurp(dir_ / "again/train-000000.tar"), slurp(dir_ / "out/train-000000.tar")) << "not reproducible";
+  EXPECT_EQ(stages::read_file(dir_ / "again/train-000000.tar"), stages::read_file(dir_ / "out/train-000000.tar")) << "not reproducible";
   EXPECT_EQ(dataset["shards"][0]["samples"], 8);
   EXPECT_EQ(dataset["counts"]["label"], json({{"high", 4}, {"low", 4}}));
 }
@@ -523,7 +517,7 @@ TEST_F(ExportTest, ImageFolderLayoutByLabelMatchesTheCounts) {
   EXPECT_TRUE(fs::exists(dir_ / "out/train/high/syn0_2.png"));
   EXPECT_EQ(per_label["unlabeled"], 2u);
   EXPECT_EQ(per_label["high"], 4u + 2u);
-  const auto dataset = json::parse(slurp(dir_ / "out/dataset.json"));
+  const auto dataset = json::parse(stages::read_file(dir_ / "out/dataset.json"));
   ASSERT_EQ(dataset["groups"]["val"].size(), 1u);  // round(0.25 * 4) cases
   const std::map<std::string, uint64_t> case_tiles = {{"case-1", 3}, {"case-2", 2}, {"case-3", 2}, {"case-4", 1}};
   EXPECT_EQ(per_split["val"], case_tiles.at(dataset["groups"]["val"][0].get<std::string>()));
@@ -600,7 +594,7 @@ TEST_F(ExportTest, RefusesANonEmptyOutputAndOverwriteReplacesOnlyAnExport) {
   EXPECT_THROW(run_export(o), Error);
   o.overwrite = true;
   EXPECT_THROW(run_export(o), Error) << "--overwrite must not delete files an export did not write";
-  EXPECT_EQ(slurp(dir_ / "out/notes.txt"), "mine");
+  EXPECT_EQ(stages::read_file(dir_ / "out/notes.txt"), "mine");
   EXPECT_FALSE(fs::exists(dir_ / "out/dataset.json"));
 
   fs::remove(dir_ / "out/notes.txt");
@@ -628,7 +622,7 @@ TEST_F(ExportTest, CommandExportsAnIngestedSlide) {
                               "--label", "slide", "--progress", "lines", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto dataset = testing::json_of(r);
-  EXPECT_EQ(dataset, json::parse(slurp(dir_ / "out/dataset.json")));
+  EXPECT_EQ(dataset, json::parse(stages::read_file(dir_ / "out/dataset.json")));
   EXPECT_EQ(dataset["counts"]["samples"], ingest.tiles_kept);
   EXPECT_EQ(dataset["counts"]["label"]["TCGA-AA-0001-01Z-00-DX1"], ingest.tiles_kept);
   EXPECT_EQ(webdataset_samples(dir_ / "out").size(), ingest.tiles_kept);

@@ -27,6 +27,7 @@
 #include "stages/model_loading.h"
 #include "store/error.h"
 #include "store/store.h"
+#include "stages/file_io.h"
 #include "tests/test_support.h"
 
 namespace tessera {
@@ -37,13 +38,6 @@ using testing::run_tessera;
 
 const fs::path kSchemas = fs::path(TESSERA_SOURCE_DIR) / "schemas" / "ldm";
 constexpr const char* kSlideId = "TCGA-AA-0001-01Z-00-DX1";
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::vector<std::string> lines_of(const fs::path& path) {
   std::vector<std::string> lines;
@@ -487,11 +481,11 @@ TEST_F(TrainVaeTest, VqLossFallsOverAShortCpuRunAndTheRunHasItsOutputs) {
   EXPECT_NE(file.find("quantize.embedding.weight"), nullptr);
   EXPECT_NE(file.find("encoder.conv_in.weight"), nullptr);
   for (const auto& view : file.tensors()) EXPECT_EQ(view.name.rfind("train.", 0), std::string::npos) << view.name;
-  EXPECT_TRUE(read_file(run / "vae.safetensors") == read_file(run / "checkpoints" / "step-00000040.safetensors"))
+  EXPECT_TRUE(stages::read_file(run / "vae.safetensors") == stages::read_file(run / "checkpoints" / "step-00000040.safetensors"))
       << "the weight files differ";
 
   const auto summary = json_of(r);
-  const auto manifest = nlohmann::json::parse(read_file(run / "run.json"));
+  const auto manifest = nlohmann::json::parse(stages::read_file(run / "run.json"));
   const auto reloaded =
       stages::load_autoencoder((kSchemas / "tiny-vq.yaml").string(), (run / "vae.safetensors").string());
   EXPECT_EQ(manifest["model_id"], reloaded.id);
@@ -536,10 +530,10 @@ TEST_F(TrainVaeTest, KlResumeContinuesExactlyWithThePerceptualTerm) {
   for (std::string field; std::getline(row, field, ',');) fields.push_back(field);
   ASSERT_EQ(fields.size(), 6u);
   EXPECT_GT(std::stod(fields[4]), 0.0);
-  EXPECT_TRUE(read_file(parts / "vae.safetensors") == read_file(whole / "vae.safetensors"))
+  EXPECT_TRUE(stages::read_file(parts / "vae.safetensors") == stages::read_file(whole / "vae.safetensors"))
       << "the weight files differ";
-  EXPECT_EQ(nlohmann::json::parse(read_file(parts / "run.json"))["model_id"],
-            nlohmann::json::parse(read_file(whole / "run.json"))["model_id"]);
+  EXPECT_EQ(nlohmann::json::parse(stages::read_file(parts / "run.json"))["model_id"],
+            nlohmann::json::parse(stages::read_file(whole / "run.json"))["model_id"]);
 }
 
 TEST_F(TrainVaeTest, VqResumeAfterLosingTheNewestCheckpointRedoesTheLostStepsExactly) {
@@ -569,7 +563,7 @@ TEST_F(TrainVaeTest, VqResumeAfterLosingTheNewestCheckpointRedoesTheLostStepsExa
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_EQ(json_of(resumed)["first_step"], 4);
   EXPECT_EQ(lines_of(parts / "loss.csv"), lines_of(whole / "loss.csv"));
-  EXPECT_TRUE(read_file(parts / "vae.safetensors") == read_file(whole / "vae.safetensors"))
+  EXPECT_TRUE(stages::read_file(parts / "vae.safetensors") == stages::read_file(whole / "vae.safetensors"))
       << "the weight files differ";
 
   // Resuming a finished run changes nothing; other settings are refused.
@@ -618,7 +612,7 @@ TEST_F(TrainVaeTest, NewWeightsAreANewModelThatEncodeEncodesForEveryTileBesideTh
                                          "quiet"};
   const auto trained = run_tessera(args);
   ASSERT_EQ(trained.exit_code, 0) << trained.output;
-  const std::string new_id = nlohmann::json::parse(read_file(run / "run.json"))["model_id"];
+  const std::string new_id = nlohmann::json::parse(stages::read_file(run / "run.json"))["model_id"];
   EXPECT_NE(trained.output.find("new model id " + new_id), std::string::npos) << trained.output;
   EXPECT_NE(trained.output.find("--vae-weights " + (run / "vae.safetensors").string()), std::string::npos);
 
@@ -666,7 +660,7 @@ TEST_F(TrainVaeTest, BadInputsAreClearErrorsAndWriteNothing) {
   // A truncated weights file, named.
   const auto truncated = dir_ / "truncated.safetensors";
   {
-    const std::string bytes = read_file(weights("tiny-vq.yaml"));
+    const std::string bytes = stages::read_file(weights("tiny-vq.yaml"));
     std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   }
   expect_refused(train("tiny-vq.yaml", run, {"--steps", "2"}, truncated.string()), truncated.string());
