@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include <cstring>
+#include <set>
+#include <sstream>
 
 namespace tessera::model {
 namespace {
@@ -48,6 +50,54 @@ TensorData from_torch(std::string name, const torch::Tensor& tensor) {
     return data;
   }
   throw WeightsError(name + ": tensors of this dtype are not written");
+}
+
+DType safetensors_dtype(torch::ScalarType type, const std::string& what) {
+  for (const auto& pair : kPairs) {
+    if (pair.scalar == type) return pair.dtype;
+  }
+  throw WeightsError(what + ": tensors of this dtype are not written");
+}
+
+std::vector<const TensorView*> match_checkpoint(const SafetensorsFile& file, const std::vector<ExpectedTensor>& expected,
+                                                const std::string& what, const std::string& whom) {
+  const auto shape_text = [](at::IntArrayRef shape) {
+    std::ostringstream out;
+    out << '[';
+    for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
+    out << ']';
+    return out.str();
+  };
+  std::vector<std::string> missing, mismatched, unexpected;
+  std::set<std::string> keys;
+  std::vector<const TensorView*> views;
+  for (const auto& entry : expected) {
+    keys.insert(entry.key);
+    const TensorView* view = file.find(entry.key);
+    views.push_back(view);
+    if (view == nullptr) {
+      missing.push_back(entry.key);
+      continue;
+    }
+    const DType dtype = safetensors_dtype(entry.like.scalar_type(), entry.key);
+    if (view->shape != entry.like.sizes() || view->dtype != dtype) {
+      mismatched.push_back(entry.key + ": got " + std::string(dtype_name(view->dtype)) + " " + shape_text(view->shape) +
+                           ", expected " + std::string(dtype_name(dtype)) + " " + shape_text(entry.like.sizes()));
+    }
+  }
+  for (const TensorView& view : file.tensors()) {
+    if (keys.count(view.name) == 0) unexpected.push_back(view.name);
+  }
+  if (!missing.empty() || !mismatched.empty() || !unexpected.empty()) {
+    std::ostringstream message;
+    message << what << " " << file.path() << " does not match " << whom << ": " << missing.size() << " missing, "
+            << unexpected.size() << " unexpected, " << mismatched.size() << " mismatched";
+    for (const std::string& key : missing) message << "\n  missing: " << key;
+    for (const std::string& key : unexpected) message << "\n  unexpected: " << key;
+    for (const std::string& line : mismatched) message << "\n  mismatch: " << line;
+    throw WeightsError(message.str());
+  }
+  return views;
 }
 
 }  // namespace tessera::model

@@ -12,6 +12,7 @@
 #include "model/safetensors.h"
 #include "model/tensor_io.h"
 #include "model/trainer.h"
+#include "model/optimizer_state.h"
 #include "model/unet.h"
 
 namespace tessera::model {
@@ -28,56 +29,7 @@ const std::string kStepKey = "train.step";
 const std::string kEmaUpdatesKey = "train.ema_num_updates";
 const std::string kGeneratorKey = "train.generator";
 
-// LibTorch keys optimiser state by the parameter's TensorImpl: as the pointer
-// printed to a string up to 1.13, as the pointer itself from 2.x on.
-template <typename StateMap>
-typename StateMap::key_type state_key(const StateMap&, const torch::Tensor& parameter) {
-  using Key = typename StateMap::key_type;
-  if constexpr (std::is_same_v<Key, std::string>) {
-    std::ostringstream text;
-    text << parameter.unsafeGetTensorImpl();
-    return text.str();
-  } else {
-    return static_cast<Key>(parameter.unsafeGetTensorImpl());
-  }
-}
-
-const torch::optim::AdamWParamState* adamw_state(const torch::optim::AdamW& optimizer, const torch::Tensor& parameter) {
-  const auto& state = optimizer.state();
-  const auto found = state.find(state_key(state, parameter));
-  if (found == state.end()) return nullptr;
-  return static_cast<const torch::optim::AdamWParamState*>(found->second.get());
-}
-
 torch::Tensor int64_scalar(int64_t value) { return torch::tensor(value, torch::kInt64).reshape({}); }
-
-DType dtype_of(const torch::Tensor& tensor) {
-  switch (tensor.scalar_type()) {
-    case torch::kFloat32:
-      return DType::kF32;
-    case torch::kFloat64:
-      return DType::kF64;
-    case torch::kFloat16:
-      return DType::kF16;
-    case torch::kBFloat16:
-      return DType::kBF16;
-    case torch::kInt64:
-      return DType::kI64;
-    case torch::kUInt8:
-      return DType::kU8;
-    default:
-      throw WeightsError("training checkpoint: tensors of dtype " + std::string(c10::toString(tensor.scalar_type())) +
-                         " are not stored");
-  }
-}
-
-std::string shape_text(at::IntArrayRef shape) {
-  std::ostringstream out;
-  out << '[';
-  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  out << ']';
-  return out.str();
-}
 
 // The module's parameters and then its buffers, by name.
 std::vector<std::pair<std::string, torch::Tensor>> named_state(const torch::nn::Module& module) {
@@ -117,7 +69,7 @@ std::vector<Entry> entries(const LdmTrainer& trainer) {
   for (const auto& item : trainer.unet().named_parameters(/*recurse=*/true)) {
     const torch::Tensor& parameter = item.value();
     const std::string prefix = kOptimizerPrefix + item.key();
-    const torch::optim::AdamWParamState* state = adamw_state(trainer.optimizer(), parameter);
+    const torch::optim::AdamWParamState* state = find_parameter_state<torch::optim::AdamWParamState>(trainer.optimizer(), parameter);
     const torch::Tensor zeros = state ? torch::Tensor() : torch::zeros_like(parameter);
     list.push_back({prefix + ".exp_avg", state ? state->exp_avg() : zeros, Target::kExpAvg, item.key(), parameter});
     list.push_back(
@@ -131,21 +83,6 @@ std::vector<Entry> entries(const LdmTrainer& trainer) {
   return list;
 }
 
-// AdamW creates a parameter's state on its first step; restoring needs it now.
-torch::optim::AdamWParamState& adamw_state_for(torch::optim::AdamW& optimizer, const torch::Tensor& parameter) {
-  auto& map = optimizer.state();
-  const auto key = state_key(map, parameter);
-  auto found = map.find(key);
-  if (found == map.end()) {
-    auto state = std::make_unique<torch::optim::AdamWParamState>();
-    state->step(0);
-    state->exp_avg(torch::zeros_like(parameter, torch::MemoryFormat::Preserve));
-    state->exp_avg_sq(torch::zeros_like(parameter, torch::MemoryFormat::Preserve));
-    found = map.emplace(key, std::move(state)).first;
-  }
-  return static_cast<torch::optim::AdamWParamState&>(*found->second);
-}
-
 void restore(const Entry& entry, const torch::Tensor& stored, LdmTrainer& trainer) {
   using Target = Entry::Target;
   switch (entry.target) {
@@ -156,13 +93,13 @@ void restore(const Entry& entry, const torch::Tensor& stored, LdmTrainer& traine
       trainer.ema()->set_shadow(entry.name, stored);
       break;
     case Target::kExpAvg:
-      adamw_state_for(trainer.optimizer(), entry.tensor).exp_avg().copy_(stored);
+      parameter_state<torch::optim::AdamWParamState>(trainer.optimizer(), entry.tensor).exp_avg().copy_(stored);
       break;
     case Target::kExpAvgSq:
-      adamw_state_for(trainer.optimizer(), entry.tensor).exp_avg_sq().copy_(stored);
+      parameter_state<torch::optim::AdamWParamState>(trainer.optimizer(), entry.tensor).exp_avg_sq().copy_(stored);
       break;
     case Target::kAdamStep:
-      adamw_state_for(trainer.optimizer(), entry.tensor).step(stored.item<int64_t>());
+      parameter_state<torch::optim::AdamWParamState>(trainer.optimizer(), entry.tensor).step(stored.item<int64_t>());
       break;
     case Target::kStep:
       trainer.set_step_count(stored.item<int64_t>());
@@ -216,40 +153,12 @@ std::map<std::string, std::string> load_training_checkpoint(const std::string& p
 
   const std::vector<Entry> list = entries(trainer);
 
-  std::vector<std::string> missing, mismatched, unexpected;
-  std::set<std::string> expected;
-  std::vector<std::pair<const Entry*, const TensorView*>> restores;
-  for (const Entry& entry : list) {
-    expected.insert(entry.key);
-    const TensorView* view = file.find(entry.key);
-    if (view == nullptr) {
-      missing.push_back(entry.key);
-      continue;
-    }
-    const std::vector<int64_t> shape(entry.value.sizes().begin(), entry.value.sizes().end());
-    const DType dtype = dtype_of(entry.value);
-    if (view->shape != shape || view->dtype != dtype) {
-      mismatched.push_back(entry.key + ": got " + std::string(dtype_name(view->dtype)) + " " + shape_text(view->shape) +
-                           ", expected " + std::string(dtype_name(dtype)) + " " + shape_text(shape));
-      continue;
-    }
-    restores.emplace_back(&entry, view);
-  }
-  for (const TensorView& view : file.tensors()) {
-    if (expected.count(view.name) == 0) unexpected.push_back(view.name);
-  }
-  if (!missing.empty() || !mismatched.empty() || !unexpected.empty()) {
-    std::ostringstream message;
-    message << "training checkpoint " << path << " does not match the trainer: " << missing.size() << " missing, "
-            << unexpected.size() << " unexpected, " << mismatched.size() << " mismatched";
-    for (const std::string& key : missing) message << "\n  missing: " << key;
-    for (const std::string& key : unexpected) message << "\n  unexpected: " << key;
-    for (const std::string& line : mismatched) message << "\n  mismatch: " << line;
-    throw WeightsError(message.str());
-  }
+  std::vector<ExpectedTensor> expected;
+  for (const Entry& entry : list) expected.push_back({entry.key, entry.value});
+  const auto views = match_checkpoint(file, expected, "training checkpoint", "the trainer");
 
   torch::NoGradGuard no_grad;
-  for (const auto& [entry, view] : restores) restore(*entry, to_torch(*view), trainer);
+  for (size_t i = 0; i < list.size(); ++i) restore(list[i], to_torch(*views[i]), trainer);
   std::map<std::string, std::string> caller_metadata;
   for (const auto& [key, value] : stored_metadata) {
     if (key.rfind(kReservedPrefix, 0) != 0) caller_metadata[key] = value;

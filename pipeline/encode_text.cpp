@@ -28,13 +28,13 @@ EncodeTextSummary run_encode_text(const EncodeTextOptions& options) {
   const auto done_ids = store->embedded_prompt_ids(encoder.model_id());
   const std::set<std::string> done(done_ids.begin(), done_ids.end());
 
-  std::vector<std::pair<std::string, std::vector<int32_t>>> todo;
+  std::vector<std::pair<std::string, std::vector<int32_t>>> missing;
   const auto consider = [&](const std::string& id, std::vector<int32_t> ids) {
     ++summary.prompts;
     if (done.count(id)) {
       ++summary.present;
     } else {
-      todo.emplace_back(id, std::move(ids));
+      missing.emplace_back(id, std::move(ids));
     }
   };
   consider(summary.empty_prompt_id, encoder.empty_prompt_ids());
@@ -44,7 +44,7 @@ EncodeTextSummary run_encode_text(const EncodeTextOptions& options) {
     }
     consider(prompt.id, std::move(prompt.token_ids));
   }
-  if (todo.empty()) {
+  if (missing.empty()) {
     summary.seconds = clock.seconds();
     return summary;
   }
@@ -54,18 +54,18 @@ EncodeTextSummary run_encode_text(const EncodeTextOptions& options) {
 
   const auto mode = resolve_mode(options.progress);
   Progress progress(mode, 1, std::chrono::seconds(10), {"prompts", ""});
-  progress.slide_planned(todo.size());
+  progress.slide_planned(missing.size());
   if (mode != Progress::Mode::kQuiet) {
-    spdlog::info("encode-text: {} of {} prompts to embed with model {}", todo.size(), summary.prompts,
+    spdlog::info("encode-text: {} of {} prompts to embed with model {}", missing.size(), summary.prompts,
                  encoder.model_id());
   }
-  for (size_t begin = 0; begin < todo.size() && !stop_requested(); begin += options.batch) {
-    const size_t end = std::min(todo.size(), begin + options.batch);
+  for (size_t begin = 0; begin < missing.size() && !stop_requested(); begin += options.batch) {
+    const size_t end = std::min(missing.size(), begin + options.batch);
     std::vector<std::vector<int32_t>> ids;
-    for (size_t i = begin; i < end; ++i) ids.push_back(todo[i].second);
+    for (size_t i = begin; i < end; ++i) ids.push_back(missing[i].second);
     auto records = encoder.encode(ids);
     std::vector<std::pair<std::string, store::TensorRecord>> rows;
-    for (size_t i = begin; i < end; ++i) rows.emplace_back(todo[i].first, std::move(records[i - begin]));
+    for (size_t i = begin; i < end; ++i) rows.emplace_back(missing[i].first, std::move(records[i - begin]));
     store->put_embeddings(encoder.model_id(), rows);
     summary.encoded += end - begin;
     progress.tiles_done(end - begin);

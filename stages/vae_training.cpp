@@ -15,6 +15,7 @@
 #include "model/safetensors.h"
 #include "model/sampler.h"
 #include "model/state_dict_loader.h"
+#include "model/optimizer_state.h"
 #include "model/tensor_io.h"
 #include "stages/model_loading.h"
 #include "store/error.h"
@@ -29,66 +30,7 @@ const std::string kOptimizerPrefix = "train.optimizer.";
 const std::string kStepKey = "train.step";
 const std::string kGeneratorKey = "train.generator";
 
-// LibTorch keys optimiser state by the parameter's TensorImpl: as the pointer
-// printed to a string up to 1.13, as the pointer itself from 2.x on.
-template <typename StateMap>
-typename StateMap::key_type state_key(const StateMap&, const torch::Tensor& parameter) {
-  using Key = typename StateMap::key_type;
-  if constexpr (std::is_same_v<Key, std::string>) {
-    std::ostringstream text;
-    text << parameter.unsafeGetTensorImpl();
-    return text.str();
-  } else {
-    return static_cast<Key>(parameter.unsafeGetTensorImpl());
-  }
-}
-
-const torch::optim::AdamParamState* adam_state(const torch::optim::Adam& optimizer, const torch::Tensor& parameter) {
-  const auto& state = optimizer.state();
-  const auto found = state.find(state_key(state, parameter));
-  if (found == state.end()) return nullptr;
-  return static_cast<const torch::optim::AdamParamState*>(found->second.get());
-}
-
-// Adam creates a parameter's state on its first step; restoring needs it now.
-torch::optim::AdamParamState& adam_state_for(torch::optim::Adam& optimizer, const torch::Tensor& parameter) {
-  auto& map = optimizer.state();
-  const auto key = state_key(map, parameter);
-  auto found = map.find(key);
-  if (found == map.end()) {
-    auto state = std::make_unique<torch::optim::AdamParamState>();
-    state->step(0);
-    state->exp_avg(torch::zeros_like(parameter, torch::MemoryFormat::Preserve));
-    state->exp_avg_sq(torch::zeros_like(parameter, torch::MemoryFormat::Preserve));
-    found = map.emplace(key, std::move(state)).first;
-  }
-  return static_cast<torch::optim::AdamParamState&>(*found->second);
-}
-
 torch::Tensor int64_scalar(int64_t value) { return torch::tensor(value, torch::kInt64).reshape({}); }
-
-// The state holds float32 moments, int64 counts and the generator's bytes.
-model::DType dtype_of(const torch::Tensor& tensor) {
-  switch (tensor.scalar_type()) {
-    case torch::kFloat32:
-      return model::DType::kF32;
-    case torch::kInt64:
-      return model::DType::kI64;
-    case torch::kUInt8:
-      return model::DType::kU8;
-    default:
-      throw model::WeightsError("vae training state: tensors of dtype " +
-                                std::string(c10::toString(tensor.scalar_type())) + " are not stored");
-  }
-}
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::ostringstream out;
-  out << '[';
-  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  out << ']';
-  return out.str();
-}
 
 // One tensor of the state file: its key, the value to save (whose shape and
 // dtype a file must match) and where a stored value goes.
@@ -118,7 +60,7 @@ struct VaeTrainer::Impl {
     for (const auto& item : model.module->named_parameters(/*recurse=*/true)) {
       const torch::Tensor& parameter = item.value();
       const std::string prefix = kOptimizerPrefix + item.key();
-      const torch::optim::AdamParamState* state = adam_state(*optimizer, parameter);
+      const torch::optim::AdamParamState* state = model::find_parameter_state<torch::optim::AdamParamState>(*optimizer, parameter);
       const torch::Tensor zeros = state ? torch::Tensor() : torch::zeros_like(parameter);
       list.push_back({prefix + ".exp_avg", state ? state->exp_avg() : zeros, Target::kExpAvg, parameter});
       list.push_back({prefix + ".exp_avg_sq", state ? state->exp_avg_sq() : zeros, Target::kExpAvgSq, parameter});
@@ -133,13 +75,13 @@ struct VaeTrainer::Impl {
     using Target = StateEntry::Target;
     switch (entry.target) {
       case Target::kExpAvg:
-        adam_state_for(*optimizer, entry.parameter).exp_avg().copy_(stored);
+        model::parameter_state<torch::optim::AdamParamState>(*optimizer, entry.parameter).exp_avg().copy_(stored);
         break;
       case Target::kExpAvgSq:
-        adam_state_for(*optimizer, entry.parameter).exp_avg_sq().copy_(stored);
+        model::parameter_state<torch::optim::AdamParamState>(*optimizer, entry.parameter).exp_avg_sq().copy_(stored);
         break;
       case Target::kAdamStep:
-        adam_state_for(*optimizer, entry.parameter).step(stored.item<int64_t>());
+        model::parameter_state<torch::optim::AdamParamState>(*optimizer, entry.parameter).step(stored.item<int64_t>());
         break;
       case Target::kStep:
         steps = stored.item<int64_t>();
@@ -264,42 +206,13 @@ std::map<std::string, std::string> VaeTrainer::resume(const std::string& weights
   auto metadata = state_metadata(state_path);
   const auto file = model::SafetensorsFile::open(state_path);
   const std::vector<StateEntry> list = impl_->entries();
-  std::vector<std::string> missing, mismatched, unexpected;
-  std::set<std::string> expected;
-  std::vector<std::pair<const StateEntry*, const model::TensorView*>> restores;
-  for (const StateEntry& entry : list) {
-    expected.insert(entry.key);
-    const model::TensorView* view = file.find(entry.key);
-    if (view == nullptr) {
-      missing.push_back(entry.key);
-      continue;
-    }
-    const std::vector<int64_t> shape(entry.value.sizes().begin(), entry.value.sizes().end());
-    const model::DType dtype = dtype_of(entry.value);
-    if (view->shape != shape || view->dtype != dtype) {
-      mismatched.push_back(entry.key + ": got " + std::string(model::dtype_name(view->dtype)) + " " +
-                           shape_text(view->shape) + ", expected " + std::string(model::dtype_name(dtype)) + " " +
-                           shape_text(shape));
-      continue;
-    }
-    restores.emplace_back(&entry, view);
-  }
-  for (const model::TensorView& view : file.tensors()) {
-    if (expected.count(view.name) == 0) unexpected.push_back(view.name);
-  }
-  if (!missing.empty() || !mismatched.empty() || !unexpected.empty()) {
-    std::ostringstream message;
-    message << "vae training state " << state_path << " does not match the model: " << missing.size() << " missing, "
-            << unexpected.size() << " unexpected, " << mismatched.size() << " mismatched";
-    for (const std::string& key : missing) message << "\n  missing: " << key;
-    for (const std::string& key : unexpected) message << "\n  unexpected: " << key;
-    for (const std::string& line : mismatched) message << "\n  mismatch: " << line;
-    throw model::WeightsError(message.str());
-  }
+  std::vector<model::ExpectedTensor> expected;
+  for (const StateEntry& entry : list) expected.push_back({entry.key, entry.value});
+  const auto views = model::match_checkpoint(file, expected, "vae training state", "the model");
   // Strict, and unchanged on a mismatch: the state is applied only after it.
   model::load_weights(*impl_->model.module, model::WeightsSet::open(weights_path), "");
   torch::NoGradGuard no_grad;
-  for (const auto& [entry, view] : restores) impl_->restore(*entry, model::to_torch(*view));
+  for (size_t i = 0; i < list.size(); ++i) impl_->restore(list[i], model::to_torch(*views[i]));
   return metadata;
 }
 
