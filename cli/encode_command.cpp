@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "cli/encoder_flags.h"
+#include "cli/run_flags.h"
 #include "pipeline/encode.h"
 #include "pipeline/encode_text.h"
 #include "pipeline/progress.h"
@@ -33,9 +33,7 @@ void add_encode_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--batch", o.batch, "Tiles per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
   cmd->add_option("--jobs", o.jobs, "JPEG decoders (0 = one per core)")->capture_default_str();
   add_run_flags(cmd, flags->run);
-  cmd->add_option("--progress", flags->progress, "Progress display")
-      ->check(CLI::IsMember({"auto", "bar", "lines", "quiet"}))
-      ->capture_default_str();
+  add_progress_flag(cmd, flags->progress);
   cmd->add_flag("--json", flags->json, "Print the summary as JSON on stdout");
   cmd->callback([flags, &exit_code] {
     auto& o = flags->options;
@@ -82,9 +80,7 @@ void add_encode_text_command(CLI::App& app, int& exit_code) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--batch", o.batch, "Prompts per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
   add_run_flags(cmd, flags->run);
-  cmd->add_option("--progress", flags->progress, "Progress display")
-      ->check(CLI::IsMember({"auto", "bar", "lines", "quiet"}))
-      ->capture_default_str();
+  add_progress_flag(cmd, flags->progress);
   cmd->add_flag("--json", flags->json, "Print the summary as JSON on stdout");
   cmd->callback([flags, &exit_code] {
     auto& o = flags->options;

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/run_flags.h"
 #include "pipeline/export.h"
 #include "pipeline/progress.h"
 
@@ -48,9 +49,7 @@ void add_export_command(CLI::App& app, int& exit_code) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--overwrite", o.overwrite, "Replace an earlier export in --out");
   cmd->add_flag("--json", flags->json, "Print dataset.json to stdout");
-  cmd->add_option("--progress", flags->progress, "Progress display")
-      ->check(CLI::IsMember({"auto", "bar", "lines", "quiet"}))
-      ->capture_default_str();
+  add_progress_flag(cmd, flags->progress);
 
   cmd->callback([flags, &exit_code] {
     auto& o = flags->options;

@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "cli/encoder_flags.h"
+#include "cli/run_flags.h"
 #include "pipeline/generate.h"
 #include "pipeline/progress.h"
 
@@ -57,9 +57,7 @@ void add_generate_command(CLI::App& app, int& exit_code) {
   add_run_flags(cmd, flags->run, /*stores_tensors=*/false);
   cmd->add_option("--clip-vocab", o.clip_vocab,
                   "CLIP BPE vocabulary for --prompts (bpe_simple_vocab_16e6.txt.gz); default $TESSERA_CLIP_VOCAB");
-  cmd->add_option("--progress", flags->progress, "Progress display")
-      ->check(CLI::IsMember({"auto", "bar", "lines", "quiet"}))
-      ->capture_default_str();
+  add_progress_flag(cmd, flags->progress);
   cmd->add_flag("--json", flags->json, "Print the summary as JSON on stdout");
   cmd->callback([flags, steps, &exit_code] {
     auto& o = flags->options;

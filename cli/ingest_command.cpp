@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "cli/encoder_flags.h"
+#include "cli/run_flags.h"
 #include "pipeline/ingest.h"
 #include "pipeline/progress.h"
 
@@ -86,9 +86,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
   add_run_flags(cmd, flags->run);
-  cmd->add_option("--progress", flags->progress, "Progress display")
-      ->check(CLI::IsMember({"auto", "bar", "lines", "quiet"}))
-      ->capture_default_str();
+  add_progress_flag(cmd, flags->progress);
 
   cmd->callback([flags, &exit_code] {
     auto& o = flags->options;

@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "cli/encoder_flags.h"
+#include "cli/run_flags.h"
 #include "pipeline/progress.h"
 #include "pipeline/train.h"
 #include "store/error.h"
@@ -38,9 +38,7 @@ void add_train_command(CLI::App& app, int& exit_code) {
       ->check(CLI::ExistingFile);
   cmd->add_flag("--resume", o.resume, "Continue the run in --out from its newest checkpoint");
   add_run_flags(cmd, flags->run, /*stores_tensors=*/false);
-  cmd->add_option("--progress", flags->progress, "Progress display")
-      ->check(CLI::IsMember({"auto", "bar", "lines", "quiet"}))
-      ->capture_default_str();
+  add_progress_flag(cmd, flags->progress);
   cmd->add_flag("--json", flags->json, "Print the summary as JSON on stdout");
   cmd->callback([flags, &exit_code] {
     auto& o = flags->options;

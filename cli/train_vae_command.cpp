@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/run_flags.h"
 #include "pipeline/progress.h"
 #include "pipeline/train_vae.h"
 
@@ -46,9 +47,7 @@ void add_train_vae_command(CLI::App& app, int& exit_code) {
                   "Steps between checkpoints (the last step always writes one)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--progress", flags->progress, "Progress display")
-      ->check(CLI::IsMember({"auto", "bar", "lines", "quiet"}))
-      ->capture_default_str();
+  add_progress_flag(cmd, flags->progress);
   cmd->add_flag("--json", flags->json, "Print the summary as JSON on stdout");
   cmd->callback([flags, &exit_code] {
     auto& o = flags->options;

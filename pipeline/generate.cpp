@@ -577,13 +577,13 @@ std::string GenerateRun::manifest_row(uint64_t index, const std::string& file) c
 void GenerateRun::write(BatchJob& job, GenerateSummary& summary) {
   if (!failure_.empty() || job.images.size() != job.indices.size()) return;
   try {
-    std::vector<size_t> todo;
+    std::vector<size_t> unwritten;
     for (size_t k = 0; k < job.indices.size(); ++k) {
-      if (job.missing[k]) todo.push_back(k);
+      if (job.missing[k]) unwritten.push_back(k);
     }
     std::vector<std::string> files(job.indices.size());
-    tbb::parallel_for(size_t{0}, todo.size(), [&](size_t t) {
-      const size_t k = todo[t];
+    tbb::parallel_for(size_t{0}, unwritten.size(), [&](size_t t) {
+      const size_t k = unwritten[t];
       files[k] = image_name(job.indices[k], options_.format);
       const fs::path path = options_.out / files[k];
       if (options_.format == "jpeg") {
@@ -597,16 +597,16 @@ void GenerateRun::write(BatchJob& job, GenerateSummary& summary) {
     // Rows only once their images exist, in one append: the manifest never
     // names a file that is not there.
     std::string lines;
-    for (const size_t k : todo) lines += manifest_row(job.indices[k], files[k]) + '\n';
+    for (const size_t k : unwritten) lines += manifest_row(job.indices[k], files[k]) + '\n';
     const fs::path manifest = options_.out / "manifest.jsonl";
     std::ofstream out(manifest, std::ios::binary | std::ios::app);
     out << lines;
     out.close();
     if (!out) throw Error("cannot append to " + manifest.string() + ": " + std::strerror(errno));
-    for (const size_t k : todo) rows_[job.indices[k]] = files[k];
-    summary.generated += todo.size();
+    for (const size_t k : unwritten) rows_[job.indices[k]] = files[k];
+    summary.generated += unwritten.size();
     ++summary.batches;
-    progress_.tiles_done(todo.size());
+    progress_.tiles_done(unwritten.size());
   } catch (const std::exception& e) {
     failure_ = "batch " + std::to_string(job.batch) + ": " + e.what();
     return;

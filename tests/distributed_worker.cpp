@@ -24,26 +24,11 @@
 #include "model/tensor_io.h"
 #include "model/trainer.h"
 #include "model/unet.h"
+#include "tests/tiny_unet.h"
 
 namespace {
 
 using namespace tessera::model;
-
-UNetConfig tiny_config() {
-  UNetConfig config;
-  config.image_size = 8;
-  config.in_channels = 4;
-  config.out_channels = 4;
-  config.model_channels = 32;
-  config.attention_resolutions = {2};
-  config.num_res_blocks = 1;
-  config.channel_mult = {1, 2};
-  config.num_heads = 1;
-  config.use_spatial_transformer = true;
-  config.transformer_depth = 1;
-  config.context_dim = 32;
-  return config;
-}
 
 int run(const std::string& out, int64_t steps) {
   set_cpu_threads(1);
@@ -53,7 +38,7 @@ int run(const std::string& out, int64_t steps) {
   if (4 % world != 0) throw std::invalid_argument("the global batch of 4 does not split over " + std::to_string(world));
 
   // Ranks start from different weights: the broadcast makes them rank 0's.
-  auto unet = std::make_shared<UNet>(tiny_config());
+  auto unet = std::make_shared<UNet>(tessera::testing::tiny_training_unet_config());
   initialize_unet(*unet, 1 + static_cast<uint64_t>(rank));
   parallel.broadcast_parameters(*unet);
 

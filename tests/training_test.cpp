@@ -24,29 +24,13 @@
 #include "model/training_checkpoint.h"
 #include "model/unet.h"
 #include "tests/test_support.h"
+#include "tests/tiny_unet.h"
 
 namespace tessera::model {
 namespace {
 
-// schemas/ldm/tiny-ldm.yaml's UNet with 4 latent channels and a 32-wide context.
-UNetConfig tiny_config() {
-  UNetConfig config;
-  config.image_size = 8;
-  config.in_channels = 4;
-  config.out_channels = 4;
-  config.model_channels = 32;
-  config.attention_resolutions = {2};
-  config.num_res_blocks = 1;
-  config.channel_mult = {1, 2};
-  config.num_heads = 1;
-  config.use_spatial_transformer = true;
-  config.transformer_depth = 1;
-  config.context_dim = 32;
-  return config;
-}
-
 std::shared_ptr<UNet> make_unet(uint64_t seed) {
-  auto unet = std::make_shared<UNet>(tiny_config());
+  auto unet = std::make_shared<UNet>(tessera::testing::tiny_training_unet_config());
   initialize_unet(*unet, seed);
   return unet;
 }
@@ -418,7 +402,7 @@ TEST_F(TrainingTest, CheckpointErrorsNameTheFileAndKey) {
   EXPECT_NE(message.find("missing: " + dropped), std::string::npos) << message;
 
   // Another model's checkpoint: shapes differ, named with both shapes.
-  UNetConfig wider = tiny_config();
+  UNetConfig wider = tessera::testing::tiny_training_unet_config();
   wider.model_channels = 64;
   LdmTrainer other(std::make_shared<UNet>(wider), make_process(), options);
   message = error_of([&] { load_training_checkpoint(good, other); });

@@ -1,7 +1,7 @@
 #pragma once
 
-// The flags that choose where and how a model runs, shared by every command
-// that runs one.
+// Flags shared by the commands: where and how a model runs, and how progress
+// shows.
 
 #include <CLI/CLI.hpp>
 
@@ -30,6 +30,13 @@ inline void add_run_flags(CLI::App* cmd, RunFlags& flags, bool stores_tensors = 
         ->capture_default_str();
   }
   cmd->add_option("--threads", flags.threads, "CPU threads for the model (0 = one per core)")->capture_default_str();
+}
+
+// --progress auto|bar|lines|quiet (pipeline::parse_progress_display reads it).
+inline void add_progress_flag(CLI::App* cmd, std::string& progress) {
+  cmd->add_option("--progress", progress, "Progress display")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "quiet"}))
+      ->capture_default_str();
 }
 
 template <typename EncoderOptions>
