@@ -21,15 +21,15 @@
 #include <string>
 #include <vector>
 
-#include "bench/bench_support.h"
+#include "bench_support.h"
 #include "config/ldm_config.h"
 #include "examples/synthetic_slide.h"
+#include "imaging/jpeg_codec.h"
 #include "model/autoencoder.h"
 #include "model/device.h"
 #include "pipeline/encode.h"
 #include "pipeline/ingest.h"
-#include "stages/jpeg_codec.h"
-#include "stages/model_loading.h"
+#include "runtime/model_loading.h"
 #include "store/store.h"
 
 namespace fs = std::filesystem;
@@ -49,10 +49,14 @@ Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--side") a.side = std::stoi(v);
-    else if (k == "--batch") a.batch = std::stoul(v);
-    else if (k == "--threads") a.threads = std::stoi(v);
-    else if (k == "--device") a.device = v;
+    if (k == "--side")
+      a.side = std::stoi(v);
+    else if (k == "--batch")
+      a.batch = std::stoul(v);
+    else if (k == "--threads")
+      a.threads = std::stoi(v);
+    else if (k == "--device")
+      a.device = v;
     else if (k == "--configs") {
       a.configs.clear();
       std::stringstream list(v);
@@ -68,7 +72,7 @@ Args parse(int argc, char** argv) {
 // Tiles/s of the model alone: batches of in-memory tensors on the device,
 // the same batch size, synchronised at the end of each batch as the pipeline's
 // copy back to the host is.
-double plain_loop(const stages::LoadedAutoencoder& vae, const torch::Tensor& tiles, size_t batch,
+double plain_loop(const runtime::LoadedAutoencoder& vae, const torch::Tensor& tiles, size_t batch,
                   const torch::Device& device) {
   torch::NoGradGuard no_grad;
   const auto on_device = model::to_device(tiles, device);
@@ -131,9 +135,9 @@ int main(int argc, char** argv) {
     const auto tiles = torch::stack(decoded);
 
     const auto weights = (work / (config + ".safetensors")).string();
-    const auto init = bench::run_measured({(binary / "tessera").string(), "model", "init", "--config", config_path,
-                                           "--seed", "1", "--out", weights},
-                                          (work / "init.log").string());
+    const auto init = bench::run_measured(
+        {(binary / "tessera").string(), "model", "init", "--config", config_path, "--seed", "1", "--out", weights},
+        (work / "init.log").string());
     if (init.exit_code != 0) {
       std::fprintf(stderr, "tessera model init failed for %s (see %s)\n", config.c_str(), (work / "init.log").c_str());
       return 1;
@@ -149,12 +153,11 @@ int main(int argc, char** argv) {
     const auto ours = pipeline::run_encode(encode);
     const double ours_rate = double(ours.tiles_encoded) / ours.seconds;
 
-    auto vae = stages::load_autoencoder(config_path, weights);
+    auto vae = runtime::load_autoencoder(config_path, weights);
     model::place_module(*vae.module, device);
     const double plain_rate = plain_loop(vae, tiles, args.batch, device);
-    std::printf("%-14s %6d %7lld %12.2f %12.2f %8.2f %11.0f%%\n", config.c_str(), side,
-                (long long)ours.tiles_encoded, ours_rate, plain_rate, ours_rate / plain_rate,
-                100.0 * ours.model_seconds / ours.seconds);
+    std::printf("%-14s %6d %7lld %12.2f %12.2f %8.2f %11.0f%%\n", config.c_str(), side, (long long)ours.tiles_encoded,
+                ours_rate, plain_rate, ours_rate / plain_rate, 100.0 * ours.model_seconds / ours.seconds);
     std::fflush(stdout);
   }
   fs::remove_all(work);

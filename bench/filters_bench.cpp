@@ -17,12 +17,12 @@
 #include <vector>
 
 #include "examples/synthetic_slide.h"
-#include "stages/slide.h"
-#include "stages/thumbnail.h"
-#include "stages/tile_filter.h"
-#include "stages/tile_reader.h"
-#include "stages/tissue_mask.h"
-#include "stages/vips_runtime.h"
+#include "imaging/vips_runtime.h"
+#include "slide/slide.h"
+#include "slide/thumbnail.h"
+#include "slide/tile_filter.h"
+#include "slide/tile_reader.h"
+#include "slide/tissue_mask.h"
 
 namespace fs = std::filesystem;
 using namespace tessera::stages;
@@ -51,7 +51,8 @@ int main() {
 
   std::printf("tissue mask vs ground truth (synthetic slides, mask at thumbnail resolution)\n");
   std::printf("%-24s %8s %10s %10s %10s\n", "slide", "thumb", "IoU", "precision", "recall");
-  for (const auto& [w, h, seed] : {std::tuple{6144, 4096, 1u}, std::tuple{4096, 4096, 2u}, std::tuple{12288, 8192, 3u}}) {
+  for (const auto& [w, h, seed] :
+       {std::tuple{6144, 4096, 1u}, std::tuple{4096, 4096, 2u}, std::tuple{12288, 8192, 3u}}) {
     examples::SyntheticSlideSpec spec;
     spec.width = w, spec.height = h, spec.seed = seed;
     const fs::path path = work / ("mask-" + std::to_string(w) + "x" + std::to_string(h) + ".tiff");
@@ -91,8 +92,8 @@ int main() {
       if (score_tile(tile, false, options).background_fraction < 0.3) tiles.push_back(std::move(tile));
     }
   }
-  std::printf("\nblur rule on %zu tissue tiles of %s (default threshold %.0f)\n", tiles.size(),
-              real.filename().c_str(), options.min_blur_variance);
+  std::printf("\nblur rule on %zu tissue tiles of %s (default threshold %.0f)\n", tiles.size(), real.filename().c_str(),
+              options.min_blur_variance);
   std::printf("%-14s %10s %10s %10s %10s %12s\n", "tiles", "min", "p05", "median", "max", "rejected");
   for (const double sigma : {0.0, 1.0, 2.0, 4.0}) {
     std::vector<double> variance;
@@ -104,8 +105,8 @@ int main() {
     }
     char name[32];
     std::snprintf(name, sizeof name, sigma > 0 ? "blur sigma %.0f" : "as scanned", sigma);
-    std::printf("%-14s %10.1f %10.1f %10.1f %10.1f %7d/%zu\n", name, percentile(variance, 0), percentile(variance, 0.05),
-                percentile(variance, 0.5), percentile(variance, 1), rejected, tiles.size());
+    std::printf("%-14s %10.1f %10.1f %10.1f %10.1f %7d/%zu\n", name, percentile(variance, 0),
+                percentile(variance, 0.05), percentile(variance, 0.5), percentile(variance, 1), rejected, tiles.size());
   }
   return 0;
 }

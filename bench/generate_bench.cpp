@@ -20,13 +20,13 @@
 #include <string>
 #include <vector>
 
-#include "bench/bench_support.h"
+#include "bench_support.h"
 #include "examples/synthetic_slide.h"
 #include "model/device.h"
 #include "model/unet.h"
 #include "pipeline/generate.h"
 #include "pipeline/ingest.h"
-#include "stages/model_loading.h"
+#include "runtime/model_loading.h"
 
 namespace fs = std::filesystem;
 using namespace tessera;
@@ -55,11 +55,16 @@ Args parse(int argc, char** argv) {
       std::exit(2);
     }
     const std::string v = argv[++i];
-    if (k == "--n") a.n = std::stoull(v);
-    else if (k == "--steps") a.steps = std::stoi(v);
-    else if (k == "--batch") a.batch = std::stoul(v);
-    else if (k == "--threads") a.threads = std::stoi(v);
-    else if (k == "--device") a.device = v;
+    if (k == "--n")
+      a.n = std::stoull(v);
+    else if (k == "--steps")
+      a.steps = std::stoi(v);
+    else if (k == "--batch")
+      a.batch = std::stoul(v);
+    else if (k == "--threads")
+      a.threads = std::stoi(v);
+    else if (k == "--device")
+      a.device = v;
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       std::exit(2);
@@ -72,7 +77,7 @@ Args parse(int argc, char** argv) {
 // (2B, C, S, S) latents with (2B, 77, D) contexts, synchronised per batch.
 double unet_ceiling(const std::string& config, const std::string& weights, const Args& args,
                     const torch::Device& device, int64_t channels, int64_t side, int64_t context_length) {
-  auto unet = stages::load_unet(config, weights);
+  auto unet = runtime::load_unet(config, weights);
   model::place_module(*unet.module, device);
   torch::NoGradGuard no_grad;
   const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
@@ -131,9 +136,9 @@ int main(int argc, char** argv) {
   for (const auto& config : configs) {
     const auto config_path = (source / "schemas" / "ldm" / config.file).string();
     const auto weights = (work / (config.file + ".safetensors")).string();
-    const auto init = bench::run_measured({(binary / "tessera").string(), "model", "init", "--config", config_path,
-                                           "--seed", "1", "--out", weights},
-                                          (work / "init.log").string());
+    const auto init = bench::run_measured(
+        {(binary / "tessera").string(), "model", "init", "--config", config_path, "--seed", "1", "--out", weights},
+        (work / "init.log").string());
     if (init.exit_code != 0) {
       std::fprintf(stderr, "tessera model init failed for %s (see %s)\n", config.file.c_str(),
                    (work / "init.log").c_str());

@@ -18,9 +18,9 @@
 #include <string>
 #include <thread>
 
-#include "bench/bench_support.h"
+#include "bench_support.h"
 #include "examples/synthetic_slide.h"
-#include "stages/vips_runtime.h"
+#include "imaging/vips_runtime.h"
 
 namespace fs = std::filesystem;
 using tessera::bench::run_measured;
@@ -49,9 +49,9 @@ void make_large_slide(const fs::path& source, const fs::path& out, int side, dou
   if (vips_replicate(flat.get(), across.out(), side / w + 1, side / h + 1, nullptr) ||
       vips_crop(across.get(), cropped.out(), 0, 0, side, side, nullptr) ||
       vips_copy(cropped.get(), tagged.out(), "xres", 1000.0 / mpp, "yres", 1000.0 / mpp, nullptr) ||
-      vips_tiffsave(tagged.get(), out.c_str(), "tile", TRUE, "tile_width", kTile, "tile_height", kTile, "pyramid",
-                    TRUE, "compression", VIPS_FOREIGN_TIFF_COMPRESSION_JPEG, "Q", 90, "resunit",
-                    VIPS_FOREIGN_TIFF_RESUNIT_CM, nullptr)) {
+      vips_tiffsave(tagged.get(), out.c_str(), "tile", TRUE, "tile_width", kTile, "tile_height", kTile, "pyramid", TRUE,
+                    "compression", VIPS_FOREIGN_TIFF_COMPRESSION_JPEG, "Q", 90, "resunit", VIPS_FOREIGN_TIFF_RESUNIT_CM,
+                    nullptr)) {
     tessera::stages::throw_vips_error("cannot write " + out.string());
   }
 }
@@ -114,10 +114,14 @@ int main(int argc, char** argv) {
   fs::path source = find_source();
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--side") side = std::atoi(argv[i + 1]);
-    else if (flag == "--work") work = argv[i + 1];
-    else if (flag == "--jobs") jobs = std::atoi(argv[i + 1]);
-    else if (flag == "--source") source = argv[i + 1];
+    if (flag == "--side")
+      side = std::atoi(argv[i + 1]);
+    else if (flag == "--work")
+      work = argv[i + 1];
+    else if (flag == "--jobs")
+      jobs = std::atoi(argv[i + 1]);
+    else if (flag == "--source")
+      source = argv[i + 1];
     else {
       std::cerr << "unknown flag " << flag << '\n';
       return 2;
@@ -152,24 +156,57 @@ int main(int argc, char** argv) {
   // 2. tessera ingest reading every grid tile (filters computed, nothing skipped
   //    by the mask): the same work as dzsave and the plain loop.
   fs::remove_all(work / "store-all");
-  const auto ours_all = run_measured(
-      {tessera, "ingest", "--store", (work / "store-all").string(), "--slides", large.string(), "--mpp",
-       std::to_string(mpp), "--jobs", std::to_string(jobs), "--min-tissue", "0", "--max-background", "1",
-       "--max-pen", "1", "--min-blur-variance", "0", "--progress", "lines"},
-      (work / "ingest-all.log").string());
+  const auto ours_all = run_measured({tessera,
+                                      "ingest",
+                                      "--store",
+                                      (work / "store-all").string(),
+                                      "--slides",
+                                      large.string(),
+                                      "--mpp",
+                                      std::to_string(mpp),
+                                      "--jobs",
+                                      std::to_string(jobs),
+                                      "--min-tissue",
+                                      "0",
+                                      "--max-background",
+                                      "1",
+                                      "--max-pen",
+                                      "1",
+                                      "--min-blur-variance",
+                                      "0",
+                                      "--progress",
+                                      "lines"},
+                                     (work / "ingest-all.log").string());
   // 2b. the same with pixels in plain SSTs instead of blob files.
   fs::remove_all(work / "store-sst");
-  const auto ours_sst = run_measured(
-      {tessera, "ingest", "--store", (work / "store-sst").string(), "--slides", large.string(), "--mpp",
-       std::to_string(mpp), "--jobs", std::to_string(jobs), "--min-tissue", "0", "--max-background", "1",
-       "--max-pen", "1", "--min-blur-variance", "0", "--progress", "lines", "--no-blob-files"},
-      (work / "ingest-sst.log").string());
+  const auto ours_sst = run_measured({tessera,
+                                      "ingest",
+                                      "--store",
+                                      (work / "store-sst").string(),
+                                      "--slides",
+                                      large.string(),
+                                      "--mpp",
+                                      std::to_string(mpp),
+                                      "--jobs",
+                                      std::to_string(jobs),
+                                      "--min-tissue",
+                                      "0",
+                                      "--max-background",
+                                      "1",
+                                      "--max-pen",
+                                      "1",
+                                      "--min-blur-variance",
+                                      "0",
+                                      "--progress",
+                                      "lines",
+                                      "--no-blob-files"},
+                                     (work / "ingest-sst.log").string());
   // 3. vips dzsave, one level, 256 px tiles, same JPEG quality.
   fs::remove_all(work / "dz_files");
   fs::remove(work / "dz.dzi");
   const auto dz = run_measured({"vips", "dzsave", large.string(), (work / "dz").string(), "--depth", "one",
-                               "--tile-size", std::to_string(kTile), "--overlap", "0", "--suffix", ".jpg[Q=90]"},
-                              (work / "dzsave.log").string());
+                                "--tile-size", std::to_string(kTile), "--overlap", "0", "--suffix", ".jpg[Q=90]"},
+                               (work / "dzsave.log").string());
   // 4. plain single-thread read_region loop.
   int64_t plain_tiles = 0;
   const double plain_seconds = plain_read_loop(large, &plain_tiles);
@@ -195,7 +232,8 @@ int main(int argc, char** argv) {
   row("  same, pixels in plain SSTs", ours_sst.seconds, double(grid), ours_sst.peak_rss_mib);
   row("vips dzsave --depth one", dz.seconds, double(grid), dz.peak_rss_mib);
   row("plain read_region loop, 1 thread", plain_seconds, double(plain_tiles), tessera::bench::peak_rss_mib_of_self());
-  row("native JPEG tile decode, 1 thread", native_seconds, double(native_tiles), tessera::bench::peak_rss_mib_of_self());
+  row("native JPEG tile decode, 1 thread", native_seconds, double(native_tiles),
+      tessera::bench::peak_rss_mib_of_self());
   std::printf("\nratios (higher is better for tessera):\n");
   std::printf("  tessera (filters on) vs dzsave, wall time:      %.2fx\n", dz.seconds / ours.seconds);
   std::printf("  tessera (every tile) vs dzsave, tiles/s:        %.2fx\n", all_rate / dz_rate);

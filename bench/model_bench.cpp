@@ -74,9 +74,12 @@ int main(int argc, char** argv) {
   double seconds = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--threads") threads = std::atoi(argv[i + 1]);
-    else if (flag == "--batch") batch = std::atoll(argv[i + 1]);
-    else if (flag == "--seconds") seconds = std::atof(argv[i + 1]);
+    if (flag == "--threads")
+      threads = std::atoi(argv[i + 1]);
+    else if (flag == "--batch")
+      batch = std::atoll(argv[i + 1]);
+    else if (flag == "--seconds")
+      seconds = std::atof(argv[i + 1]);
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -87,8 +90,8 @@ int main(int argc, char** argv) {
   std::printf("CPU, %d threads, batch %lld, fp32\n\n", at::get_num_threads(), (long long)batch);
   std::printf("%-34s %14s %12s\n", "model (parameters of the whole model)", "parameters", "rate");
 
-  for (const auto& [name, config] : {std::pair{"VQ-f4 encode (256 px tiles)", vq_f4()},
-                                     std::pair{"KL-f8 encode (256 px tiles)", kl_f8()}}) {
+  for (const auto& [name, config] :
+       {std::pair{"VQ-f4 encode (256 px tiles)", vq_f4()}, std::pair{"KL-f8 encode (256 px tiles)", kl_f8()}}) {
     Autoencoder model(config);
     model.eval();
     const auto tiles = torch::randn({batch, 3, 256, 256});

@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <string>
 
-#include "stages/csv_table.h"
-#include "stages/report_fields.h"
+#include "prompts/csv_table.h"
+#include "prompts/report_fields.h"
 
 namespace fs = std::filesystem;
 using namespace tessera::stages;
@@ -18,8 +18,10 @@ int main(int argc, char** argv) {
   bool verbose = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--verbose") verbose = true;
-    else path = arg;
+    if (arg == "--verbose")
+      verbose = true;
+    else
+      path = arg;
   }
   const CsvTable table = read_csv(path);
   const size_t id = table.column("case_submitter_id"), text = table.column("text");
@@ -51,8 +53,8 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("%zu reports in %s\n\n", table.rows.size(), fs::path(path).filename().c_str());
-  std::printf("%-4s %9s %10s %9s %12s %16s %18s\n", "", "labelled", "extracted", "correct", "accuracy", "stated: correct",
-              "derived: correct");
+  std::printf("%-4s %9s %10s %9s %12s %16s %18s\n", "", "labelled", "extracted", "correct", "accuracy",
+              "stated: correct", "derived: correct");
   for (auto [name, tally] : {std::pair{"T", t}, std::pair{"N", n}}) {
     std::printf("%-4s %9d %10d %9d %11.1f%% %9d/%-6d %11d/%-6d\n", name, tally.labelled, tally.predicted, tally.correct,
                 100.0 * tally.correct / tally.labelled, tally.stated_correct, tally.stated,

@@ -12,11 +12,11 @@
 #include <vector>
 
 #include "examples/synthetic_slide.h"
-#include "stages/image_metrics.h"
-#include "stages/jpeg_codec.h"
-#include "stages/slide.h"
-#include "stages/tile_filter.h"
-#include "stages/vips_runtime.h"
+#include "imaging/image_metrics.h"
+#include "imaging/jpeg_codec.h"
+#include "imaging/vips_runtime.h"
+#include "slide/slide.h"
+#include "slide/tile_filter.h"
 
 namespace fs = std::filesystem;
 using namespace tessera::stages;
@@ -38,8 +38,10 @@ int main(int argc, char** argv) {
   int max_tiles = 64;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--tiles" && i + 1 < argc) max_tiles = std::atoi(argv[++i]);
-    else path = arg;
+    if (arg == "--tiles" && i + 1 < argc)
+      max_tiles = std::atoi(argv[++i]);
+    else
+      path = arg;
   }
   if (!fs::exists(path)) {
     path = fs::temp_directory_path() / "tessera-bench-codec.tiff";
@@ -69,7 +71,9 @@ int main(int argc, char** argv) {
   // Fresh handles, so neither reader serves tiles from its cache.
   const auto direct = Slide::open(path.string(), /*direct_tiff=*/true);
   const auto openslide = Slide::open(path.string(), /*direct_tiff=*/false);
-  auto read = [&](const Slide& s, int i) { s.read_region(positions[size_t(i)].first, positions[size_t(i)].second, 0, 256, 256); };
+  auto read = [&](const Slide& s, int i) {
+    s.read_region(positions[size_t(i)].first, positions[size_t(i)].second, 0, 256, 256);
+  };
   const double openslide_ms = mean_ms(n, [&](int i) { read(*openslide, i); });
   const double direct_ms = mean_ms(n, [&](int i) { read(*direct, i); });
   const double score_ms = mean_ms(n, [&](int i) { score_tile(tiles[size_t(i)], false, filter); });
@@ -92,7 +96,8 @@ int main(int argc, char** argv) {
           quality_db += psnr(tiles[size_t(i)], decoded[size_t(i)]);
         }
         char name[64];
-        std::snprintf(name, sizeof name, "jpeg q%d %s%s", quality, full_chroma ? "4:4:4" : "4:2:0", fast ? " fast" : "");
+        std::snprintf(name, sizeof name, "jpeg q%d %s%s", quality, full_chroma ? "4:4:4" : "4:2:0",
+                      fast ? " fast" : "");
         std::printf("%-22s %10.1f %10.1f %10.3f %10.3f %10.2f\n", name, bytes / n / 1024, raw_kib / (bytes / n / 1024),
                     enc_ms, dec_ms, quality_db / n);
       }

@@ -22,7 +22,7 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
-#include "bench/bench_support.h"
+#include "bench_support.h"
 #include "config/ldm_config.h"
 #include "model/attention.h"
 #include "model/device.h"
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
   const int threads = arg(argc, argv, "--threads", 0);
   // One case per child process, so that each peak RSS is its own.
   if (argc > 2 && std::strcmp(argv[1], "--case") == 0) {
-    Case c{argv[2], argv[3], argv[4], std::strcmp(argv[5], "1") == 0, std::strcmp(argv[6], "1") == 0,
+    Case c{argv[2],           argv[3], argv[4], std::strcmp(argv[5], "1") == 0, std::strcmp(argv[6], "1") == 0,
            std::stoi(argv[7])};
     const auto r = run_case(c, steps, threads);
     std::printf("%.6f %.1f\n", r.steps_per_second, r.peak_mib);
@@ -123,15 +123,15 @@ int main(int argc, char** argv) {
   }
   std::printf("LDM training, %d timed steps per case (after one warm-up step)%s\n\n", steps,
               gpu ? "" : "; no GPU here, so the PathLDM comparison is not run");
-  std::printf("%-14s %-5s %-5s %-5s %-4s %6s %10s %12s\n", "config", "dev", "dtype", "attn", "ckpt", "batch",
-              "steps/s", "peak MiB");
+  std::printf("%-14s %-5s %-5s %-5s %-4s %6s %10s %12s\n", "config", "dev", "dtype", "attn", "ckpt", "batch", "steps/s",
+              "peak MiB");
   std::vector<std::pair<Case, Result>> results;
   for (const auto& c : cases) {
     const std::string log = "/tmp/tessera-bench-train.log";
-    const auto stats = bench::run_measured({"/proc/self/exe", "--case", c.config, c.device, c.dtype,
-                                            c.sdpa ? "1" : "0", c.checkpointing ? "1" : "0", std::to_string(c.batch),
-                                            "--steps", std::to_string(steps), "--threads", std::to_string(threads)},
-                                           log);
+    const auto stats = bench::run_measured(
+        {"/proc/self/exe", "--case", c.config, c.device, c.dtype, c.sdpa ? "1" : "0", c.checkpointing ? "1" : "0",
+         std::to_string(c.batch), "--steps", std::to_string(steps), "--threads", std::to_string(threads)},
+        log);
     Result r;
     if (FILE* f = std::fopen(log.c_str(), "r")) {
       char line[256] = "";

@@ -1,15 +1,14 @@
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 
-#include "cli/commands.h"
-#include "cli/run_flags.h"
+#include "base/error.h"
+#include "commands.h"
 #include "pipeline/encode.h"
 #include "pipeline/encode_text.h"
 #include "pipeline/progress.h"
-#include "store/error.h"
+#include "run_flags.h"
 #include "store/store.h"
 
 namespace tessera::cli {
@@ -37,16 +36,20 @@ void add_encode_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--json", flags->json, "Print the summary as JSON on stdout");
   cmd->callback([flags, &exit_code] {
     auto& o = flags->options;
-    o.encoder = encoder_options<stages::LatentEncoderOptions>(flags->config, flags->weights, flags->run);
+    o.encoder = encoder_options<runtime::LatentEncoderOptions>(flags->config, flags->weights, flags->run);
     o.progress = pipeline::parse_progress_display(flags->progress);
     const auto s = pipeline::run_encode(o);
     if (flags->json) {
       nlohmann::json failures = nlohmann::json::array();
       for (const auto& [slide, error] : s.failures) failures.push_back({{"slide", slide}, {"error", error}});
-      std::cout << nlohmann::json{{"model_id", s.model_id},       {"slides", s.slides},
-                                  {"slides_encoded", s.slides_encoded}, {"tiles", s.tiles},
-                                  {"tiles_present", s.tiles_present},   {"tiles_encoded", s.tiles_encoded},
-                                  {"failures", failures},               {"seconds", s.seconds},
+      std::cout << nlohmann::json{{"model_id", s.model_id},
+                                  {"slides", s.slides},
+                                  {"slides_encoded", s.slides_encoded},
+                                  {"tiles", s.tiles},
+                                  {"tiles_present", s.tiles_present},
+                                  {"tiles_encoded", s.tiles_encoded},
+                                  {"failures", failures},
+                                  {"seconds", s.seconds},
                                   {"model_seconds", s.model_seconds},
                                   {"interrupted", s.interrupted}}
                        .dump(2)
@@ -84,13 +87,13 @@ void add_encode_text_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--json", flags->json, "Print the summary as JSON on stdout");
   cmd->callback([flags, &exit_code] {
     auto& o = flags->options;
-    o.encoder = encoder_options<stages::TextEncoderOptions>(flags->config, flags->weights, flags->run);
+    o.encoder = encoder_options<runtime::TextEncoderOptions>(flags->config, flags->weights, flags->run);
     o.progress = pipeline::parse_progress_display(flags->progress);
     const auto s = pipeline::run_encode_text(o);
     if (flags->json) {
-      std::cout << nlohmann::json{{"model_id", s.model_id}, {"empty_prompt_id", s.empty_prompt_id},
-                                  {"prompts", s.prompts},   {"present", s.present},
-                                  {"encoded", s.encoded},   {"seconds", s.seconds},
+      std::cout << nlohmann::json{{"model_id", s.model_id},      {"empty_prompt_id", s.empty_prompt_id},
+                                  {"prompts", s.prompts},        {"present", s.present},
+                                  {"encoded", s.encoded},        {"seconds", s.seconds},
                                   {"interrupted", s.interrupted}}
                        .dump(2)
                 << '\n';

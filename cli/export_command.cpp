@@ -1,15 +1,15 @@
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
 
-#include "cli/commands.h"
-#include "cli/run_flags.h"
+#include "commands.h"
 #include "pipeline/export.h"
 #include "pipeline/progress.h"
+#include "run_flags.h"
 
 namespace tessera::cli {
 

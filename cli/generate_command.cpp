@@ -1,13 +1,12 @@
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 
-#include "cli/commands.h"
-#include "cli/run_flags.h"
+#include "commands.h"
 #include "pipeline/generate.h"
 #include "pipeline/progress.h"
+#include "run_flags.h"
 
 namespace tessera::cli {
 
@@ -68,23 +67,22 @@ void add_generate_command(CLI::App& app, int& exit_code) {
     o.progress = pipeline::parse_progress_display(flags->progress);
     const auto s = pipeline::run_generate(o);
     if (flags->json) {
-      std::cout << nlohmann::json{{"out", s.out.string()},
-                                  {"requested", s.requested},
-                                  {"present", s.present},
-                                  {"generated", s.generated},
-                                  {"batches", s.batches},
-                                  {"model_ids",
-                                   {{"unet", s.unet_id},
-                                    {"first_stage", s.first_stage_id},
-                                    {"cond_stage", s.cond_stage_id}}},
-                                  {"checkpoint", s.checkpoint},
-                                  {"prompts", s.prompts},
-                                  {"seconds", s.seconds},
-                                  {"load_seconds", s.load_seconds},
-                                  {"unet_seconds", s.unet_seconds},
-                                  {"interrupted", s.interrupted}}
-                       .dump(2)
-                << '\n';
+      std::cout
+          << nlohmann::json{{"out", s.out.string()},
+                            {"requested", s.requested},
+                            {"present", s.present},
+                            {"generated", s.generated},
+                            {"batches", s.batches},
+                            {"model_ids",
+                             {{"unet", s.unet_id}, {"first_stage", s.first_stage_id}, {"cond_stage", s.cond_stage_id}}},
+                            {"checkpoint", s.checkpoint},
+                            {"prompts", s.prompts},
+                            {"seconds", s.seconds},
+                            {"load_seconds", s.load_seconds},
+                            {"unet_seconds", s.unet_seconds},
+                            {"interrupted", s.interrupted}}
+                 .dump(2)
+          << '\n';
     }
     std::cerr << "generate: " << s.generated << " images made, " << s.present << " already there, of " << s.requested
               << " in " << s.out.string() << ", in " << pipeline::format_duration(s.seconds);

@@ -1,12 +1,11 @@
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 #include <memory>
 
-#include "cli/commands.h"
-#include "cli/run_flags.h"
+#include "commands.h"
 #include "pipeline/ingest.h"
 #include "pipeline/progress.h"
+#include "run_flags.h"
 
 namespace tessera::cli {
 
@@ -18,7 +17,8 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
     RunFlags run;
   };
   auto flags = std::make_shared<Flags>();
-  auto* cmd = app.add_subcommand("ingest", "Tile and filter slides into a store (resumable; reruns redo only unfinished slides)");
+  auto* cmd = app.add_subcommand("ingest",
+                                 "Tile and filter slides into a store (resumable; reruns redo only unfinished slides)");
   auto& o = flags->options;
   cmd->add_option("--store", o.store, "Store directory (created if absent)")->required();
   cmd->add_option("--slides", o.slides, "Slide files or folders (folders are scanned for every format OpenSlide opens)")
@@ -30,7 +30,8 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--overlap", o.overlap, "Overlap between neighbouring tiles in pixels")->capture_default_str();
   cmd->add_option("--jobs", o.jobs, "Parallel tile readers (0 = one per core)")->capture_default_str();
   cmd->add_option("--assume-mpp", o.assume_mpp, "Microns per pixel for slides whose files record none");
-  cmd->add_option("--mpp-overrides", o.mpp_overrides_csv, "CSV with columns slide,mpp, used for slides whose files record no resolution")
+  cmd->add_option("--mpp-overrides", o.mpp_overrides_csv,
+                  "CSV with columns slide,mpp, used for slides whose files record no resolution")
       ->check(CLI::ExistingFile);
   cmd->add_option("--level-tolerance", o.level_tolerance,
                   "Use a level's native pixels when within this relative distance of the target")
@@ -55,8 +56,10 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--report-text-column", o.report_columns.text_column, "Text column/key of the reports")
       ->capture_default_str();
-  cmd->add_option("--summaries", o.summaries, "CSV of user summaries (case id column and 'summary') replacing composed ones");
-  auto* case_map = cmd->add_option("--case-map", o.case_match.mapping_csv, "CSV with columns slide,case (instead of TCGA barcodes)");
+  cmd->add_option("--summaries", o.summaries,
+                  "CSV of user summaries (case id column and 'summary') replacing composed ones");
+  auto* case_map =
+      cmd->add_option("--case-map", o.case_match.mapping_csv, "CSV with columns slide,case (instead of TCGA barcodes)");
   cmd->add_option("--case-regex", o.case_match.regex, "RE2 regex whose first group is the case id of a slide id")
       ->excludes(case_map);
   cmd->add_option("--tile-attributes", o.tile_attributes,
@@ -68,7 +71,8 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--token-budget", o.token_budget, "Maximum CLIP tokens per prompt, start and end included")
       ->capture_default_str()
       ->check(CLI::Range(3, 77));
-  cmd->add_option("--clip-vocab", o.clip_vocab, "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz); default $TESSERA_CLIP_VOCAB");
+  cmd->add_option("--clip-vocab", o.clip_vocab,
+                  "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz); default $TESSERA_CLIP_VOCAB");
   auto* batch = cmd->add_option_function<size_t>(
       "--write-batch-kib", [&o](size_t kib) { o.write_batch_bytes = kib * 1024; },
       "Largest RocksDB write batch per slide, in KiB (default 4096)");
@@ -92,7 +96,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
     auto& o = flags->options;
     o.progress = pipeline::parse_progress_display(flags->progress);
     if (!flags->vae_config.empty()) {
-      o.encoder = encoder_options<stages::LatentEncoderOptions>(flags->vae_config, flags->vae_weights, flags->run);
+      o.encoder = encoder_options<runtime::LatentEncoderOptions>(flags->vae_config, flags->vae_weights, flags->run);
     }
     const auto summary = pipeline::run_ingest(o);
     if (!summary.model_id.empty()) {

@@ -1,10 +1,10 @@
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "cli/commands.h"
-#include "store/error.h"
+#include "base/error.h"
+#include "commands.h"
 
 int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S %l %v");

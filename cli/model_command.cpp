@@ -1,12 +1,13 @@
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 
-#include "cli/commands.h"
+#include "base/error.h"
+#include "commands.h"
 #include "config/fingerprint.h"
 #include "config/ldm_config.h"
 #include "model/autoencoder.h"
@@ -17,7 +18,6 @@
 #include "model/state_dict_loader.h"
 #include "model/tensor_io.h"
 #include "model/unet.h"
-#include "store/error.h"
 
 namespace tessera::cli {
 namespace {
@@ -47,12 +47,15 @@ std::vector<Part> build_parts(const std::string& config_path) {
   }
   const auto ldm = config::read_ldm_config(config_path);
   if (ldm.first_stage) {
-    parts.push_back({"first_stage", std::make_shared<model::Autoencoder>(*ldm.first_stage), kFirstStagePrefix,
-                     {"loss."}, config::canonical_text(*ldm.first_stage)});
+    parts.push_back({"first_stage",
+                     std::make_shared<model::Autoencoder>(*ldm.first_stage),
+                     kFirstStagePrefix,
+                     {"loss."},
+                     config::canonical_text(*ldm.first_stage)});
   }
   if (ldm.unet) {
-    parts.push_back({"unet", std::make_shared<model::UNet>(*ldm.unet), kUNetPrefix, {},
-                     config::canonical_text(*ldm.unet)});
+    parts.push_back(
+        {"unet", std::make_shared<model::UNet>(*ldm.unet), kUNetPrefix, {}, config::canonical_text(*ldm.unet)});
   }
   if (ldm.cond_stage) {
     parts.push_back({"cond_stage", std::make_shared<model::ClipTextModel>(ldm.cond_stage->text), kCondStagePrefix,
@@ -115,15 +118,15 @@ std::vector<model::TensorData> forward(Part& part, const model::SafetensorsFile&
     const auto x = model::to_device(model::to_torch(input(inputs, "x")).to(torch::kFloat32), device);
     const auto t = model::to_torch(input(inputs, "timesteps")).to(torch::kInt64).to(device);
     const auto* context = inputs.find("context");
-    put("eps", unet->forward(x, t, context ? model::to_torch(*context).to(torch::kFloat32).to(device) : torch::Tensor()));
+    put("eps",
+        unet->forward(x, t, context ? model::to_torch(*context).to(torch::kFloat32).to(device) : torch::Tensor()));
   } else if (auto* clip = dynamic_cast<model::ClipTextModel*>(part.module.get())) {
     const auto ids = model::to_torch(input(inputs, "input_ids")).to(torch::kInt64).to(device);
     const auto* mask = inputs.find("attention_mask");
     const auto attention = mask ? model::to_torch(*mask).to(torch::kInt64).to(device) : torch::Tensor();
     // 154 columns select PathLDM's two-window mode.
-    const auto hidden = ids.size(1) > clip->config().max_position_embeddings
-                            ? clip->encode_pathldm_154(ids, attention)
-                            : clip->forward(ids, attention);
+    const auto hidden = ids.size(1) > clip->config().max_position_embeddings ? clip->encode_pathldm_154(ids, attention)
+                                                                             : clip->forward(ids, attention);
     put("last_hidden_state", hidden);
   }
   return out;
@@ -166,8 +169,10 @@ void add_model_command(CLI::App& app, int& exit_code) {
     if (!flags->weights.empty()) weights = std::make_unique<model::WeightsSet>(model::WeightsSet::open(flags->weights));
     nlohmann::json out = nlohmann::json::array();
     for (auto& part : parts) {
-      nlohmann::json j = {{"part", part.name}, {"prefix", part.prefix},
-                          {"parameters", parameter_count(*part.module)}, {"dtype", "float32"}};
+      nlohmann::json j = {{"part", part.name},
+                          {"prefix", part.prefix},
+                          {"parameters", parameter_count(*part.module)},
+                          {"dtype", "float32"}};
       if (weights) {
         model::load_weights(*part.module, *weights, part.prefix, part.ignored);
         j["fingerprint"] = config::model_fingerprint(part.canonical, *weights, part.prefix);
@@ -200,7 +205,8 @@ void add_model_command(CLI::App& app, int& exit_code) {
   init->callback([flags, &exit_code] {
     std::vector<model::TensorData> tensors;
     for (auto& part : build_parts(flags->config)) {
-      if (auto* ae = dynamic_cast<model::Autoencoder*>(part.module.get())) model::initialize_autoencoder(*ae, flags->seed);
+      if (auto* ae = dynamic_cast<model::Autoencoder*>(part.module.get()))
+        model::initialize_autoencoder(*ae, flags->seed);
       if (auto* unet = dynamic_cast<model::UNet*>(part.module.get())) model::initialize_unet(*unet, flags->seed);
       if (auto* clip = dynamic_cast<model::ClipTextModel*>(part.module.get())) {
         model::initialize_clip_text(*clip, flags->seed);

@@ -1,16 +1,15 @@
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 
-#include "cli/commands.h"
+#include "base/error.h"
+#include "commands.h"
 #include "pipeline/prompt_context.h"
-#include "stages/prompt_template.h"
-#include "stages/report_fields.h"
-#include "stages/report_source.h"
-#include "store/error.h"
+#include "prompts/prompt_template.h"
+#include "prompts/report_fields.h"
+#include "prompts/report_source.h"
 #include "text/clip_tokenizer.h"
 
 namespace tessera::cli {
@@ -26,7 +25,8 @@ void add_report_command(CLI::App& app, int& exit_code) {
     bool json = false;
   };
   auto flags = std::make_shared<Flags>();
-  auto* cmd = app.add_subcommand("report", "Show what tessera extracts from reports: fields with spans, summary, prompt");
+  auto* cmd =
+      app.add_subcommand("report", "Show what tessera extracts from reports: fields with spans, summary, prompt");
   cmd->add_option("--reports", flags->reports, "Reports: CSV, JSONL, or a folder of CASE.txt files")->required();
   cmd->add_option("--report-id-column", flags->columns.id_column, "Case-id column/key")->capture_default_str();
   cmd->add_option("--report-text-column", flags->columns.text_column, "Text column/key")->capture_default_str();

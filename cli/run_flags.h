@@ -4,11 +4,10 @@
 // shows.
 
 #include <CLI/CLI.hpp>
-
 #include <string>
 
-#include "stages/latent_encoder.h"
-#include "stages/text_encoder.h"
+#include "runtime/latent_encoder.h"
+#include "runtime/text_encoder.h"
 
 namespace tessera::cli {
 

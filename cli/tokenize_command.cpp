@@ -1,14 +1,13 @@
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "cli/commands.h"
-#include "store/error.h"
+#include "base/error.h"
+#include "commands.h"
 #include "text/clip_tokenizer.h"
 
 namespace tessera::cli {

@@ -1,14 +1,13 @@
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 
-#include "cli/commands.h"
-#include "cli/run_flags.h"
+#include "base/error.h"
+#include "commands.h"
 #include "pipeline/progress.h"
 #include "pipeline/train.h"
-#include "store/error.h"
+#include "run_flags.h"
 
 namespace tessera::cli {
 
@@ -26,8 +25,7 @@ void add_train_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--store", o.store, "Store directory")->required()->check(CLI::ExistingDirectory);
   cmd->add_option("--config", o.config, "LDM YAML with the UNet, schedule and training settings (not with --resume)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--vae-model", o.vae_model_id, "First-stage model id whose latents train (tessera info)")
-      ->required();
+  cmd->add_option("--vae-model", o.vae_model_id, "First-stage model id whose latents train (tessera info)")->required();
   cmd->add_option("--text-model", o.text_model_id, "Text-encoder model id whose embeddings condition")->required();
   cmd->add_option("--out", o.out, "Run directory")->required();
   cmd->add_option("--steps", o.steps, "Optimiser steps the run ends at")->capture_default_str();
@@ -53,11 +51,10 @@ void add_train_command(CLI::App& app, int& exit_code) {
       return;
     }
     if (flags->json) {
-      std::cout << nlohmann::json{{"run", s.run.string()},       {"first_step", s.first_step},
-                                  {"steps", s.steps},            {"first_loss", s.first_loss},
-                                  {"last_loss", s.last_loss},    {"samples", s.samples},
-                                  {"world_size", s.world_size},  {"checkpoint", s.checkpoint},
-                                  {"seconds", s.seconds},        {"interrupted", s.interrupted}}
+      std::cout << nlohmann::json{{"run", s.run.string()},       {"first_step", s.first_step}, {"steps", s.steps},
+                                  {"first_loss", s.first_loss},  {"last_loss", s.last_loss},   {"samples", s.samples},
+                                  {"world_size", s.world_size},  {"checkpoint", s.checkpoint}, {"seconds", s.seconds},
+                                  {"interrupted", s.interrupted}}
                        .dump(2)
                 << '\n';
     }

@@ -3,10 +3,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "cli/commands.h"
-#include "cli/run_flags.h"
+#include "commands.h"
 #include "pipeline/progress.h"
 #include "pipeline/train_vae.h"
+#include "run_flags.h"
 
 namespace tessera::cli {
 

@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace tessera::config {
 namespace {
@@ -42,9 +42,9 @@ constexpr std::string_view kIgnoredRootKeys[] = {"data", "lightning"};
 // settings (num_timesteps_cond only shortens the conditioning schedule inside
 // p_losses; cond_stage_trainable).
 constexpr std::string_view kIgnoredDiffusionKeys[] = {
-    "ckpt_path",    "cond_stage_trainable", "ignore_keys",         "l_simple_weight", "learn_logvar", "load_only_unet",
-    "log_every_t",  "logvar_init",          "loss_type",           "monitor",         "num_timesteps_cond",
-    "original_elbo_weight"};
+    "ckpt_path",          "cond_stage_trainable", "ignore_keys", "l_simple_weight", "learn_logvar",
+    "load_only_unet",     "log_every_t",          "logvar_init", "loss_type",       "monitor",
+    "num_timesteps_cond", "original_elbo_weight"};
 // model: a stand-alone first stage's learning rate (tessera train-vae takes
 // its own).
 constexpr std::string_view kIgnoredFirstStageModelKeys[] = {"base_learning_rate"};
@@ -550,7 +550,8 @@ void read_latent_diffusion(Block& p, LdmConfig& out) {
 std::vector<double> double_list(const Reader& reader, const YAML::Node& node, const std::string& path) {
   if (!node.IsSequence()) reader.fail(path, "expected a list of numbers, got " + describe(node));
   std::vector<double> values;
-  for (size_t i = 0; i < node.size(); ++i) values.push_back(reader.to_double(node[i], path + "[" + std::to_string(i) + "]"));
+  for (size_t i = 0; i < node.size(); ++i)
+    values.push_back(reader.to_double(node[i], path + "[" + std::to_string(i) + "]"));
   return values;
 }
 
@@ -558,15 +559,17 @@ std::vector<double> double_list(const Reader& reader, const YAML::Node& node, co
 LambdaLinearSchedule read_schedule(const Reader& reader, Block& config_block) {
   TargetBlock tb = read_target_block(config_block, true);
   if (tb.target != "ldm.lr_scheduler.LambdaLinearScheduler") {
-    config_block.fail("target", "unsupported scheduler '" + tb.target +
-                                    "' (expected ldm.lr_scheduler.LambdaLinearScheduler)");
+    config_block.fail("target",
+                      "unsupported scheduler '" + tb.target + "' (expected ldm.lr_scheduler.LambdaLinearScheduler)");
   }
   config_block.finish();
   Block& p = *tb.params;
   LambdaLinearSchedule s;
   s.warm_up_steps = p.req_int_list("warm_up_steps");
   s.cycle_lengths = p.req_int_list("cycle_lengths");
-  const auto list = [&](const char* key) { return double_list(reader, p.take_required(key), child_path(p.path(), key)); };
+  const auto list = [&](const char* key) {
+    return double_list(reader, p.take_required(key), child_path(p.path(), key));
+  };
   s.f_start = list("f_start");
   s.f_max = list("f_max");
   s.f_min = list("f_min");

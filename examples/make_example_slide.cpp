@@ -54,9 +54,12 @@ int main(int argc, char** argv) {
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const int value = std::atoi(argv[i + 1]);
-    if (flag == "--width") spec.width = value;
-    else if (flag == "--height") spec.height = value;
-    else if (flag == "--seed") spec.seed = uint32_t(value);
+    if (flag == "--width")
+      spec.width = value;
+    else if (flag == "--height")
+      spec.height = value;
+    else if (flag == "--seed")
+      spec.seed = uint32_t(value);
     else {
       std::cerr << "make_example_slide: unknown flag " << flag << '\n';
       return 2;
@@ -67,10 +70,13 @@ int main(int argc, char** argv) {
     const std::string slide = (out / "slides" / "TCGA-XS-0001-01Z-00-DX1.tiff").string();
     tessera::examples::write_synthetic_slide(slide, spec);
     std::ofstream report(out / "reports.csv");
-    report << "case_submitter_id,text\n" << "TCGA-XS-0001,\"" << kReport << "\"\n";
+    report << "case_submitter_id,text\n"
+           << "TCGA-XS-0001,\"" << kReport << "\"\n";
     if (!report) throw std::runtime_error("cannot write " + (out / "reports.csv").string());
     write_attributes(out / "tile_attributes.csv", spec);
-    std::cout << slide << '\n' << (out / "reports.csv").string() << '\n' << (out / "tile_attributes.csv").string() << '\n';
+    std::cout << slide << '\n'
+              << (out / "reports.csv").string() << '\n'
+              << (out / "tile_attributes.csv").string() << '\n';
   } catch (const std::exception& e) {
     std::cerr << "make_example_slide: " << e.what() << '\n';
     return 1;

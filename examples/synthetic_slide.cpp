@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "stages/vips_runtime.h"
+#include "imaging/vips_runtime.h"
 
 namespace tessera::examples {
 namespace {
@@ -43,8 +43,8 @@ PixelRect pen_stroke_rect(const SyntheticSlideSpec& spec) {
 
 PixelRect blurred_patch_rect(const SyntheticSlideSpec& spec) {
   const auto* a = spec.blur_area;
-  return {int(std::lround(a[0] * spec.width)), int(std::lround(a[1] * spec.height)), int(std::lround(a[2] * spec.width)),
-          int(std::lround(a[3] * spec.height))};
+  return {int(std::lround(a[0] * spec.width)), int(std::lround(a[1] * spec.height)),
+          int(std::lround(a[2] * spec.width)), int(std::lround(a[3] * spec.height))};
 }
 
 void write_synthetic_slide(const std::string& path, const SyntheticSlideSpec& spec) {

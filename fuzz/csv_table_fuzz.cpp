@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "stages/csv_table.h"
-#include "store/error.h"
+#include "base/error.h"
+#include "prompts/csv_table.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -23,7 +23,7 @@ std::atomic<bool> g_math_only{false};
 void set_attention_math_only(bool math_only) { g_math_only.store(math_only); }
 
 torch::Tensor scaled_dot_product_math(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                  const torch::Tensor& additive_mask) {
+                                      const torch::Tensor& additive_mask) {
   // Scale q before the product, as CLIPAttention and nn.MultiheadAttention do.
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   torch::Tensor scores = torch::matmul(q * scale, k.transpose(-2, -1));  // (B, H, T, S)
@@ -32,7 +32,7 @@ torch::Tensor scaled_dot_product_math(const torch::Tensor& q, const torch::Tenso
 }
 
 torch::Tensor scaled_dot_product(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                             const torch::Tensor& additive_mask) {
+                                 const torch::Tensor& additive_mask) {
 #if TESSERA_USE_SDPA
   if (g_math_only.load(std::memory_order_relaxed)) return scaled_dot_product_math(q, k, v, additive_mask);
   // A float attn_mask is added to the scaled scores; the default scale is

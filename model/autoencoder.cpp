@@ -164,9 +164,7 @@ class VaeMidBlock : public torch::nn::Module {
         attn_1_(register_module("attn_1", std::make_shared<VaeAttentionBlock>(channels))),
         block_2_(register_module("block_2", std::make_shared<VaeResnetBlock>(channels, channels, dropout))) {}
 
-  torch::Tensor forward(const torch::Tensor& x) {
-    return block_2_->forward(attn_1_->forward(block_1_->forward(x)));
-  }
+  torch::Tensor forward(const torch::Tensor& x) { return block_2_->forward(attn_1_->forward(block_1_->forward(x))); }
 
  private:
   std::shared_ptr<VaeResnetBlock> block_1_;
@@ -281,9 +279,9 @@ class VectorQuantizer : public torch::nn::Module {
     // |z|^2 + |e|^2 - 2 z.e, summed in upstream's order so near-ties resolve alike.
     const torch::Tensor distances = torch::sum(z_flat.pow(2), 1, true) + torch::sum(e.pow(2), 1) -
                                     2 * torch::einsum("bd,dn->bn", {z_flat, e.t()});  // (b h w) n
-    const torch::Tensor indices = torch::argmin(distances, 1);                          // (b h w)
-    const torch::Tensor e_rows = embedding_(indices).view(z.sizes());                   // b h w c
-    const torch::Tensor quantized = z + (e_rows - z).detach();                          // straight-through
+    const torch::Tensor indices = torch::argmin(distances, 1);                        // (b h w)
+    const torch::Tensor e_rows = embedding_(indices).view(z.sizes());                 // b h w c
+    const torch::Tensor quantized = z + (e_rows - z).detach();                        // straight-through
     return {quantized.permute({0, 3, 1, 2}).contiguous(), indices.view({z.size(0), z.size(1), z.size(2)})};
   }
 

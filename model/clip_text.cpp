@@ -1,7 +1,5 @@
 #include "model/clip_text.h"
 
-#include "model/attention.h"
-
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
@@ -16,10 +14,11 @@
 #include <utility>
 #include <vector>
 
+#include "model/attention.h"
+
 // Structure and names follow transformers/models/clip/modeling_clip.py
 // (CLIPTextTransformer and its parts); the computation is OpenAI CLIP's
 // encode_text up to ln_final (pre-LN residual blocks, quick_gelu MLP).
-
 
 namespace tessera::model {
 namespace {
@@ -55,7 +54,8 @@ class ClipAttention : public torch::nn::Module {
     const int64_t b = x.size(0), t = x.size(1), w = x.size(2);
     const int64_t head_dim = w / heads_;
     auto split = [&](const torch::Tensor& y) { return y.view({b, t, heads_, head_dim}).transpose(1, 2); };
-    const torch::Tensor out = scaled_dot_product(split(q_proj_(x)), split(k_proj_(x)), split(v_proj_(x)), additive_mask);
+    const torch::Tensor out =
+        scaled_dot_product(split(q_proj_(x)), split(k_proj_(x)), split(v_proj_(x)), additive_mask);
     return out_proj_(out.transpose(1, 2).reshape({b, t, w}));
   }
 
@@ -172,8 +172,6 @@ class ClipTextTransformer : public torch::nn::Module {
   std::shared_ptr<ClipEncoder> encoder_;
   torch::nn::LayerNorm final_layer_norm_;
 };
-
-
 
 ClipTextModel::ClipTextModel(ClipTextConfig config) : config_(std::move(config)) {
   config_.validate();

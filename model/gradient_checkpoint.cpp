@@ -15,8 +15,8 @@ using torch::autograd::variable_list;
 
 class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> {
  public:
-  static torch::Tensor forward(AutogradContext* ctx, const CheckpointedBlock* block, torch::Tensor x,
-                               torch::Tensor emb, torch::Tensor context) {
+  static torch::Tensor forward(AutogradContext* ctx, const CheckpointedBlock* block, torch::Tensor x, torch::Tensor emb,
+                               torch::Tensor context) {
     // The address only: the block outlives the graph, as the caller promises.
     ctx->saved_data["block"] = reinterpret_cast<int64_t>(block);
     const auto autocast = current_cuda_autocast();

@@ -95,14 +95,12 @@ DiffusionSchedule make_diffusion_schedule(const std::vector<double>& betas) {
   fill(s.sqrt_recip_alphas_cumprod, [&](size_t t) { return std::sqrt(1. / ac[t]); });
   fill(s.sqrt_recipm1_alphas_cumprod, [&](size_t t) { return std::sqrt(1. / ac[t] - 1); });
   fill(s.posterior_variance, [&](size_t t) { return b[t] * (1. - acp[t]) / (1. - ac[t]); });
-  fill(s.posterior_log_variance_clipped,
-       [&](size_t t) { return std::log(std::max(s.posterior_variance[t], 1e-20)); });
+  fill(s.posterior_log_variance_clipped, [&](size_t t) { return std::log(std::max(s.posterior_variance[t], 1e-20)); });
   fill(s.posterior_mean_coef1, [&](size_t t) { return b[t] * std::sqrt(acp[t]) / (1. - ac[t]); });
   fill(s.posterior_mean_coef2, [&](size_t t) { return (1. - acp[t]) * std::sqrt(1. - b[t]) / (1. - ac[t]); });
   if (n >= 2) {
-    fill(s.lvlb_weights, [&](size_t t) {
-      return b[t] * b[t] / (2 * s.posterior_variance[t] * (1. - b[t]) * (1 - ac[t]));
-    });
+    fill(s.lvlb_weights,
+         [&](size_t t) { return b[t] * b[t] / (2 * s.posterior_variance[t] * (1. - b[t]) * (1 - ac[t])); });
     s.lvlb_weights[0] = s.lvlb_weights[1];
   }
   return s;
@@ -138,8 +136,8 @@ DdimParameters make_ddim_sampling_parameters(const std::vector<double>& alphas_c
   }
   for (const int64_t t : ddim_timesteps) {
     if (t < 0 || static_cast<uint64_t>(t) >= alphas_cumprod.size()) {
-      throw std::invalid_argument("make_ddim_sampling_parameters: timestep " + std::to_string(t) +
-                                  " is outside the " + std::to_string(alphas_cumprod.size()) + "-step schedule");
+      throw std::invalid_argument("make_ddim_sampling_parameters: timestep " + std::to_string(t) + " is outside the " +
+                                  std::to_string(alphas_cumprod.size()) + "-step schedule");
     }
   }
   DdimParameters p;

@@ -43,21 +43,51 @@ std::vector<Out> convert(const TensorView& t) {
   const size_t es = element_size(t.dtype);
   for (size_t i = 0; i < n; ++i, p += es) {
     switch (t.dtype) {
-      case DType::kBool: out[i] = static_cast<Out>(p[0] != 0 ? 1 : 0); break;
-      case DType::kU8: out[i] = static_cast<Out>(p[0]); break;
-      case DType::kI8: out[i] = static_cast<Out>(load<int8_t>(p)); break;
-      case DType::kF8E5M2: out[i] = static_cast<Out>(f8e5m2_to_float(p[0])); break;
-      case DType::kF8E4M3: out[i] = static_cast<Out>(f8e4m3_to_float(p[0])); break;
-      case DType::kI16: out[i] = static_cast<Out>(load<int16_t>(p)); break;
-      case DType::kU16: out[i] = static_cast<Out>(load<uint16_t>(p)); break;
-      case DType::kF16: out[i] = static_cast<Out>(f16_to_float(load<uint16_t>(p))); break;
-      case DType::kBF16: out[i] = static_cast<Out>(bf16_to_float(load<uint16_t>(p))); break;
-      case DType::kI32: out[i] = static_cast<Out>(load<int32_t>(p)); break;
-      case DType::kU32: out[i] = static_cast<Out>(load<uint32_t>(p)); break;
-      case DType::kF32: out[i] = static_cast<Out>(load<float>(p)); break;
-      case DType::kI64: out[i] = static_cast<Out>(load<int64_t>(p)); break;
-      case DType::kU64: out[i] = static_cast<Out>(load<uint64_t>(p)); break;
-      case DType::kF64: out[i] = static_cast<Out>(load<double>(p)); break;
+      case DType::kBool:
+        out[i] = static_cast<Out>(p[0] != 0 ? 1 : 0);
+        break;
+      case DType::kU8:
+        out[i] = static_cast<Out>(p[0]);
+        break;
+      case DType::kI8:
+        out[i] = static_cast<Out>(load<int8_t>(p));
+        break;
+      case DType::kF8E5M2:
+        out[i] = static_cast<Out>(f8e5m2_to_float(p[0]));
+        break;
+      case DType::kF8E4M3:
+        out[i] = static_cast<Out>(f8e4m3_to_float(p[0]));
+        break;
+      case DType::kI16:
+        out[i] = static_cast<Out>(load<int16_t>(p));
+        break;
+      case DType::kU16:
+        out[i] = static_cast<Out>(load<uint16_t>(p));
+        break;
+      case DType::kF16:
+        out[i] = static_cast<Out>(f16_to_float(load<uint16_t>(p)));
+        break;
+      case DType::kBF16:
+        out[i] = static_cast<Out>(bf16_to_float(load<uint16_t>(p)));
+        break;
+      case DType::kI32:
+        out[i] = static_cast<Out>(load<int32_t>(p));
+        break;
+      case DType::kU32:
+        out[i] = static_cast<Out>(load<uint32_t>(p));
+        break;
+      case DType::kF32:
+        out[i] = static_cast<Out>(load<float>(p));
+        break;
+      case DType::kI64:
+        out[i] = static_cast<Out>(load<int64_t>(p));
+        break;
+      case DType::kU64:
+        out[i] = static_cast<Out>(load<uint64_t>(p));
+        break;
+      case DType::kF64:
+        out[i] = static_cast<Out>(load<double>(p));
+        break;
     }
   }
   return out;
@@ -124,7 +154,7 @@ uint16_t float_to_f16(float value) {
     return static_cast<uint16_t>(sign | 0x7C00u | (a > 0x7F800000u ? 0x200u | ((a >> 13) & 0x3FFu) : 0u));
   }
   if (a >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // >= 65520 rounds to infinity
-  if (a < 0x38800000u) {                                                 // below 2^-14: subnormal or zero
+  if (a < 0x38800000u) {                                               // below 2^-14: subnormal or zero
     const uint32_t exp = a >> 23;
     if (exp < 102) return sign;  // below 2^-25 rounds to zero
     const uint32_t m = (a & 0x7FFFFFu) | 0x800000u;
@@ -313,7 +343,9 @@ TensorData TensorData::from_floats(std::string name, std::vector<int64_t> shape,
   for (size_t i = 0; i < values.size(); ++i) {
     uint8_t* p = t.bytes.data() + i * es;
     switch (dtype) {
-      case DType::kF32: std::memcpy(p, &values[i], 4); break;
+      case DType::kF32:
+        std::memcpy(p, &values[i], 4);
+        break;
       case DType::kF64: {
         const double d = values[i];
         std::memcpy(p, &d, 8);

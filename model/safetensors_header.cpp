@@ -69,7 +69,8 @@ class Parser {
   char peek() const { return at_end() ? '\0' : text_[pos_]; }
 
   void skip_ws() {
-    while (!at_end() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r')) ++pos_;
+    while (!at_end() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r'))
+      ++pos_;
   }
 
   void expect(char c) {
@@ -260,14 +261,30 @@ class Parser {
       if (at_end()) fail("unterminated escape");
       const char e = text_[pos_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           uint32_t cp = hex4();
           if (cp >= 0xDC00 && cp <= 0xDFFF) fail("unpaired low surrogate");
@@ -321,10 +338,18 @@ class Parser {
 
 void dump_to(const JsonValue& v, std::string& out) {
   switch (v.kind) {
-    case JsonValue::Kind::kNull: out += "null"; break;
-    case JsonValue::Kind::kBool: out += v.boolean ? "true" : "false"; break;
-    case JsonValue::Kind::kNumber: out += v.text; break;
-    case JsonValue::Kind::kString: append_json_string(out, v.text); break;
+    case JsonValue::Kind::kNull:
+      out += "null";
+      break;
+    case JsonValue::Kind::kBool:
+      out += v.boolean ? "true" : "false";
+      break;
+    case JsonValue::Kind::kNumber:
+      out += v.text;
+      break;
+    case JsonValue::Kind::kString:
+      append_json_string(out, v.text);
+      break;
     case JsonValue::Kind::kArray:
       out += '[';
       for (size_t i = 0; i < v.items.size(); ++i) {
@@ -348,12 +373,18 @@ void dump_to(const JsonValue& v, std::string& out) {
 
 const char* kind_name(JsonValue::Kind kind) {
   switch (kind) {
-    case JsonValue::Kind::kNull: return "null";
-    case JsonValue::Kind::kBool: return "a boolean";
-    case JsonValue::Kind::kNumber: return "a number";
-    case JsonValue::Kind::kString: return "a string";
-    case JsonValue::Kind::kArray: return "an array";
-    case JsonValue::Kind::kObject: return "an object";
+    case JsonValue::Kind::kNull:
+      return "null";
+    case JsonValue::Kind::kBool:
+      return "a boolean";
+    case JsonValue::Kind::kNumber:
+      return "a number";
+    case JsonValue::Kind::kString:
+      return "a string";
+    case JsonValue::Kind::kArray:
+      return "an array";
+    case JsonValue::Kind::kObject:
+      return "an object";
   }
   return "?";
 }
@@ -362,14 +393,16 @@ const char* kind_name(JsonValue::Kind kind) {
 uint64_t non_negative(const JsonValue& v, const std::string& where) {
   const auto n = v.kind == JsonValue::Kind::kNumber ? v.as_int64() : std::nullopt;
   if (!n || *n < 0) {
-    throw WeightsError(where + " must be a non-negative integer, got " + (v.kind == JsonValue::Kind::kNumber ? v.text : kind_name(v.kind)));
+    throw WeightsError(where + " must be a non-negative integer, got " +
+                       (v.kind == JsonValue::Kind::kNumber ? v.text : kind_name(v.kind)));
   }
   return static_cast<uint64_t>(*n);
 }
 
 TensorEntry parse_entry(const std::string& name, const JsonValue& v, uint64_t buffer_size, const std::string& file) {
   const std::string where = file + ": tensor \"" + name + "\"";
-  if (v.kind != JsonValue::Kind::kObject) throw WeightsError(where + ": entry must be an object, got " + kind_name(v.kind));
+  if (v.kind != JsonValue::Kind::kObject)
+    throw WeightsError(where + ": entry must be an object, got " + kind_name(v.kind));
   TensorEntry e;
   e.name = name;
   for (const auto& m : v.members) {
@@ -465,11 +498,21 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
   for (const char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<uint8_t>(c) < 0x20) {
           out += "\\u00";

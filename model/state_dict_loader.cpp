@@ -111,8 +111,8 @@ void load_weights(torch::nn::Module& module, const WeightsSet& weights, const st
 
   if (!missing.empty() || !unexpected.empty() || !wrong_shape.empty() || !wrong_dtype.empty()) {
     std::ostringstream message;
-    message << "weights " << weights.path() << " do not match the model under prefix '" << prefix << "': "
-            << missing.size() << " missing, " << unexpected.size() << " unexpected, " << wrong_shape.size()
+    message << "weights " << weights.path() << " do not match the model under prefix '" << prefix
+            << "': " << missing.size() << " missing, " << unexpected.size() << " unexpected, " << wrong_shape.size()
             << " wrongly shaped, " << wrong_dtype.size() << " wrongly typed";
     for (const std::string& key : missing) message << "\n  missing: " << key;
     for (const std::string& key : unexpected) message << "\n  unexpected: " << key;

@@ -15,9 +15,9 @@ struct DTypePair {
 };
 
 constexpr DTypePair kPairs[] = {
-    {DType::kF32, torch::kFloat32}, {DType::kF64, torch::kFloat64}, {DType::kF16, torch::kFloat16},
-    {DType::kBF16, torch::kBFloat16}, {DType::kI64, torch::kInt64}, {DType::kI32, torch::kInt32},
-    {DType::kI16, torch::kInt16},    {DType::kI8, torch::kInt8},     {DType::kU8, torch::kUInt8},
+    {DType::kF32, torch::kFloat32},   {DType::kF64, torch::kFloat64}, {DType::kF16, torch::kFloat16},
+    {DType::kBF16, torch::kBFloat16}, {DType::kI64, torch::kInt64},   {DType::kI32, torch::kInt32},
+    {DType::kI16, torch::kInt16},     {DType::kI8, torch::kInt8},     {DType::kU8, torch::kUInt8},
     {DType::kBool, torch::kBool},
 };
 
@@ -59,8 +59,9 @@ DType safetensors_dtype(torch::ScalarType type, const std::string& what) {
   throw WeightsError(what + ": tensors of this dtype are not written");
 }
 
-std::vector<const TensorView*> match_checkpoint(const SafetensorsFile& file, const std::vector<ExpectedTensor>& expected,
-                                                const std::string& what, const std::string& whom) {
+std::vector<const TensorView*> match_checkpoint(const SafetensorsFile& file,
+                                                const std::vector<ExpectedTensor>& expected, const std::string& what,
+                                                const std::string& whom) {
   const auto shape_text = [](at::IntArrayRef shape) {
     std::ostringstream out;
     out << '[';

@@ -9,10 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include "model/optimizer_state.h"
 #include "model/safetensors.h"
 #include "model/tensor_io.h"
 #include "model/trainer.h"
-#include "model/optimizer_state.h"
 #include "model/unet.h"
 
 namespace tessera::model {
@@ -69,7 +69,8 @@ std::vector<Entry> entries(const LdmTrainer& trainer) {
   for (const auto& item : trainer.unet().named_parameters(/*recurse=*/true)) {
     const torch::Tensor& parameter = item.value();
     const std::string prefix = kOptimizerPrefix + item.key();
-    const torch::optim::AdamWParamState* state = find_parameter_state<torch::optim::AdamWParamState>(trainer.optimizer(), parameter);
+    const torch::optim::AdamWParamState* state =
+        find_parameter_state<torch::optim::AdamWParamState>(trainer.optimizer(), parameter);
     const torch::Tensor zeros = state ? torch::Tensor() : torch::zeros_like(parameter);
     list.push_back({prefix + ".exp_avg", state ? state->exp_avg() : zeros, Target::kExpAvg, item.key(), parameter});
     list.push_back(

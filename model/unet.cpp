@@ -1,7 +1,5 @@
 #include "model/unet.h"
 
-#include "model/attention.h"
-
 #include <torch/nn/functional/pooling.h>
 #include <torch/nn/functional/upsampling.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -16,6 +14,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "model/attention.h"
 
 // Structure and names follow ldm/modules/diffusionmodules/openaimodel.py
 // (UNetModel, TimestepEmbedSequential, ResBlock, AttentionBlock with
@@ -359,7 +359,8 @@ bool has_attention(const UNetConfig& config, int64_t downsample_factor) {
 
 torch::Tensor timestep_embedding(const torch::Tensor& timesteps, int64_t dim, double max_period) {
   const int64_t half = dim / 2;
-  const torch::Tensor freqs = torch::exp(-std::log(max_period) * torch::arange(0, half, timesteps.options().dtype(torch::kFloat32)) / half);
+  const torch::Tensor freqs =
+      torch::exp(-std::log(max_period) * torch::arange(0, half, timesteps.options().dtype(torch::kFloat32)) / half);
   const torch::Tensor args = timesteps.unsqueeze(1).to(torch::kFloat32) * freqs.unsqueeze(0);  // b half
   torch::Tensor embedding = torch::cat({torch::cos(args), torch::sin(args)}, -1);
   if (dim % 2 != 0) embedding = torch::cat({embedding, torch::zeros_like(embedding.narrow(1, 0, 1))}, -1);

@@ -14,11 +14,11 @@
 #include <optional>
 #include <thread>
 
-#include "pipeline/interrupt.h"
-#include "pipeline/kill_switch.h"
-#include "pipeline/run_clock.h"
-#include "stages/jpeg_codec.h"
-#include "store/error.h"
+#include "base/crash_point.h"
+#include "base/error.h"
+#include "imaging/jpeg_codec.h"
+#include "interrupt.h"
+#include "run_clock.h"
 #include "store/store.h"
 
 namespace tessera::pipeline {
@@ -29,7 +29,7 @@ struct BatchJob {
   size_t slide_batches = 0;  // of this slide, so the writer knows when it is done
   int side = 0;
   std::vector<store::TileKey> tiles;
-  std::unique_ptr<stages::HostBatch> host;
+  std::unique_ptr<runtime::HostBatch> host;
   std::vector<store::TensorRecord> latents;
   std::string error;
 };
@@ -39,9 +39,9 @@ using JobPtr = std::shared_ptr<BatchJob>;
 // `batches in flight` of them exist at once.
 class HostBatchPool {
  public:
-  HostBatchPool(const stages::LatentEncoder& encoder, size_t capacity) : encoder_(encoder), capacity_(capacity) {}
+  HostBatchPool(const runtime::LatentEncoder& encoder, size_t capacity) : encoder_(encoder), capacity_(capacity) {}
 
-  std::unique_ptr<stages::HostBatch> acquire(int side) {
+  std::unique_ptr<runtime::HostBatch> acquire(int side) {
     {
       std::lock_guard lock(mutex_);
       auto& free = free_[side];
@@ -51,33 +51,32 @@ class HostBatchPool {
         return batch;
       }
     }
-    return std::make_unique<stages::HostBatch>(encoder_.make_batch(capacity_, side));
+    return std::make_unique<runtime::HostBatch>(encoder_.make_batch(capacity_, side));
   }
 
-  void release(std::unique_ptr<stages::HostBatch> batch) {
+  void release(std::unique_ptr<runtime::HostBatch> batch) {
     if (!batch) return;
     std::lock_guard lock(mutex_);
     free_[batch->side()].push_back(std::move(batch));
   }
 
  private:
-  const stages::LatentEncoder& encoder_;
+  const runtime::LatentEncoder& encoder_;
   size_t capacity_;
   std::mutex mutex_;
-  std::map<int, std::vector<std::unique_ptr<stages::HostBatch>>> free_;
+  std::map<int, std::vector<std::unique_ptr<runtime::HostBatch>>> free_;
 };
 
 class EncodeRun {
  public:
-  EncodeRun(store::Store& store, stages::LatentEncoder& encoder, size_t batch, Progress& progress,
+  EncodeRun(store::Store& store, runtime::LatentEncoder& encoder, size_t batch, Progress& progress,
             std::vector<std::pair<store::SlideRecord, uint64_t>> work)
       : store_(store),
         encoder_(encoder),
         batch_(batch),
         progress_(progress),
         pool_(encoder, batch),
-        work_(std::move(work)),
-        kill_switch_("TESSERA_FAULT_KILL_AFTER_BATCHES") {}
+        work_(std::move(work)) {}
 
   void run(size_t batches_in_flight, EncodeSummary& summary);
 
@@ -88,12 +87,11 @@ class EncodeRun {
   void write(BatchJob& job, EncodeSummary& summary);
 
   store::Store& store_;
-  stages::LatentEncoder& encoder_;
+  runtime::LatentEncoder& encoder_;
   size_t batch_;
   Progress& progress_;
   HostBatchPool pool_;
   std::vector<std::pair<store::SlideRecord, uint64_t>> work_;
-  KillSwitch kill_switch_;
   double model_seconds_ = 0;  // the model node is serial
 
   // Source state (the input node is serial).
@@ -175,7 +173,7 @@ void EncodeRun::write(BatchJob& job, EncodeSummary& summary) {
   }
   if (!job.error.empty() && !failed_.count(job.slide_id)) failed_[job.slide_id] = job.error;
   progress_.tiles_done(job.tiles.size());
-  kill_switch_.count();
+  crash_point("encode.batch_stored");
   if (last) {
     const auto failure = failed_.find(job.slide_id);
     if (failure != failed_.end()) {
@@ -221,7 +219,7 @@ void EncodeRun::run(size_t batches_in_flight, EncodeSummary& summary) {
 
 }  // namespace
 
-EncodeSummary encode_missing(store::Store& store, stages::LatentEncoder& encoder, size_t batch, int jobs,
+EncodeSummary encode_missing(store::Store& store, runtime::LatentEncoder& encoder, size_t batch, int jobs,
                              Progress::Mode mode) {
   if (batch == 0) throw Error("--batch must be at least 1");
   const RunClock clock;
@@ -280,7 +278,7 @@ EncodeSummary encode_missing(store::Store& store, stages::LatentEncoder& encoder
 EncodeSummary run_encode(const EncodeOptions& options) {
   // The model is loaded and checked before the store is opened: a truncated
   // or mismatched weights file stops the run with nothing written.
-  stages::LatentEncoder encoder(options.encoder);
+  runtime::LatentEncoder encoder(options.encoder);
   auto store = store::Store::open(options.store);
   InterruptScope interrupt;
   return encode_missing(*store, encoder, options.batch, options.jobs, resolve_mode(options.progress));

@@ -7,10 +7,10 @@
 #include <utility>
 #include <vector>
 
-#include "pipeline/interrupt.h"
+#include "base/error.h"
+#include "interrupt.h"
 #include "pipeline/prompt_context.h"
-#include "pipeline/run_clock.h"
-#include "store/error.h"
+#include "run_clock.h"
 #include "store/store.h"
 
 namespace tessera::pipeline {
@@ -18,7 +18,7 @@ namespace tessera::pipeline {
 EncodeTextSummary run_encode_text(const EncodeTextOptions& options) {
   if (options.batch == 0) throw Error("--batch must be at least 1");
   const RunClock clock;
-  stages::TextEncoder encoder(options.encoder);
+  runtime::TextEncoder encoder(options.encoder);
   auto store = store::Store::open(options.store);
   InterruptScope interrupt;
 

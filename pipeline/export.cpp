@@ -1,6 +1,5 @@
 #include "pipeline/export.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <xxhash.h>
 
@@ -12,17 +11,18 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 #include <sstream>
 #include <unordered_map>
 
-#include "pipeline/interrupt.h"
+#include "base/error.h"
+#include "base/file_io.h"
+#include "dataset/tar_writer.h"
+#include "interrupt.h"
 #include "pipeline/progress.h"
-#include "pipeline/run_clock.h"
-#include "stages/file_io.h"
-#include "stages/tar_writer.h"
-#include "store/error.h"
+#include "run_clock.h"
 #include "store/store.h"
 
 namespace tessera::pipeline {
@@ -252,7 +252,7 @@ class ImageFolderSink : public SampleSink {
     const std::string label_dir = path_component(s.label);
     if (made_.insert(s.split + "/" + label_dir).second) fs::create_directories(split_dir / label_dir);
     const std::string relative = label_dir + "/" + s.name + "." + s.ext;
-    stages::write_file(split_dir / relative, s.image);
+    tessera::write_file(split_dir / relative, s.image);
     auto& metadata = metadata_[s.split];
     if (!metadata) {
       metadata = std::make_unique<std::ofstream>(split_dir / "metadata.jsonl", std::ios::binary | std::ios::trunc);
@@ -539,7 +539,7 @@ ExportSummary run_export(const ExportOptions& options) {
       Sample s;
       s.name = "syn" + std::to_string(d) + "_" + std::to_string(syn.index);
       s.ext = syn.ext;
-      s.image = stages::read_file(syn.image);
+      s.image = tessera::read_file(syn.image);
       s.prompt = syn.prompt;
       s.label = synthetic_label(options.label, syn.fields);
       s.split = kTrain;  // validation must be real data
@@ -620,7 +620,7 @@ ExportSummary run_export(const ExportOptions& options) {
   // Written last, and by rename: its presence says the export finished.
   const fs::path final_path = options.out / kDatasetFile;
   const fs::path partial = options.out / (std::string(kDatasetFile) + ".partial");
-  stages::write_file(partial, summary.dataset_json + "\n");
+  tessera::write_file(partial, summary.dataset_json + "\n");
   std::error_code ec;
   fs::rename(partial, final_path, ec);
   if (ec) throw Error("cannot rename " + partial.string() + " to " + final_path.string() + ": " + ec.message());

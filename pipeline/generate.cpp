@@ -1,6 +1,5 @@
 #include "pipeline/generate.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <tbb/flow_graph.h>
 #include <tbb/parallel_for.h>
@@ -16,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 #include <set>
@@ -23,20 +23,20 @@
 #include <utility>
 #include <vector>
 
-#include "pipeline/interrupt.h"
-#include "pipeline/kill_switch.h"
+#include "base/crash_point.h"
+#include "base/error.h"
+#include "base/file_io.h"
+#include "imaging/image_file.h"
+#include "imaging/image_grid.h"
+#include "imaging/jpeg_codec.h"
+#include "imaging/vips_runtime.h"
+#include "interrupt.h"
 #include "pipeline/prompt_context.h"
-#include "pipeline/run_clock.h"
-#include "stages/file_io.h"
-#include "stages/csv_table.h"
-#include "stages/image_file.h"
-#include "stages/image_grid.h"
-#include "stages/image_sampler.h"
-#include "stages/jpeg_codec.h"
-#include "stages/prompt_template.h"
-#include "stages/text_encoder.h"
-#include "stages/vips_runtime.h"
-#include "store/error.h"
+#include "prompts/csv_table.h"
+#include "prompts/prompt_template.h"
+#include "run_clock.h"
+#include "runtime/image_sampler.h"
+#include "runtime/text_encoder.h"
 #include "store/store.h"
 #include "text/clip_tokenizer.h"
 
@@ -163,7 +163,7 @@ ModelSources resolve_models(const GenerateOptions& options) {
 
 struct PromptChoice {
   std::string text;
-  std::string id;  // prompt_id(text); the empty prompt's is prompt_id("")
+  std::string id;                  // prompt_id(text); the empty prompt's is prompt_id("")
   std::vector<int32_t> token_ids;  // with start and end tokens; empty: the text encoder's empty prompt
   std::string tumor, til;
   uint64_t weight = 1;  // tiles of the store that use it
@@ -228,8 +228,9 @@ text::ClipTokenizer load_tokenizer(const std::string& flag) {
     if (const char* env = std::getenv("TESSERA_CLIP_VOCAB")) path = env;
   }
   if (path.empty()) {
-    throw Error("prompt files need the CLIP BPE vocabulary: pass --clip-vocab bpe_simple_vocab_16e6.txt.gz (from "
-                "OpenAI CLIP's repository, MIT licence) or set TESSERA_CLIP_VOCAB");
+    throw Error(
+        "prompt files need the CLIP BPE vocabulary: pass --clip-vocab bpe_simple_vocab_16e6.txt.gz (from "
+        "OpenAI CLIP's repository, MIT licence) or set TESSERA_CLIP_VOCAB");
   }
   return text::ClipTokenizer::from_bpe_gz(path);
 }
@@ -315,9 +316,8 @@ PromptPlan plan_from_store(const store::Store& store, const std::string& balance
   std::map<std::string, uint64_t> tiles_per_prompt;  // "" for tiles without a prompt
   for (const auto& slide : store.slides()) {
     if (slide.status != store::SlideStatus::kComplete) continue;
-    store.for_each_tile(slide.id, [&](const store::TileKey&, const store::TileRecord& tile) {
-      ++tiles_per_prompt[tile.prompt_id];
-    });
+    store.for_each_tile(
+        slide.id, [&](const store::TileKey&, const store::TileRecord& tile) { ++tiles_per_prompt[tile.prompt_id]; });
   }
   if (tiles_per_prompt.empty()) {
     throw Error("store " + store.dir().string() + " has no tiles of complete slides to draw prompts from");
@@ -417,7 +417,7 @@ std::map<uint64_t, std::string> read_manifest(const fs::path& out) {
   const fs::path path = out / "manifest.jsonl";
   std::error_code ec;
   if (!fs::exists(path, ec)) return rows;
-  std::string text = stages::read_file(path);
+  std::string text = tessera::read_file(path);
   if (!text.empty() && text.back() != '\n') {
     const size_t keep = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
     spdlog::warn("{}: dropping an unfinished last line", path.string());
@@ -482,7 +482,7 @@ std::set<uint64_t> keys_of(const std::map<uint64_t, std::string>& rows) {
 
 class GenerateRun {
  public:
-  GenerateRun(const GenerateOptions& options, stages::ImageSampler& sampler, const PromptPlan& plan,
+  GenerateRun(const GenerateOptions& options, runtime::ImageSampler& sampler, const PromptPlan& plan,
               const std::vector<size_t>& assignment, const std::map<std::string, store::TensorRecord>& embeddings,
               const std::string& cond_stage_id, std::map<uint64_t, std::string>& rows, Progress& progress)
       : options_(options),
@@ -493,8 +493,7 @@ class GenerateRun {
         cond_stage_id_(cond_stage_id),
         rows_(rows),
         present_(keys_of(rows)),
-        progress_(progress),
-        kill_switch_("TESSERA_FAULT_KILL_AFTER_BATCHES") {}
+        progress_(progress) {}
 
   void run(GenerateSummary& summary);
 
@@ -505,7 +504,7 @@ class GenerateRun {
   std::string manifest_row(uint64_t index, const std::string& file) const;
 
   const GenerateOptions& options_;
-  stages::ImageSampler& sampler_;
+  runtime::ImageSampler& sampler_;
   const PromptPlan& plan_;
   const std::vector<size_t>& assignment_;
   const std::map<std::string, store::TensorRecord>& embeddings_;
@@ -513,7 +512,6 @@ class GenerateRun {
   std::map<uint64_t, std::string>& rows_;  // extended by the writer
   const std::set<uint64_t> present_;       // the rows before the run, read by the source
   Progress& progress_;
-  KillSwitch kill_switch_;
   uint64_t next_batch_ = 0;
   std::string failure_;  // the first error; the source stops at it
 };
@@ -563,9 +561,8 @@ std::string GenerateRun::manifest_row(uint64_t index, const std::string& file) c
   row["seed"] = options_.seed;
   row["index"] = index;
   row["fields"] = fields;
-  row["model_ids"] = {{"unet", sampler_.unet_id()},
-                      {"first_stage", sampler_.first_stage_id()},
-                      {"cond_stage", cond_stage_id_}};
+  row["model_ids"] = {
+      {"unet", sampler_.unet_id()}, {"first_stage", sampler_.first_stage_id()}, {"cond_stage", cond_stage_id_}};
   row["sampler"] = {{"name", sampler_.sampler_name()},
                     {"steps", sampler_.steps()},
                     {"eta", sampler_.eta()},
@@ -589,7 +586,7 @@ void GenerateRun::write(BatchJob& job, GenerateSummary& summary) {
       if (options_.format == "jpeg") {
         stages::JpegOptions jpeg;
         jpeg.quality = 90;
-        stages::write_file(path, stages::encode_jpeg(job.images[k], jpeg));
+        tessera::write_file(path, stages::encode_jpeg(job.images[k], jpeg));
       } else {
         stages::save_png(job.images[k], path.string());
       }
@@ -612,7 +609,7 @@ void GenerateRun::write(BatchJob& job, GenerateSummary& summary) {
     return;
   }
   job.images.clear();
-  kill_switch_.count();
+  crash_point("generate.batch_written");
 }
 
 void GenerateRun::run(GenerateSummary& summary) {
@@ -666,7 +663,7 @@ GenerateSummary run_generate(const GenerateOptions& options) {
 
   // Every model is loaded and checked before OUT is touched.
   const ModelSources models = resolve_models(options);
-  stages::ImageSamplerOptions sampling;
+  runtime::ImageSamplerOptions sampling;
   sampling.config = models.config;
   sampling.unet_weights = models.unet_weights;
   sampling.vae_config = models.vae_config;
@@ -678,8 +675,8 @@ GenerateSummary run_generate(const GenerateOptions& options) {
   sampling.device = options.device;
   sampling.compute_dtype = options.compute_dtype;
   sampling.threads = options.threads;
-  stages::ImageSampler sampler(sampling);
-  stages::TextEncoderOptions text_options;
+  runtime::ImageSampler sampler(sampling);
+  runtime::TextEncoderOptions text_options;
   text_options.config = models.text_config;
   text_options.weights = models.text_weights;
   text_options.device = options.device;
@@ -688,7 +685,7 @@ GenerateSummary run_generate(const GenerateOptions& options) {
   // Embeddings computed here are rounded as `tessera encode-text` stores
   // them, so an image does not depend on whether the store had its prompt.
   text_options.stored_dtype = store::TensorDType::kF16;
-  stages::TextEncoder text_encoder(text_options);
+  runtime::TextEncoder text_encoder(text_options);
   if (!models.expected_vae_id.empty() && models.expected_vae_id != sampler.first_stage_id()) {
     throw Error(options.run.string() + "/run.json: the run was trained on first stage " + models.expected_vae_id +
                 ", but " + models.vae_weights + " is now " + sampler.first_stage_id());
@@ -743,14 +740,14 @@ GenerateSummary run_generate(const GenerateOptions& options) {
                          {"prompts", {{"kind", plan.kind}, {"balance", plan.balance}, {"hash", plan.fingerprint()}}}};
   check_settings(options.out, settings);
   fs::create_directories(options.out / "images");
-  stages::write_file_atomically(options.out / "generate.json",
-                   json{{"format", kGenerateFormat},
-                        {"settings", settings},
-                        {"n", options.n},
-                        {"checkpoint", fs::absolute(models.unet_weights).string()},
-                        {"updated", utc_now()}}
-                           .dump(2) +
-                       "\n");
+  tessera::write_file_atomically(options.out / "generate.json",
+                                 json{{"format", kGenerateFormat},
+                                      {"settings", settings},
+                                      {"n", options.n},
+                                      {"checkpoint", fs::absolute(models.unet_weights).string()},
+                                      {"updated", utc_now()}}
+                                         .dump(2) +
+                                     "\n");
   auto rows = read_manifest(options.out);
   uint64_t missing = 0;
   for (uint64_t i = 0; i < options.n; ++i) missing += rows.count(i) ? 0 : 1;

@@ -14,27 +14,25 @@
 #include <string>
 #include <thread>
 
+#include "base/crash_point.h"
+#include "base/error.h"
+#include "imaging/jpeg_codec.h"
+#include "imaging/vips_runtime.h"
+#include "interrupt.h"
 #include "pipeline/encode.h"
-#include "pipeline/interrupt.h"
-#include "pipeline/kill_switch.h"
 #include "pipeline/progress.h"
-#include "pipeline/run_clock.h"
-#include "pipeline/slide_plan.h"
-#include "stages/jpeg_codec.h"
-#include "stages/tile_filter.h"
-#include "stages/tile_reader.h"
-#include "stages/vips_runtime.h"
-#include "store/error.h"
-#include "stages/resolution.h"
+#include "run_clock.h"
+#include "slide/resolution.h"
+#include "slide/tile_filter.h"
+#include "slide/tile_reader.h"
+#include "slide_plan.h"
 #include "store/store.h"
 
 namespace tessera::pipeline {
 namespace fs = std::filesystem;
 namespace {
 
-fs::path qc_dir(const IngestOptions& options) {
-  return options.qc_dir.empty() ? options.store / "qc" : options.qc_dir;
-}
+fs::path qc_dir(const IngestOptions& options) { return options.qc_dir.empty() ? options.store / "qc" : options.qc_dir; }
 
 // A slide in flight through the graph. Only the writer node touches `writer`,
 // `received` and `failure`, and it frees `plan` once the slide is finished, so
@@ -80,15 +78,14 @@ class IngestRun {
  public:
   IngestRun(const IngestOptions& options, store::Store& store, std::vector<stages::SlideSource> sources,
             std::map<std::string, double> overrides, const PromptContext* prompts, Progress& progress,
-            stages::LatentEncoder* encoder)
+            runtime::LatentEncoder* encoder)
       : options_(options),
         prompts_(prompts),
         encoder_(encoder),
         store_(store),
         sources_(std::move(sources)),
         overrides_(std::move(overrides)),
-        progress_(progress),
-        kill_switch_("TESSERA_FAULT_KILL_AFTER_TILES") {}
+        progress_(progress) {}
 
   IngestSummary run(int jobs, size_t tiles_in_flight);
 
@@ -100,18 +97,16 @@ class IngestRun {
   void store_tile(SlideState& state, const PendingTile& tile, const store::TensorRecord* latent);
   void encode_pending(SlideState& state);
   void finish_slide(SlideState& state);
-  void record_failure(const stages::SlideSource& source, const std::string& error,
-                      const store::SlideRecord* partial);
+  void record_failure(const stages::SlideSource& source, const std::string& error, const store::SlideRecord* partial);
 
   const IngestOptions& options_;
   const PromptContext* prompts_;
-  stages::LatentEncoder* encoder_;
-  std::optional<stages::HostBatch> host_batch_;  // the writer's, reused
+  runtime::LatentEncoder* encoder_;
+  std::optional<runtime::HostBatch> host_batch_;  // the writer's, reused
   store::Store& store_;
   std::vector<stages::SlideSource> sources_;
   std::map<std::string, double> overrides_;
   Progress& progress_;
-  KillSwitch kill_switch_;
 
   // Source state (the input node runs serially).
   size_t next_source_ = 0;
@@ -249,7 +244,7 @@ void IngestRun::write(const TileResult& result) {
 void IngestRun::store_tile(SlideState& state, const PendingTile& tile, const store::TensorRecord* latent) {
   state.writer->add(tile.row, tile.col, tile.record, tile.jpeg);
   if (latent) state.writer->add_latent(encoder_->model_id(), tile.row, tile.col, *latent);
-  kill_switch_.count();
+  crash_point("ingest.tile_stored");
 }
 
 void IngestRun::encode_pending(SlideState& state) {
@@ -257,9 +252,8 @@ void IngestRun::encode_pending(SlideState& state) {
   const int side = state.plan->opened.grid.tile;
   if (!host_batch_ || host_batch_->side() != side) host_batch_ = encoder_->make_batch(options_.encode_batch, side);
   auto& pending = state.pending;
-  tbb::parallel_for(size_t{0}, pending.size(), [&](size_t i) {
-    stages::decode_jpeg_into(pending[i].jpeg, host_batch_->tile(i), side, side);
-  });
+  tbb::parallel_for(size_t{0}, pending.size(),
+                    [&](size_t i) { stages::decode_jpeg_into(pending[i].jpeg, host_batch_->tile(i), side, side); });
   const auto latents = encoder_->encode(*host_batch_, pending.size());
   for (size_t i = 0; i < pending.size(); ++i) store_tile(state, pending[i], &latents[i]);
   pending.clear();
@@ -425,8 +419,8 @@ IngestSummary run_ingest(const IngestOptions& options) {
       if (inserted) {
         unique.push_back(std::move(s));
       } else {
-        duplicates.failures.emplace_back(s.path, "slide id '" + s.id + "' is also the id of " + it->second +
-                                                     "; rename one of the files");
+        duplicates.failures.emplace_back(
+            s.path, "slide id '" + s.id + "' is also the id of " + it->second + "; rename one of the files");
       }
     }
     sources = std::move(unique);
@@ -436,9 +430,9 @@ IngestSummary run_ingest(const IngestOptions& options) {
   // store is touched: a malformed file stops the run with nothing written.
   const auto prompts = PromptContext::load(options);
   // So is the VAE: a truncated or mismatched weights file writes nothing.
-  std::unique_ptr<stages::LatentEncoder> encoder;
+  std::unique_ptr<runtime::LatentEncoder> encoder;
   if (options.encoder) {
-    encoder = std::make_unique<stages::LatentEncoder>(*options.encoder);
+    encoder = std::make_unique<runtime::LatentEncoder>(*options.encoder);
     encoder->check_tile_side(options.tile);
   }
   store::StoreOptions store_options;

@@ -1,4 +1,4 @@
-#include "pipeline/interrupt.h"
+#include "interrupt.h"
 
 #include <atomic>
 #include <csignal>

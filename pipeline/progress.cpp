@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace tessera::pipeline {
 

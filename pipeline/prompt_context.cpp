@@ -6,10 +6,10 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "stages/file_io.h"
-#include "stages/csv_table.h"
-#include "stages/report_fields.h"
-#include "store/error.h"
+#include "base/error.h"
+#include "base/file_io.h"
+#include "prompts/csv_table.h"
+#include "prompts/report_fields.h"
 #include "text/clip_tokenizer.h"
 
 namespace tessera::pipeline {
@@ -51,11 +51,13 @@ std::unique_ptr<PromptContext> PromptContext::load(const IngestOptions& options)
     if (const char* env = std::getenv("TESSERA_CLIP_VOCAB")) context->vocabulary_path_ = env;
   }
   if (context->vocabulary_path_.empty()) {
-    throw Error("prompts need the CLIP BPE vocabulary: pass --clip-vocab bpe_simple_vocab_16e6.txt.gz (from OpenAI "
-                "CLIP's repository, MIT licence) or set TESSERA_CLIP_VOCAB");
+    throw Error(
+        "prompts need the CLIP BPE vocabulary: pass --clip-vocab bpe_simple_vocab_16e6.txt.gz (from OpenAI "
+        "CLIP's repository, MIT licence) or set TESSERA_CLIP_VOCAB");
   }
-  context->tokenizer_ = std::make_unique<text::ClipTokenizer>(text::ClipTokenizer::from_bpe_gz(context->vocabulary_path_));
-  const std::string vocabulary = stages::read_file(context->vocabulary_path_);
+  context->tokenizer_ =
+      std::make_unique<text::ClipTokenizer>(text::ClipTokenizer::from_bpe_gz(context->vocabulary_path_));
+  const std::string vocabulary = tessera::read_file(context->vocabulary_path_);
   context->vocabulary_hash_ = hex64(XXH3_64bits(vocabulary.data(), vocabulary.size()));
 
   if (!options.reports.empty()) {

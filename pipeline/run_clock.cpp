@@ -1,4 +1,4 @@
-#include "pipeline/run_clock.h"
+#include "run_clock.h"
 
 #include <ctime>
 

@@ -1,11 +1,11 @@
-#include "pipeline/slide_plan.h"
+#include "slide_plan.h"
 
 #include <xxhash.h>
 
 #include <cstdio>
 #include <sstream>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace tessera::pipeline {
 namespace {
@@ -19,11 +19,11 @@ std::string ingest_config_hash(const IngestOptions& o, const stages::Resolution&
   text << "format=1;tile=" << o.tile << ";overlap=" << o.overlap << ";level=" << l.level << ";resample=" << l.resample
        << ";tile_mpp=" << l.tile_mpp << ";mpp=" << r.mpp_x << "," << r.mpp_y << ";thumb=" << o.tissue.thumbnail_side
        << ";min_sat=" << o.tissue.min_saturation << ";max_dark=" << o.tissue.max_dark
-       << ";median=" << o.tissue.median_passes << ";smooth=" << o.tissue.fluorescence_smoothing_um << ";min_tissue=" << o.filter.min_tissue
-       << ";max_background=" << o.filter.max_background << ";max_pen=" << o.filter.max_pen
-       << ";min_blur=" << o.filter.min_blur_variance << ";white=" << o.filter.white_level
-       << ";dark=" << o.filter.dark_level << ";jpeg=" << o.jpeg.quality << "," << o.jpeg.full_chroma << "," << o.jpeg.fast_dct
-       << ";prompts=" << prompt_inputs;
+       << ";median=" << o.tissue.median_passes << ";smooth=" << o.tissue.fluorescence_smoothing_um
+       << ";min_tissue=" << o.filter.min_tissue << ";max_background=" << o.filter.max_background
+       << ";max_pen=" << o.filter.max_pen << ";min_blur=" << o.filter.min_blur_variance
+       << ";white=" << o.filter.white_level << ";dark=" << o.filter.dark_level << ";jpeg=" << o.jpeg.quality << ","
+       << o.jpeg.full_chroma << "," << o.jpeg.fast_dct << ";prompts=" << prompt_inputs;
   const std::string s = text.str();
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)XXH3_64bits(s.data(), s.size()));
@@ -113,7 +113,8 @@ std::unique_ptr<SlidePlan> plan_slide(OpenedSlide opened, const IngestOptions& o
       const auto cell = grid.cell(row, col);
       const double tissue = mask.fraction(cell.x, cell.y, grid.extent, grid.extent);
       const bool read = tissue >= options.filter.min_tissue;
-      plan->qc_tiles.push_back({cell.x, cell.y, grid.extent, read ? stages::FilterRule::kKept : stages::FilterRule::kTissue});
+      plan->qc_tiles.push_back(
+          {cell.x, cell.y, grid.extent, read ? stages::FilterRule::kKept : stages::FilterRule::kTissue});
       if (read) {
         plan->cells.push_back(cell);
         plan->cell_tissue.push_back(float(tissue));

@@ -9,14 +9,14 @@
 
 #include "pipeline/ingest_options.h"
 #include "pipeline/prompt_context.h"
-#include "stages/level_choice.h"
-#include "stages/qc_overlay.h"
-#include "stages/resolution.h"
-#include "stages/slide.h"
-#include "stages/slide_discovery.h"
-#include "stages/thumbnail.h"
-#include "stages/tile_grid.h"
-#include "stages/tissue_mask.h"
+#include "slide/level_choice.h"
+#include "slide/qc_overlay.h"
+#include "slide/resolution.h"
+#include "slide/slide.h"
+#include "slide/slide_discovery.h"
+#include "slide/thumbnail.h"
+#include "slide/tile_grid.h"
+#include "slide/tissue_mask.h"
 #include "store/slide_record.h"
 
 namespace tessera::pipeline {
@@ -36,12 +36,12 @@ struct OpenedSlide {
 // Everything the ingest graph needs to read, filter and store one slide's tiles.
 struct SlidePlan {
   OpenedSlide opened;
-  bool dark_background = false;             // fluorescence: changes the background rule
-  stages::QcBase qc_base;                    // thumbnail + contour, at most kQcSide px
-  std::vector<stages::GridCell> cells;      // inside the mask: these are read
-  std::vector<float> cell_tissue;           // mask fraction of each read cell
-  std::vector<stages::QcTile> qc_tiles;     // every grid cell's verdict, for the QC picture
-  store::SlideRecord record;                // filled in as results arrive
+  bool dark_background = false;          // fluorescence: changes the background rule
+  stages::QcBase qc_base;                // thumbnail + contour, at most kQcSide px
+  std::vector<stages::GridCell> cells;   // inside the mask: these are read
+  std::vector<float> cell_tissue;        // mask fraction of each read cell
+  std::vector<stages::QcTile> qc_tiles;  // every grid cell's verdict, for the QC picture
+  store::SlideRecord record;             // filled in as results arrive
   std::chrono::steady_clock::time_point started;
 };
 

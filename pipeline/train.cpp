@@ -1,6 +1,5 @@
 #include "pipeline/train.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
@@ -8,11 +7,15 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 
+#include "base/error.h"
+#include "base/file_io.h"
 #include "config/fingerprint.h"
 #include "config/ldm_config.h"
+#include "interrupt.h"
 #include "model/device.h"
 #include "model/distributed.h"
 #include "model/init.h"
@@ -23,14 +26,11 @@
 #include "model/trainer.h"
 #include "model/training_checkpoint.h"
 #include "model/unet.h"
-#include "pipeline/interrupt.h"
 #include "pipeline/prompt_context.h"
-#include "pipeline/run_clock.h"
-#include "pipeline/training_outputs.h"
-#include "stages/file_io.h"
-#include "stages/latent_batches.h"
-#include "store/error.h"
+#include "run_clock.h"
+#include "runtime/latent_batches.h"
 #include "store/store.h"
+#include "training_outputs.h"
 
 namespace tessera::pipeline {
 namespace fs = std::filesystem;
@@ -92,7 +92,7 @@ torch::Device training_device(const std::string& requested, const model::Distrib
 
 // The grid's prompts: the store's most used ones (by tiles), up to eight
 // images, cycling through fewer prompts with other noise.
-SampleGridSpec sample_grid_spec(const store::Store& store, const stages::LatentBatchReader& reader,
+SampleGridSpec sample_grid_spec(const store::Store& store, const runtime::LatentBatchReader& reader,
                                 const store::ModelRecord& vae, const fs::path& config, const config::TrainingParams& t,
                                 const TrainOptions& o) {
   SampleGridSpec spec;
@@ -137,19 +137,19 @@ TrainSummary run_train(const TrainOptions& o) {
   if (o.resume) {
     if (!fs::exists(run / "run.json")) throw Error("--resume: " + run.string() + " holds no run (no run.json)");
     try {
-      manifest = nlohmann::json::parse(stages::read_file(run / "run.json"));
+      manifest = nlohmann::json::parse(tessera::read_file(run / "run.json"));
     } catch (const nlohmann::json::exception& e) {
       throw Error((run / "run.json").string() + ": " + e.what());
     }
     if (manifest.value("format", "") != kRunFormat) throw Error(run.string() + "/run.json is not a tessera run");
-    if (!o.config.empty() && stages::read_file(o.config) != stages::read_file(run_config)) {
+    if (!o.config.empty() && tessera::read_file(o.config) != tessera::read_file(run_config)) {
       throw Error("--config " + o.config.string() + " differs from the run's " + run_config.string() +
                   "; a run resumes with its own config");
     }
     for (const auto& [key, value] : {std::pair{"vae_model_id", o.vae_model_id}, {"text_model_id", o.text_model_id}}) {
       if (manifest.value(key, "") != value) {
-        throw Error(std::string("--resume: the run was trained on ") + key + " " + manifest.value(key, "") +
-                    ", not " + value);
+        throw Error(std::string("--resume: the run was trained on ") + key + " " + manifest.value(key, "") + ", not " +
+                    value);
       }
     }
     resume_from = latest_checkpoint(run);
@@ -174,7 +174,8 @@ TrainSummary run_train(const TrainOptions& o) {
   // fp32's range and needs none.
   if (precision == model::Precision::kFp16) throw Error("--dtype fp16 is not supported for training; use bf16");
   if (t.gradient_checkpointing && config.unet->dropout > 0) {
-    throw Error(config_path.string() + ": training.gradient_checkpointing needs unet_config dropout 0: the "
+    throw Error(config_path.string() +
+                ": training.gradient_checkpointing needs unet_config dropout 0: the "
                 "recomputation would draw other dropout masks");
   }
   if (t.schedule) {
@@ -195,7 +196,7 @@ TrainSummary run_train(const TrainOptions& o) {
   const auto models = store->models();
   const auto& vae = require_model(models, o.vae_model_id, "first_stage", "--vae-model", o.store);
   const auto& text = require_model(models, o.text_model_id, "cond_stage", "--text-model", o.store);
-  stages::LatentBatchOptions batch_options;
+  runtime::LatentBatchOptions batch_options;
   batch_options.vae_model_id = vae.id;
   batch_options.text_model_id = text.id;
   batch_options.empty_prompt_id = prompt_id("");
@@ -203,7 +204,7 @@ TrainSummary run_train(const TrainOptions& o) {
   batch_options.drop_probability = t.cfg_dropout;
   batch_options.flips = t.flip;
   batch_options.seed = seed;
-  stages::LatentBatchReader reader(*store, batch_options);
+  runtime::LatentBatchReader reader(*store, batch_options);
   const auto& unet_config = *config.unet;
   if (reader.latent_shape()[0] != unet_config.in_channels) {
     throw Error(config_path.string() + ": the UNet takes " + std::to_string(unet_config.in_channels) +
@@ -220,9 +221,10 @@ TrainSummary run_train(const TrainOptions& o) {
                  config.diffusion.scale_factor, vae.id, vae.scale_factor);
   }
   if (reader.tiles_without_latents() > 0 && main_rank) {
-    spdlog::warn("train: {} tiles of complete slides have no latent of model {} and are left out (tessera encode "
-                 "adds them)",
-                 reader.tiles_without_latents(), vae.id);
+    spdlog::warn(
+        "train: {} tiles of complete slides have no latent of model {} and are left out (tessera encode "
+        "adds them)",
+        reader.tiles_without_latents(), vae.id);
   }
 
   // The denoiser, the same on every rank before the first step.
@@ -237,9 +239,9 @@ TrainSummary run_train(const TrainOptions& o) {
   }
   unet->set_gradient_checkpointing(t.gradient_checkpointing);
   model::place_module(*unet, device);
-  const auto betas = model::make_beta_schedule(config.diffusion.beta_schedule, int(config.diffusion.timesteps),
-                                               config.diffusion.linear_start, config.diffusion.linear_end,
-                                               config.diffusion.cosine_s);
+  const auto betas =
+      model::make_beta_schedule(config.diffusion.beta_schedule, int(config.diffusion.timesteps),
+                                config.diffusion.linear_start, config.diffusion.linear_end, config.diffusion.cosine_s);
   model::DiffusionProcess process(model::make_diffusion_schedule(betas),
                                   config.diffusion.parameterization == config::Parameterization::kV
                                       ? model::Parameterization::kV
@@ -308,10 +310,11 @@ TrainSummary run_train(const TrainOptions& o) {
     const auto prompts = store->prompts();
     manifest["template"] = prompts.empty() ? "pathldm" : prompts.front().template_name;
     manifest["token_budget"] = prompts.empty() ? 35 : prompts.front().token_budget;
-    stages::write_file_atomically(run / "run.json", manifest.dump(2) + "\n");
+    tessera::write_file_atomically(run / "run.json", manifest.dump(2) + "\n");
   }
   parallel.barrier();
-  if (main_rank && t.sample_every > 0) outputs.set_sample_grid(sample_grid_spec(*store, reader, vae, config_path, t, o));
+  if (main_rank && t.sample_every > 0)
+    outputs.set_sample_grid(sample_grid_spec(*store, reader, vae, config_path, t, o));
 
   TrainSummary summary;
   summary.run = run;
@@ -321,10 +324,11 @@ TrainSummary run_train(const TrainOptions& o) {
   summary.first_step = trainer.step_count();
   const auto mode = main_rank ? resolve_mode(o.progress) : Progress::Mode::kQuiet;
   if (mode != Progress::Mode::kQuiet) {
-    spdlog::info("train: {} samples, global batch {} ({} per micro-batch x {} accumulated x {} processes, {}), "
-                 "steps {} to {} on {}",
-                 samples, global_batch, t.batch_size, t.accumulate_grad_batches, env.world_size, parallel.backend(),
-                 summary.first_step, o.steps, device.str());
+    spdlog::info(
+        "train: {} samples, global batch {} ({} per micro-batch x {} accumulated x {} processes, {}), "
+        "steps {} to {} on {}",
+        samples, global_batch, t.batch_size, t.accumulate_grad_batches, env.world_size, parallel.backend(),
+        summary.first_step, o.steps, device.str());
   }
   Progress progress(mode, 1, std::chrono::seconds(10), {"steps", ""});
   progress.slide_planned(uint64_t(std::max<int64_t>(0, o.steps - summary.first_step)));
@@ -344,11 +348,11 @@ TrainSummary run_train(const TrainOptions& o) {
   bool stopping = false;
   while (trainer.step_count() < o.steps && !stopping) {
     const int64_t step = trainer.step_count();
-    const auto positions = stages::step_positions(step, global_batch, env.rank, per_rank, samples);
+    const auto positions = runtime::step_positions(step, global_batch, env.rank, per_rank, samples);
     std::vector<model::TrainingBatch> micro_batches;
     for (int64_t m = 0; m < t.accumulate_grad_batches; ++m) {
-      const std::vector<stages::SamplePosition> part(positions.begin() + m * t.batch_size,
-                                                     positions.begin() + (m + 1) * t.batch_size);
+      const std::vector<runtime::SamplePosition> part(positions.begin() + m * t.batch_size,
+                                                      positions.begin() + (m + 1) * t.batch_size);
       auto batch = reader.read(part);
       micro_batches.push_back({model::to_device(batch.latents, device), model::to_device(batch.contexts, device)});
     }
@@ -361,8 +365,8 @@ TrainSummary run_train(const TrainOptions& o) {
     stopping = parallel.all_reduce_mean(stop_requested() ? 1.0 : 0.0) > 0;
     if (trainer.step_count() == summary.first_step + 1) summary.first_loss = loss;
     summary.last_loss = loss;
-    outputs.record_loss({trainer.step_count(), positions.front().epoch, loss, trainer.last_learning_rate(),
-                         trainer.last_grad_norm()});
+    outputs.record_loss(
+        {trainer.step_count(), positions.front().epoch, loss, trainer.last_learning_rate(), trainer.last_grad_norm()});
     progress.tiles_done(1);
     if (mode == Progress::Mode::kLines && trainer.step_count() % t.log_every == 0) {
       spdlog::info("step {}: loss {:.5f}, lr {:.3g}, grad norm {:.3g}", trainer.step_count(), loss,

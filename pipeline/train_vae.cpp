@@ -19,15 +19,15 @@
 #include <utility>
 #include <vector>
 
-#include "pipeline/interrupt.h"
-#include "pipeline/run_clock.h"
-#include "stages/file_io.h"
-#include "stages/jpeg_codec.h"
-#include "stages/loss_plot.h"
-#include "stages/model_loading.h"
-#include "stages/training_samples.h"
-#include "stages/vae_training.h"
-#include "store/error.h"
+#include "base/error.h"
+#include "base/file_io.h"
+#include "imaging/jpeg_codec.h"
+#include "imaging/loss_plot.h"
+#include "interrupt.h"
+#include "run_clock.h"
+#include "runtime/model_loading.h"
+#include "runtime/training_samples.h"
+#include "runtime/vae_training.h"
 #include "store/store.h"
 
 namespace tessera::pipeline {
@@ -104,7 +104,7 @@ class CropSource {
     CropBatch batch;
     const size_t crop_bytes = size_t(side_) * size_t(side_) * 3;
     batch.pixels.resize(crop_bytes * size_t(batch_));
-    const auto positions = stages::step_positions(step, batch_, 0, batch_, list_.tiles.size());
+    const auto positions = runtime::step_positions(step, batch_, 0, batch_, list_.tiles.size());
     for (size_t i = 0; i < positions.size(); ++i) {
       const auto& position = positions[i];
       const TrainingTile& tile = list_.tiles[order(position.epoch)[position.index]];
@@ -116,7 +116,7 @@ class CropSource {
       }
       const stages::RgbImage image = stages::decode_jpeg(*jpeg);
       // The draw's flips, and its 64-bit noise word as the crop's corner.
-      const stages::SampleDraw draw = stages::draw_for_sample(seed_, position.epoch, key, 0.0, true);
+      const runtime::SampleDraw draw = runtime::draw_for_sample(seed_, position.epoch, key, 0.0, true);
       const int x0 = int((draw.noise_seed & 0xffffffffu) % uint64_t(image.width - side_ + 1));
       const int y0 = int((draw.noise_seed >> 32) % uint64_t(image.height - side_ + 1));
       uint8_t* out = batch.pixels.data() + crop_bytes * i;
@@ -140,7 +140,7 @@ class CropSource {
     auto found = orders_.find(epoch);
     if (found != orders_.end()) return found->second;
     if (orders_.size() >= 2) orders_.erase(orders_.begin());
-    return orders_.emplace(epoch, stages::epoch_order(list_.tiles.size(), seed_, epoch)).first->second;
+    return orders_.emplace(epoch, runtime::epoch_order(list_.tiles.size(), seed_, epoch)).first->second;
   }
 
   const store::Store& store_;
@@ -153,7 +153,7 @@ class CropSource {
 
 struct LossRow {
   int64_t step = 0;
-  stages::VaeStepLoss loss;
+  runtime::VaeStepLoss loss;
 };
 
 std::string csv_row(const LossRow& row) {
@@ -234,7 +234,7 @@ std::optional<int64_t> newest_checkpoint(const fs::path& dir) {
 }
 
 // What must not change when a run resumes, for its losses to continue exactly.
-std::map<std::string, std::string> run_settings(const TrainVaeOptions& options, const stages::VaeTrainer& trainer,
+std::map<std::string, std::string> run_settings(const TrainVaeOptions& options, const runtime::VaeTrainer& trainer,
                                                 int crop) {
   return {{"init_model_id", trainer.initial_model_id()},
           {"batch", std::to_string(options.batch)},
@@ -303,7 +303,7 @@ TrainVaeSummary run_train_vae(const TrainVaeOptions& options) {
   const Progress::Mode mode = resolve_mode(options.progress);
 
   // Everything is loaded and checked before RUN is written.
-  stages::VaeTrainingOptions model_options;
+  runtime::VaeTrainingOptions model_options;
   model_options.config = options.config;
   model_options.weights = options.init_weights;
   model_options.perceptual = options.perceptual_weights;
@@ -312,7 +312,7 @@ TrainVaeSummary run_train_vae(const TrainVaeOptions& options) {
   model_options.seed = options.seed;
   model_options.device = options.device;
   model_options.threads = options.threads;
-  stages::VaeTrainer trainer(model_options);
+  runtime::VaeTrainer trainer(model_options);
 
   store::StoreOptions read_only;
   read_only.read_only = true;
@@ -330,7 +330,7 @@ TrainVaeSummary run_train_vae(const TrainVaeOptions& options) {
   if (options.resume) resumed = newest_checkpoint(checkpoints);
   if (resumed) {
     const std::string base = (checkpoints / checkpoint_name(*resumed)).string();
-    const auto saved = stages::VaeTrainer::state_metadata(base + ".train.safetensors");
+    const auto saved = runtime::VaeTrainer::state_metadata(base + ".train.safetensors");
     for (const auto& [key, value] : settings) {
       const auto found = saved.find(key);
       const std::string then = found == saved.end() ? "(absent)" : found->second;
@@ -376,7 +376,7 @@ TrainVaeSummary run_train_vae(const TrainVaeOptions& options) {
   {
     std::string text = std::string(kCsvHeader) + "\n";
     for (const LossRow& row : rows) text += csv_row(row) + "\n";
-    stages::write_file_atomically(csv_path, text);
+    tessera::write_file_atomically(csv_path, text);
   }
   std::ofstream csv(csv_path, std::ios::app);
 
@@ -424,7 +424,7 @@ TrainVaeSummary run_train_vae(const TrainVaeOptions& options) {
     if (step + 1 < options.steps) {
       next = std::async(std::launch::async, [&source, step] { return source.crops(step + 1); });
     }
-    const stages::VaeStepLoss loss = trainer.step(batch.pixels.data(), size_t(options.batch), crop);
+    const runtime::VaeStepLoss loss = trainer.step(batch.pixels.data(), size_t(options.batch), crop);
     if (!std::isfinite(loss.loss)) {
       if (next.valid()) next.wait();
       throw Error("train-vae: the loss is " + number(loss.loss) + " at step " + std::to_string(step + 1) +
@@ -448,7 +448,7 @@ TrainVaeSummary run_train_vae(const TrainVaeOptions& options) {
   if (!summary.interrupted) {
     const fs::path weights = run / "vae.safetensors";
     trainer.save_weights(weights.string());
-    summary.model_id = stages::load_autoencoder(options.config, weights.string()).id;
+    summary.model_id = runtime::load_autoencoder(options.config, weights.string()).id;
     plot_losses(run / "loss.png", rows, summary.architecture, trainer.perceptual());
     nlohmann::json manifest = {{"format", kRunFormat},
                                {"store", fs::absolute(options.store).string()},
@@ -467,7 +467,7 @@ TrainVaeSummary run_train_vae(const TrainVaeOptions& options) {
                                {"crop", crop},
                                {"tiles", summary.tiles},
                                {"finished_at", utc_now()}};
-    stages::write_file_atomically(run / "run.json", manifest.dump(2) + "\n");
+    tessera::write_file_atomically(run / "run.json", manifest.dump(2) + "\n");
   }
   summary.seconds = clock.seconds();
   return summary;

@@ -1,4 +1,6 @@
-#include "pipeline/training_outputs.h"
+#include "training_outputs.h"
+
+#include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <fstream>
@@ -6,14 +8,12 @@
 #include <sstream>
 #include <string>
 
-#include <spdlog/spdlog.h>
-
-#include "stages/file_io.h"
-#include "stages/image_grid.h"
-#include "stages/image_sampler.h"
-#include "stages/loss_plot.h"
-#include "stages/vips_runtime.h"
-#include "store/error.h"
+#include "base/error.h"
+#include "base/file_io.h"
+#include "imaging/image_grid.h"
+#include "imaging/loss_plot.h"
+#include "imaging/vips_runtime.h"
+#include "runtime/image_sampler.h"
 
 namespace tessera::pipeline {
 namespace fs = std::filesystem;
@@ -40,7 +40,7 @@ void TrainingOutputs::resume_at(int64_t step) {
       throw Error(path.string() + ":" + std::to_string(line_number) + ": not a loss row: " + line);
     }
   }
-  stages::write_file_atomically(path, kept);
+  tessera::write_file_atomically(path, kept);
 }
 
 void TrainingOutputs::record_loss(const LossRow& row) {
@@ -98,7 +98,7 @@ void TrainingOutputs::draw_losses() const {
 void TrainingOutputs::sample_grid(const std::string& checkpoint, int64_t step) const {
   if (!writes_ || grid_.contexts.empty()) return;
   try {
-    stages::ImageSamplerOptions options;
+    runtime::ImageSamplerOptions options;
     options.config = grid_.config;
     options.unet_weights = checkpoint;
     options.vae_config = grid_.vae_config;
@@ -107,7 +107,7 @@ void TrainingOutputs::sample_grid(const std::string& checkpoint, int64_t step) c
     options.guidance = grid_.guidance;
     options.device = grid_.device;
     options.threads = grid_.threads;
-    stages::ImageSampler sampler(options);
+    runtime::ImageSampler sampler(options);
     std::vector<const store::TensorRecord*> contexts;
     for (const auto& c : grid_.contexts) contexts.push_back(&c);
     std::vector<uint64_t> seeds(contexts.size());

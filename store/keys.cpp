@@ -1,6 +1,6 @@
 #include "store/keys.h"
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace tessera::store {
 namespace {
@@ -61,9 +61,11 @@ std::string encode_model_prefix(std::string_view model_id) {
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     throw Error("invalid model id '" + std::string(model_id) + "': expected 32 lowercase hex digits");
   };
-  if (model_id.size() != 32) throw Error("invalid model id '" + std::string(model_id) + "': expected 32 lowercase hex digits");
+  if (model_id.size() != 32)
+    throw Error("invalid model id '" + std::string(model_id) + "': expected 32 lowercase hex digits");
   std::string out(16, '\0');
-  for (size_t i = 0; i < 16; ++i) out[i] = static_cast<char>(nibble(model_id[2 * i]) << 4 | nibble(model_id[2 * i + 1]));
+  for (size_t i = 0; i < 16; ++i)
+    out[i] = static_cast<char>(nibble(model_id[2 * i]) << 4 | nibble(model_id[2 * i + 1]));
   return out;
 }
 

@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace tessera::store {
 

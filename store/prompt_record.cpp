@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace tessera::store {
 namespace {
@@ -46,7 +46,8 @@ PromptRecord decode_prompt_record(const std::string& json) {
 std::string encode_prompt_source(const PromptSource& s) {
   nlohmann::json fields = nlohmann::json::array();
   for (const auto& f : s.fields) {
-    fields.push_back({{"name", f.name}, {"value", f.value}, {"begin", f.begin}, {"end", f.end}, {"derived", f.derived}});
+    fields.push_back(
+        {{"name", f.name}, {"value", f.value}, {"begin", f.begin}, {"end", f.end}, {"derived", f.derived}});
   }
   return dump({{"case_id", s.case_id},
                {"summary_source", s.summary_source},

@@ -4,13 +4,12 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
-
 #include <stdlib.h>
 
 #include <algorithm>
 #include <set>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace tessera::store {
 namespace fs = std::filesystem;
@@ -18,8 +17,8 @@ namespace {
 
 constexpr const char* kSchemaVersionKey = "schema_version";
 constexpr const char* kModelKeyPrefix = "models/";
-constexpr const char* kColumnFamilies[] = {kMetaCf,   kTilesCf,   kTilePixelsCf, kSlidesCf,     kPromptsCf,
-                                           kLatentsCf, kEmbeddingsCf, kLatentIndexCf};
+constexpr const char* kColumnFamilies[] = {kMetaCf,    kTilesCf,   kTilePixelsCf, kSlidesCf,
+                                           kPromptsCf, kLatentsCf, kEmbeddingsCf, kLatentIndexCf};
 
 // Pixels and latents are 10-50 KB values: in blob files they skip the LSM
 // tree's rewrites during compaction. JPEG is already entropy-coded.
@@ -137,11 +136,12 @@ std::unique_ptr<Store> Store::open(const fs::path& dir, const StoreOptions& opti
     // yet, and is simply initialised now.
     std::unique_ptr<rocksdb::Iterator> any(store->db_->NewIterator(rocksdb::ReadOptions(), store->cf(kSlidesCf)));
     any->SeekToFirst();
-    if (any->Valid()) throw Error("store " + dir.string() + " has slides but no schema version; it was not written by tessera");
+    if (any->Valid())
+      throw Error("store " + dir.string() + " has slides but no schema version; it was not written by tessera");
     if (options.read_only) throw Error("store " + dir.string() + " is not initialised yet");
-    check(store->db_->Put(rocksdb::WriteOptions(), store->cf(kMetaCf), kSchemaVersionKey,
-                          std::to_string(kSchemaVersion)),
-          "cannot initialise store " + dir.string());
+    check(
+        store->db_->Put(rocksdb::WriteOptions(), store->cf(kMetaCf), kSchemaVersionKey, std::to_string(kSchemaVersion)),
+        "cannot initialise store " + dir.string());
   } else {
     check(vs, "cannot read the schema version of store " + dir.string());
     if (version != std::to_string(kSchemaVersion)) {
@@ -178,7 +178,8 @@ void Store::write(rocksdb::WriteBatch& batch) {
 
 std::optional<SlideRecord> Store::slide(std::string_view slide_id) const {
   std::string value;
-  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kSlidesCf), rocksdb::Slice(slide_id.data(), slide_id.size()), &value);
+  const rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(kSlidesCf), rocksdb::Slice(slide_id.data(), slide_id.size()), &value);
   if (s.IsNotFound()) return std::nullopt;
   check(s, "cannot read slide " + std::string(slide_id));
   return decode_slide_record(value);
@@ -472,7 +473,8 @@ Store::GcResult Store::gc(const std::vector<std::string>& keep) {
   }
   for (const auto& prompt : prompts()) {
     if (referenced.count(prompt.id)) continue;
-    check(batch.DeleteRange(cf(kPromptsCf), prompt.id, prompt.id + "0"), "batch");  // the record and its "id/case" sources
+    check(batch.DeleteRange(cf(kPromptsCf), prompt.id, prompt.id + "0"),
+          "batch");  // the record and its "id/case" sources
     for (const auto& id : kept_models) {
       if (embedding(id, prompt.id)) ++result.embeddings_removed;
       check(batch.Delete(cf(kEmbeddingsCf), encode_embedding_key(id, prompt.id)), "batch");
@@ -518,9 +520,9 @@ void SlideWriter::add(uint32_t row, uint32_t col, const TileRecord& record, std:
 void SlideWriter::add_prompt(const PromptRecord& prompt) {
   check(batch_->Put(store_->cf(kPromptsCf), prompt.id, encode_prompt_record(prompt)), "batch");
   for (const auto& source : prompt.sources) {
-    check(batch_->Put(store_->cf(kPromptsCf), prompt_source_key(prompt.id, source.case_id),
-                      encode_prompt_source(source)),
-          "batch");
+    check(
+        batch_->Put(store_->cf(kPromptsCf), prompt_source_key(prompt.id, source.case_id), encode_prompt_source(source)),
+        "batch");
   }
 }
 
@@ -538,7 +540,8 @@ void SlideWriter::flush() {
 }
 
 void SlideWriter::commit(const SlideRecord& final_record) {
-  if (final_record.id != slide_id_) throw Error("slide writer for " + slide_id_ + " got the record of " + final_record.id);
+  if (final_record.id != slide_id_)
+    throw Error("slide writer for " + slide_id_ + " got the record of " + final_record.id);
   check(batch_->Put(store_->cf(kSlidesCf), final_record.id, encode_slide_record(final_record)), "batch");
   flush();
 }

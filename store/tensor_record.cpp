@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace tessera::store {
 namespace {

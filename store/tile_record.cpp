@@ -4,7 +4,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace tessera::store {
 namespace {

@@ -13,8 +13,8 @@
 #include "model/safetensors.h"
 #include "model/state_dict_loader.h"
 #include "model/tensor_io.h"
-#include "tests/parity_support.h"
-#include "tests/test_support.h"
+#include "parity_support.h"
+#include "test_support.h"
 
 namespace tessera::model {
 namespace {
@@ -58,7 +58,6 @@ AutoencoderConfig kl_tiny_config() {
   config.dropout = 0.0;
   return config;
 }
-
 
 std::string load_error(torch::nn::Module& module, const WeightsSet& weights,
                        const std::vector<std::string>& ignored = {"loss."}) {

@@ -1,14 +1,13 @@
 // The tessera binary as users run it: exit codes, messages, JSON, kill -9.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include <signal.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "store/store.h"
-#include "tests/test_support.h"
+#include "test_support.h"
 
 namespace tessera {
 namespace {
@@ -56,12 +55,14 @@ TEST_F(CliTest, ExitCodesSayWhatHappened) {
   EXPECT_EQ(run_tessera({"ingest", "--store", (dir_ / "s").string()}).exit_code, 2);  // --slides missing
   EXPECT_EQ(run_tessera({"ingest", "--store", (dir_ / "s").string(), "--slides", "x", "--tile", "3"}).exit_code, 2);
 
-  const auto missing = run_tessera({"ingest", "--store", (dir_ / "s").string(), "--slides", (dir_ / "nope.svs").string()});
+  const auto missing =
+      run_tessera({"ingest", "--store", (dir_ / "s").string(), "--slides", (dir_ / "nope.svs").string()});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.output.find("nope.svs: no such file or folder"), std::string::npos) << missing.output;
 
   std::ofstream(dir_ / "slides/bad.svs") << "not a slide";
-  const auto some_failed = run_tessera({"ingest", "--store", (dir_ / "s").string(), "--slides", (dir_ / "slides").string()});
+  const auto some_failed =
+      run_tessera({"ingest", "--store", (dir_ / "s").string(), "--slides", (dir_ / "slides").string()});
   EXPECT_EQ(some_failed.exit_code, 3) << some_failed.output;
   EXPECT_NE(some_failed.output.find("failed: " + (dir_ / "slides/bad.svs").string()), std::string::npos)
       << some_failed.output;
@@ -91,14 +92,14 @@ TEST_F(CliTest, InterruptFinishesInFlightWorkAndTheRerunCompletes) {
   big.width = 6144, big.height = 4096, big.seed = 3;
   testing::make_slide(dir_ / "slides", "C.tiff", big);
   bool sent = false;
-  const auto interrupted = run_tessera(
-      {"ingest", "--store", (dir_ / "s").string(), "--slides", (dir_ / "slides").string(), "--jobs", "1"}, {},
-      [&](const std::string& output, int pid) {
-        if (!sent && output.find("slide B: complete") != std::string::npos) {
-          kill(pid, SIGINT);
-          sent = true;
-        }
-      });
+  const auto interrupted =
+      run_tessera({"ingest", "--store", (dir_ / "s").string(), "--slides", (dir_ / "slides").string(), "--jobs", "1"},
+                  {}, [&](const std::string& output, int pid) {
+                    if (!sent && output.find("slide B: complete") != std::string::npos) {
+                      kill(pid, SIGINT);
+                      sent = true;
+                    }
+                  });
   ASSERT_TRUE(sent) << interrupted.output;
   EXPECT_EQ(interrupted.exit_code, 130) << interrupted.output;
   EXPECT_NE(interrupted.output.find("interrupted; run the same command again"), std::string::npos);
@@ -143,7 +144,7 @@ TEST_F(CliTest, KillNineAtARandomTileThenRerunFinishesWithoutDuplicates) {
     // 4 KiB batches: every tile reaches disk at once, so the killed slide has
     // tiles stored that the rerun must remove.
     const auto killed = run_tessera(with({"ingest", "--store", store.string(), "--write-batch-kib", "4"}, base),
-                                    {"TESSERA_FAULT_KILL_AFTER_TILES=" + std::to_string(kill_at)});
+                                    {"TESSERA_CRASH_AT=ingest.tile_stored:" + std::to_string(kill_at)});
     ASSERT_EQ(killed.exit_code, 128 + 9) << killed.output;
     const auto mid = info(store);
     uint64_t unfinished_tiles = 0;

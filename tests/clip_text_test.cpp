@@ -1,4 +1,3 @@
-#include "model/attention.h"
 #include "model/clip_text.h"
 
 #include <gtest/gtest.h>
@@ -14,19 +13,18 @@
 #include <string>
 #include <vector>
 
+#include "model/attention.h"
 #include "model/clip_text_config.h"
 #include "model/safetensors.h"
 #include "model/state_dict_loader.h"
-#include "tests/parity_support.h"
-#include "tests/test_support.h"
+#include "parity_support.h"
+#include "test_support.h"
 
 namespace tessera::model {
 namespace {
 namespace fs = std::filesystem;
 
 const std::string kPrefix = "cond_stage_model.transformer.";
-
-
 
 void write_text(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
@@ -107,12 +105,14 @@ TEST_F(ClipTextTest, MatchesUpstream) {
   std::printf("clip_text_tiny (attention via %s):\n", attention_uses_sdpa() ? "SDPA" : "math path");
   const torch::Tensor ids_77 = testing::fixture_tensor(io, "input_ids_77");
   testing::expect_parity(io, "last_hidden_77_nomask", model.forward(ids_77));
-  testing::expect_parity(io, "last_hidden_77_padmask", model.forward(ids_77, testing::fixture_tensor(io, "attention_mask_77")));
+  testing::expect_parity(io, "last_hidden_77_padmask",
+                         model.forward(ids_77, testing::fixture_tensor(io, "attention_mask_77")));
   // A bool mask means the same as the int64 one.
   testing::expect_parity(io, "last_hidden_77_padmask",
-               model.forward(ids_77, testing::fixture_tensor(io, "attention_mask_77").to(torch::kBool)));
+                         model.forward(ids_77, testing::fixture_tensor(io, "attention_mask_77").to(torch::kBool)));
   const torch::Tensor ids_154 = testing::fixture_tensor(io, "input_ids_154");
-  testing::expect_parity(io, "last_hidden_154_pathldm", model.encode_pathldm_154(ids_154, testing::fixture_tensor(io, "attention_mask_154")));
+  testing::expect_parity(io, "last_hidden_154_pathldm",
+                         model.encode_pathldm_154(ids_154, testing::fixture_tensor(io, "attention_mask_154")));
   // The fixture's diagnostic: the same without the padding mask.
   testing::expect_parity(io, "last_hidden_154_nopadmask", model.encode_pathldm_154(ids_154, torch::ones_like(ids_154)));
 }

@@ -7,17 +7,17 @@
 #include "text/clip_tokenizer.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <zlib.h>
 
 #include <array>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
-#include "store/error.h"
-#include "tests/test_support.h"
+#include "base/error.h"
+#include "test_support.h"
 #include "text/text_cleanup.h"
 
 namespace tessera::text {
@@ -34,9 +34,9 @@ std::optional<fs::path> clip_vocab_path() {
   return path;
 }
 
-#define REQUIRE_CLIP_VOCAB(var)                                                                 \
-  TESSERA_REQUIRE_SHARED_DATA(var##_data);                                                      \
-  const auto var##_path = clip_vocab_path();                                                    \
+#define REQUIRE_CLIP_VOCAB(var)                                                                  \
+  TESSERA_REQUIRE_SHARED_DATA(var##_data);                                                       \
+  const auto var##_path = clip_vocab_path();                                                     \
   if (!var##_path) GTEST_SKIP() << "../shared/data/clip/bpe_simple_vocab_16e6.txt.gz is absent"; \
   const ClipTokenizer& var = clip_tokenizer(*var##_path)
 
@@ -462,16 +462,17 @@ TEST(ClipTokenizerTiny, CommandLineNeedsAVocabulary) {
 
 TEST(TextCleanup, WhatCleaningDoes) {
   EXPECT_EQ(clean_text("  Tumour\u00a0SIZE:\t2.5\r\ncm  "), "tumour size: 2.5 cm");
-  EXPECT_EQ(clean_text("\uFB01brosis \uFB02at"), "fibrosis flat");              // ligatures
-  EXPECT_EQ(clean_text("\uFF28\uFF25\uFF32\uFF12\u3000+"), "her2 +");           // full width
-  EXPECT_EQ(clean_text("\u201cpT2\u201d \u2018N0\u2019"), "\"pt2\" 'n0'");       // curly quotes
-  EXPECT_EQ(clean_text("a\x01\x7f\u200b\uFEFFb"), "a\u200bb");                   // controls go, ZWSP stays
-  EXPECT_EQ(clean_text("\x1b[31mred\x1b[0m"), "red");                           // terminal escapes
-  EXPECT_EQ(clean_text("\xC2\x93quoted\xC2\x94 \xC2\x85"), "\"quoted\" \u2026"); // C1 as Windows-1252
+  EXPECT_EQ(clean_text("\uFB01brosis \uFB02at"), "fibrosis flat");                // ligatures
+  EXPECT_EQ(clean_text("\uFF28\uFF25\uFF32\uFF12\u3000+"), "her2 +");             // full width
+  EXPECT_EQ(clean_text("\u201cpT2\u201d \u2018N0\u2019"), "\"pt2\" 'n0'");        // curly quotes
+  EXPECT_EQ(clean_text("a\x01\x7f\u200b\uFEFFb"), "a\u200bb");                    // controls go, ZWSP stays
+  EXPECT_EQ(clean_text("\x1b[31mred\x1b[0m"), "red");                             // terminal escapes
+  EXPECT_EQ(clean_text("\xC2\x93quoted\xC2\x94 \xC2\x85"), "\"quoted\" \u2026");  // C1 as Windows-1252
   EXPECT_EQ(clean_text("&EACUTE;T&Eacute; &amp;amp;amp; &#x2019;"), "\u00e9t\u00e9 & '");
-  EXPECT_EQ(clean_text("<b>&rsquo;</b>"), "<b>\u2019</b>");  // no ftfy unescape once '<' is seen
-  EXPECT_EQ(clean_text("&notit; &#128; &#0;"), "\u00acit; \u20ac \uFFFD");   // html.unescape rules
-  EXPECT_EQ(clean_text("\u0130STANBUL \u039F\u0394\u039F\u03A3 \u03A3"), "i\u0307stanbul \u03bf\u03b4\u03bf\u03c2 \u03c3");
+  EXPECT_EQ(clean_text("<b>&rsquo;</b>"), "<b>\u2019</b>");                 // no ftfy unescape once '<' is seen
+  EXPECT_EQ(clean_text("&notit; &#128; &#0;"), "\u00acit; \u20ac \uFFFD");  // html.unescape rules
+  EXPECT_EQ(clean_text("\u0130STANBUL \u039F\u0394\u039F\u03A3 \u03A3"),
+            "i\u0307stanbul \u03bf\u03b4\u03bf\u03c2 \u03c3");
   EXPECT_EQ(clean_text("caf\xC3\x83\xC2\xA9"), "caf\u00e3\u00a9");  // mojibake is not repaired
 }
 

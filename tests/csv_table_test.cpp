@@ -1,8 +1,8 @@
-#include "stages/csv_table.h"
+#include "prompts/csv_table.h"
 
 #include <gtest/gtest.h>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace tessera::stages {
 namespace {
@@ -19,7 +19,10 @@ TEST(CsvTable, QuotedFieldsHoldCommasQuotesAndLineBreaks) {
 }
 
 TEST(CsvTable, EmptyFieldsAndByteOrderMark) {
-  const auto t = parse_csv("\xEF\xBB\xBF" "a,b,c\n,\"\",x", "r.csv");
+  const auto t = parse_csv(
+      "\xEF\xBB\xBF"
+      "a,b,c\n,\"\",x",
+      "r.csv");
   EXPECT_EQ(t.header[0], "a");
   ASSERT_EQ(t.rows.size(), 1u);
   EXPECT_EQ(t.rows[0], (std::vector<std::string>{"", "", "x"}));
@@ -47,8 +50,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Bad{"id,text\nA,ab\"c\n", "bad.csv:2:5: quote inside an unquoted field"},
                       Bad{"id,text\nA,\"ab\"c\n", "bad.csv:2:7: unexpected character after a closing quote"},
                       Bad{"id,text\nA,b,c\n", "bad.csv:2:1: expected 2 fields, found 3"},
-                      Bad{"id,text\nA,caf\xE9\n", "bad.csv:2:6: invalid UTF-8"},
-                      Bad{"", "bad.csv:1:1: empty file"}));
+                      Bad{"id,text\nA,caf\xE9\n", "bad.csv:2:6: invalid UTF-8"}, Bad{"", "bad.csv:1:1: empty file"}));
 
 TEST(CsvTable, MissingColumnListsTheHeader) {
   const auto t = parse_csv("case,report\nA,x\n", "r.csv");

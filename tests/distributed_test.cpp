@@ -21,7 +21,7 @@
 
 #include "model/safetensors.h"
 #include "model/tensor_io.h"
-#include "tests/test_support.h"
+#include "test_support.h"
 
 extern char** environ;
 
@@ -30,8 +30,13 @@ namespace {
 
 constexpr int kSteps = 4;
 // What a launcher sets: the test sets its own.
-constexpr const char* kLauncherVariables[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT",
-                                              "OMP_NUM_THREADS", "TORCHELASTIC_USE_AGENT_STORE"};
+constexpr const char* kLauncherVariables[] = {"RANK",
+                                              "WORLD_SIZE",
+                                              "LOCAL_RANK",
+                                              "MASTER_ADDR",
+                                              "MASTER_PORT",
+                                              "OMP_NUM_THREADS",
+                                              "TORCHELASTIC_USE_AGENT_STORE"};
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_port() {

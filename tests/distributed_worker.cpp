@@ -24,7 +24,7 @@
 #include "model/tensor_io.h"
 #include "model/trainer.h"
 #include "model/unet.h"
-#include "tests/tiny_unet.h"
+#include "tiny_unet.h"
 
 namespace {
 

@@ -3,19 +3,19 @@
 // against the models run directly in memory.
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 
+#include "imaging/jpeg_codec.h"
 #include "model/autoencoder.h"
 #include "model/clip_text.h"
-#include "stages/jpeg_codec.h"
-#include "stages/model_loading.h"
-#include "stages/tensor_records.h"
+#include "runtime/model_loading.h"
+#include "runtime/tensor_records.h"
 #include "store/store.h"
-#include "tests/test_support.h"
+#include "test_support.h"
 
 namespace tessera {
 namespace {
@@ -50,16 +50,17 @@ class EncodeTest : public ::testing::Test {
   }
 
   testing::CommandResult ingest(const fs::path& store, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"ingest",  "--store", store.string(), "--slides", slides_.string(), "--tile",
-                                     "64",      "--mpp",   "2",            "--progress", "quiet",       "--no-qc"};
+    std::vector<std::string> args = {"ingest", "--store", store.string(), "--slides", slides_.string(), "--tile", "64",
+                                     "--mpp",  "2",       "--progress",   "quiet",    "--no-qc"};
     args.insert(args.end(), extra.begin(), extra.end());
     return run_tessera(args);
   }
 
   testing::CommandResult encode(const fs::path& store, const std::string& config, const std::string& weights,
                                 const std::vector<std::string>& extra = {}, const std::vector<std::string>& env = {}) {
-    std::vector<std::string> args = {"encode", "--store", store.string(), "--vae-config", (kSchemas / config).string(),
-                                     "--vae-weights", weights, "--progress", "quiet", "--json"};
+    std::vector<std::string> args = {
+        "encode",        "--store", store.string(), "--vae-config", (kSchemas / config).string(),
+        "--vae-weights", weights,   "--progress",   "quiet",        "--json"};
     args.insert(args.end(), extra.begin(), extra.end());
     return run_tessera(args, env);
   }
@@ -90,7 +91,7 @@ TEST_F(EncodeTest, VqLatentsHaveTheirShapeDtypeAndDecodeAsInMemory) {
   // The stored latent is the pre-quantisation h of the stored pixels, in
   // fp16; decoding it gives the image that encoding and decoding in memory
   // gives, within fp16 rounding.
-  auto vae = stages::load_autoencoder((kSchemas / "tiny-vq.yaml").string(), vq_);
+  auto vae = runtime::load_autoencoder((kSchemas / "tiny-vq.yaml").string(), vq_);
   torch::NoGradGuard no_grad;
   int checked = 0;
   store->for_each_tile(kSlideId, [&](const store::TileKey& key, const store::TileRecord&) {
@@ -109,7 +110,7 @@ TEST_F(EncodeTest, VqLatentsHaveTheirShapeDtypeAndDecodeAsInMemory) {
                  .div(127.5)
                  .sub(1.0);
     const auto h = vae.module->encode_moments(x);
-    const auto stored = stages::to_float_tensor(latent).unsqueeze(0);
+    const auto stored = runtime::to_float_tensor(latent).unsqueeze(0);
     // fp16 keeps 11 significant bits: relative error at most 2^-11.
     EXPECT_LE((stored - h).abs().max().item<float>(), h.abs().max().item<float>() * 1e-3f + 1e-6f);
     const auto from_store = vae.module->decode(stored);
@@ -128,7 +129,7 @@ TEST_F(EncodeTest, KlLatentsHoldThePosteriorMeanAndLogVariance) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string id = json_of(r)["model_id"];
   auto store = open_read_only(store_dir);
-  auto vae = stages::load_autoencoder((kSchemas / "tiny-kl.yaml").string(), kl);
+  auto vae = runtime::load_autoencoder((kSchemas / "tiny-kl.yaml").string(), kl);
   torch::NoGradGuard no_grad;
   bool checked = false;
   store->for_each_latent(id, kSlideId, [&](const store::TileKey& key, const store::TensorRecord& latent) {
@@ -144,7 +145,7 @@ TEST_F(EncodeTest, KlLatentsHoldThePosteriorMeanAndLogVariance) {
                  .div(127.5)
                  .sub(1.0);
     const auto posterior = vae.module->encode_posterior(x);
-    const auto stored = stages::to_float_tensor(latent);
+    const auto stored = runtime::to_float_tensor(latent);
     EXPECT_LT((stored.narrow(0, 0, 4) - posterior.mean[0]).abs().max().item<float>(), 1e-4f);
     EXPECT_LT((stored.narrow(0, 4, 4).clamp(-30, 20) - posterior.logvar[0]).abs().max().item<float>(), 1e-4f);
   });
@@ -231,7 +232,7 @@ TEST_F(EncodeTest, ReIngestingASlideDropsItsLatentsOfEveryModel) {
 TEST_F(EncodeTest, AKilledEncodeResumesWithoutDuplicates) {
   const auto store_dir = dir_ / "store";
   ASSERT_EQ(ingest(store_dir).exit_code, 0);
-  const auto killed = encode(store_dir, "tiny-vq.yaml", vq_, {"--batch", "4"}, {"TESSERA_FAULT_KILL_AFTER_BATCHES=3"});
+  const auto killed = encode(store_dir, "tiny-vq.yaml", vq_, {"--batch", "4"}, {"TESSERA_CRASH_AT=encode.batch_stored:3"});
   EXPECT_EQ(killed.exit_code, 128 + 9) << killed.output;
   uint64_t tiles = 0;
   std::string id;
@@ -272,7 +273,7 @@ TEST_F(EncodeTest, EncodingWhileIngestingEqualsEncodingAfterwards) {
   a->for_each_latent(id, kSlideId, [&](const store::TileKey& key, const store::TensorRecord& latent) {
     const auto other = b->latent(id, kSlideId, key.row, key.col);
     ASSERT_TRUE(other);
-    const auto diff = (stages::to_float_tensor(latent) - stages::to_float_tensor(*other)).abs().max().item<float>();
+    const auto diff = (runtime::to_float_tensor(latent) - runtime::to_float_tensor(*other)).abs().max().item<float>();
     EXPECT_LE(diff, 2e-3f);
     ++compared;
   });
@@ -298,8 +299,8 @@ TEST_F(EncodeTest, BadWeightsAreRefusedBeforeAnythingIsWritten) {
   EXPECT_NE(m.output.find("missing"), std::string::npos) << m.output;
   // Also in ingest, before the store is touched.
   const auto fresh = dir_ / "fresh";
-  const auto i = ingest(fresh, {"--vae-config", (kSchemas / "tiny-vq.yaml").string(), "--vae-weights",
-                                truncated.string()});
+  const auto i =
+      ingest(fresh, {"--vae-config", (kSchemas / "tiny-vq.yaml").string(), "--vae-weights", truncated.string()});
   EXPECT_EQ(i.exit_code, 1);
   EXPECT_FALSE(fs::exists(fresh));
 
@@ -314,9 +315,9 @@ TEST_F(EncodeTest, TextEmbeddingsAreComputedOncePerPromptPlusTheEmptyPrompt) {
   std::ofstream(config) << R"({"model_type": "clip_text_model", "hidden_size": 32, "intermediate_size": 64,
     "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 77, "vocab_size": 49408})";
   const auto weights = dir_ / "tiny-clip.safetensors";
-  ASSERT_EQ(run_tessera({"model", "init", "--config", config.string(), "--seed", "5", "--out", weights.string()})
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      run_tessera({"model", "init", "--config", config.string(), "--seed", "5", "--out", weights.string()}).exit_code,
+      0);
   const auto store_dir = dir_ / "store";
   std::vector<std::string> prompt_flags;
   const auto data = testing::shared_data();
@@ -324,13 +325,13 @@ TEST_F(EncodeTest, TextEmbeddingsAreComputedOncePerPromptPlusTheEmptyPrompt) {
     // With a vocabulary, the example's report gives real prompts.
     const auto vocab = *data / "clip" / "bpe_simple_vocab_16e6.txt.gz";
     std::ofstream(dir_ / "reports.csv") << "case_submitter_id,text\nTCGA-AA-0001,\"Invasive ductal carcinoma, grade 2. "
-                                            "ER positive. Tumor size 2.1 cm.\"\n";
+                                           "ER positive. Tumor size 2.1 cm.\"\n";
     prompt_flags = {"--reports", (dir_ / "reports.csv").string(), "--clip-vocab", vocab.string()};
   }
   ASSERT_EQ(ingest(store_dir, prompt_flags).exit_code, 0);
-  const std::vector<std::string> args = {"encode-text", "--store", store_dir.string(), "--text-config",
-                                         config.string(), "--text-weights", weights.string(), "--progress", "quiet",
-                                         "--json"};
+  const std::vector<std::string> args = {"encode-text",   "--store",        store_dir.string(), "--text-config",
+                                         config.string(), "--text-weights", weights.string(),   "--progress",
+                                         "quiet",         "--json"};
   const auto r = run_tessera(args);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto summary = json_of(r);
@@ -347,7 +348,7 @@ TEST_F(EncodeTest, TextEmbeddingsAreComputedOncePerPromptPlusTheEmptyPrompt) {
   // end token to 77, as FrozenCLIPEmbedder computes it.
   auto store = open_read_only(store_dir);
   const std::string id = summary["model_id"];
-  auto clip = stages::load_text_encoder(config.string(), weights.string());
+  auto clip = runtime::load_text_encoder(config.string(), weights.string());
   torch::NoGradGuard no_grad;
   std::vector<std::pair<std::string, std::vector<int32_t>>> cases = {{summary["empty_prompt_id"], {49406, 49407}}};
   for (const auto& p : prompts) cases.emplace_back(p.id, p.token_ids);
@@ -359,7 +360,7 @@ TEST_F(EncodeTest, TextEmbeddingsAreComputedOncePerPromptPlusTheEmptyPrompt) {
     auto input = torch::full({1, 77}, 49407, torch::kInt64);
     for (size_t j = 0; j < ids.size(); ++j) input[0][int64_t(j)] = int64_t(ids[j]);
     const auto expected = clip.module->forward(input)[0];
-    const auto diff = (stages::to_float_tensor(*stored) - expected).abs().max().item<float>();
+    const auto diff = (runtime::to_float_tensor(*stored) - expected).abs().max().item<float>();
     EXPECT_LE(diff, expected.abs().max().item<float>() * 1e-3f);
   }
 }

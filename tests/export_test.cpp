@@ -4,23 +4,23 @@
 #include "pipeline/export.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
+#include "base/error.h"
+#include "base/file_io.h"
+#include "dataset/tar_writer.h"
+#include "imaging/jpeg_codec.h"
+#include "imaging/vips_runtime.h"
 #include "pipeline/ingest.h"
-#include "stages/jpeg_codec.h"
-#include "stages/tar_writer.h"
-#include "stages/vips_runtime.h"
-#include "store/error.h"
 #include "store/store.h"
-#include "stages/file_io.h"
-#include "tests/test_support.h"
+#include "test_support.h"
 
 namespace tessera::pipeline {
 namespace {
@@ -47,7 +47,7 @@ std::string field_text(const char* field, size_t width) { return std::string(fie
 // magic and mode, applies pax `path` records and the ustar prefix, and
 // requires the two zero blocks at the end.
 std::vector<Member> read_tar(const fs::path& path) {
-  const std::string tar = stages::read_file(path);
+  const std::string tar = tessera::read_file(path);
   EXPECT_EQ(tar.size() % 512, 0u) << path;
   std::vector<Member> members;
   std::string pax_path;
@@ -343,7 +343,7 @@ TEST_F(ExportTest, CaseSplitKeepsEveryCaseOnOneSideWithTheExactCount) {
   for (const auto& [case_id, splits] : case_splits) EXPECT_EQ(splits.size(), 1u) << case_id << " is in both splits";
   EXPECT_EQ(val_cases.size(), 3u);
 
-  const auto dataset = json::parse(stages::read_file(dir_ / "out/dataset.json"));
+  const auto dataset = json::parse(tessera::read_file(dir_ / "out/dataset.json"));
   EXPECT_EQ(dataset["groups"]["by"], "case");
   EXPECT_EQ(dataset["groups"]["total"], 10);
   EXPECT_EQ(dataset["groups"]["val"].get<std::set<std::string>>(), val_cases);
@@ -354,7 +354,8 @@ TEST_F(ExportTest, CaseSplitKeepsEveryCaseOnOneSideWithTheExactCount) {
   // The same seed gives the same split.
   o.overwrite = true;
   run_export(o);
-  EXPECT_EQ(json::parse(stages::read_file(dir_ / "out/dataset.json"))["groups"]["val"].get<std::set<std::string>>(), val_cases);
+  EXPECT_EQ(json::parse(tessera::read_file(dir_ / "out/dataset.json"))["groups"]["val"].get<std::set<std::string>>(),
+            val_cases);
 }
 
 TEST_F(ExportTest, SlideSplitAndSlidesWithoutACaseUseTheirIds) {
@@ -422,7 +423,7 @@ TEST_F(ExportTest, WebDatasetMembersComeInTheFixedOrderWithTheStoredBytes) {
   EXPECT_EQ(json::parse(members[17].data)["label"], "low");
 
   const auto& png = members[18];
-  EXPECT_EQ(png.data, stages::read_file(dir_ / "syn/images/000000.png"));
+  EXPECT_EQ(png.data, tessera::read_file(dir_ / "syn/images/000000.png"));
   EXPECT_EQ(members[19].data, "high tumor; low til; generated 0");
   const auto syn = json::parse(members[20].data);
   EXPECT_EQ(syn["source"], "synthetic");
@@ -436,11 +437,12 @@ TEST_F(ExportTest, WebDatasetMembersComeInTheFixedOrderWithTheStoredBytes) {
   if (have("tar")) {
     EXPECT_EQ(command_output("tar -tf '" + (dir_ / "out/train-000000.tar").string() + "'"), joined_names(members));
   }
-  const auto dataset = json::parse(stages::read_file(dir_ / "out/dataset.json"));
+  const auto dataset = json::parse(tessera::read_file(dir_ / "out/dataset.json"));
   EXPECT_EQ(dataset["shards"][0]["bytes"], fs::file_size(dir_ / "out/train-000000.tar"));
   o.out = dir_ / "again";
   run_export(o);
-  EXPECT_EQ(stages::read_file(dir_ / "again/train-000000.tar"), stages::read_file(dir_ / "out/train-000000.tar")) << "not reproducible";
+  EXPECT_EQ(tessera::read_file(dir_ / "again/train-000000.tar"), tessera::read_file(dir_ / "out/train-000000.tar"))
+      << "not reproducible";
   EXPECT_EQ(dataset["shards"][0]["samples"], 8);
   EXPECT_EQ(dataset["counts"]["label"], json({{"high", 4}, {"low", 4}}));
 }
@@ -517,7 +519,7 @@ TEST_F(ExportTest, ImageFolderLayoutByLabelMatchesTheCounts) {
   EXPECT_TRUE(fs::exists(dir_ / "out/train/high/syn0_2.png"));
   EXPECT_EQ(per_label["unlabeled"], 2u);
   EXPECT_EQ(per_label["high"], 4u + 2u);
-  const auto dataset = json::parse(stages::read_file(dir_ / "out/dataset.json"));
+  const auto dataset = json::parse(tessera::read_file(dir_ / "out/dataset.json"));
   ASSERT_EQ(dataset["groups"]["val"].size(), 1u);  // round(0.25 * 4) cases
   const std::map<std::string, uint64_t> case_tiles = {{"case-1", 3}, {"case-2", 2}, {"case-3", 2}, {"case-4", 1}};
   EXPECT_EQ(per_split["val"], case_tiles.at(dataset["groups"]["val"][0].get<std::string>()));
@@ -594,7 +596,7 @@ TEST_F(ExportTest, RefusesANonEmptyOutputAndOverwriteReplacesOnlyAnExport) {
   EXPECT_THROW(run_export(o), Error);
   o.overwrite = true;
   EXPECT_THROW(run_export(o), Error) << "--overwrite must not delete files an export did not write";
-  EXPECT_EQ(stages::read_file(dir_ / "out/notes.txt"), "mine");
+  EXPECT_EQ(tessera::read_file(dir_ / "out/notes.txt"), "mine");
   EXPECT_FALSE(fs::exists(dir_ / "out/dataset.json"));
 
   fs::remove(dir_ / "out/notes.txt");
@@ -622,7 +624,7 @@ TEST_F(ExportTest, CommandExportsAnIngestedSlide) {
                               "--label", "slide", "--progress", "lines", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto dataset = testing::json_of(r);
-  EXPECT_EQ(dataset, json::parse(stages::read_file(dir_ / "out/dataset.json")));
+  EXPECT_EQ(dataset, json::parse(tessera::read_file(dir_ / "out/dataset.json")));
   EXPECT_EQ(dataset["counts"]["samples"], ingest.tiles_kept);
   EXPECT_EQ(dataset["counts"]["label"]["TCGA-AA-0001-01Z-00-DX1"], ingest.tiles_kept);
   EXPECT_EQ(webdataset_samples(dir_ / "out").size(), ingest.tiles_kept);

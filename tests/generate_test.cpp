@@ -7,21 +7,21 @@
 // every image gets the empty prompt.
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
+#include "imaging/image_file.h"
+#include "imaging/image_grid.h"
 #include "model/safetensors.h"
 #include "model/tensor_io.h"
 #include "pipeline/prompt_context.h"
-#include "stages/image_file.h"
-#include "stages/image_grid.h"
-#include "stages/model_loading.h"
-#include "tests/test_support.h"
+#include "runtime/model_loading.h"
+#include "test_support.h"
 
 namespace tessera {
 namespace {
@@ -42,8 +42,8 @@ std::optional<fs::path> clip_vocab() {
   return std::nullopt;
 }
 
-#define REQUIRE_CLIP_VOCAB(var)                                                                 \
-  const auto var##_opt = clip_vocab();                                                          \
+#define REQUIRE_CLIP_VOCAB(var)                                                               \
+  const auto var##_opt = clip_vocab();                                                        \
   if (!var##_opt) GTEST_SKIP() << "the CLIP vocabulary (../shared/data/clip) is not present"; \
   const fs::path var = *var##_opt
 
@@ -79,10 +79,10 @@ void write_conditioned_weights(const fs::path& initialised, const fs::path& out)
   std::vector<model::TensorData> tensors;
   for (const auto& name : weights.names()) {
     const auto& view = weights.at(name);
-    const bool zero_module = name.rfind("model.diffusion_model.", 0) == 0 &&
-                             (name.find(".out_layers.3.") != std::string::npos ||
-                              name.find(".proj_out.") != std::string::npos ||
-                              name.rfind("model.diffusion_model.out.2.", 0) == 0);
+    const bool zero_module =
+        name.rfind("model.diffusion_model.", 0) == 0 &&
+        (name.find(".out_layers.3.") != std::string::npos || name.find(".proj_out.") != std::string::npos ||
+         name.rfind("model.diffusion_model.out.2.", 0) == 0);
     if (zero_module) {
       tensors.push_back(model::from_torch(name, torch::randn(view.shape) * 0.05));
     } else {
@@ -112,8 +112,8 @@ class GenerateTest : public ::testing::Test {
                                      "--mpp", "2", "--progress", "quiet", "--no-qc"});
     ASSERT_EQ(ingest.exit_code, 0) << ingest.output;
     const auto config = (kSchemas / "tiny-ldm.yaml").string();
-    vae_id_ = stages::load_autoencoder(config, weights_.string()).id;
-    text_id_ = stages::load_text_encoder(config, weights_.string()).id;
+    vae_id_ = runtime::load_autoencoder(config, weights_.string()).id;
+    text_id_ = runtime::load_text_encoder(config, weights_.string()).id;
     run_ = make_run("run", vae_id_);
   }
 
@@ -147,8 +147,8 @@ class GenerateTest : public ::testing::Test {
   // thread (the files are byte-identical for one thread count).
   static testing::CommandResult generate(const fs::path& out, const std::vector<std::string>& extra = {},
                                          const std::vector<std::string>& env = {}) {
-    std::vector<std::string> args = {"generate", "--out", out.string(), "--steps",   "4",          "--batch", "2",
-                                     "--device", "cpu",   "--threads",  "1",         "--progress", "quiet",   "--json"};
+    std::vector<std::string> args = {"generate", "--out", out.string(), "--steps", "4",          "--batch", "2",
+                                     "--device", "cpu",   "--threads",  "1",       "--progress", "quiet",   "--json"};
     const bool model_given = std::find(extra.begin(), extra.end(), "--config") != extra.end() ||
                              std::find(extra.begin(), extra.end(), "--run") != extra.end();
     if (!model_given) args.insert(args.end(), {"--run", run_.string()});
@@ -178,13 +178,13 @@ TEST(ImageGrid, PlacesImagesRowMajorWithGapsOnTheBackground) {
   EXPECT_EQ(grid.height, 2 * 3 + 2);
   EXPECT_EQ(grid.at(0, 0)[0], 10);
   EXPECT_EQ(grid.at(3, 2)[1], 10);
-  EXPECT_EQ(grid.at(4, 0)[2], 255);  // the gap after the first cell
-  EXPECT_EQ(grid.at(6, 0)[0], 20);   // the second image
-  EXPECT_EQ(grid.at(18, 2)[0], 40);  // the fourth, last column
-  EXPECT_EQ(grid.at(0, 3)[0], 255);  // the gap between rows
-  EXPECT_EQ(grid.at(0, 5)[0], 50);   // the fifth image starts the second row
-  EXPECT_EQ(grid.at(7, 6)[0], 99);   // the small one at its cell's top-left corner
-  EXPECT_EQ(grid.at(8, 7)[0], 255);  // and background beside it
+  EXPECT_EQ(grid.at(4, 0)[2], 255);   // the gap after the first cell
+  EXPECT_EQ(grid.at(6, 0)[0], 20);    // the second image
+  EXPECT_EQ(grid.at(18, 2)[0], 40);   // the fourth, last column
+  EXPECT_EQ(grid.at(0, 3)[0], 255);   // the gap between rows
+  EXPECT_EQ(grid.at(0, 5)[0], 50);    // the fifth image starts the second row
+  EXPECT_EQ(grid.at(7, 6)[0], 99);    // the small one at its cell's top-left corner
+  EXPECT_EQ(grid.at(8, 7)[0], 255);   // and background beside it
   EXPECT_EQ(grid.at(12, 5)[0], 255);  // empty cells
   // Fewer images than columns: the grid is only as wide as they are.
   EXPECT_EQ(stages::make_image_grid({images[0], images[1]}, 8).width, 4 + 2 + 4);
@@ -263,7 +263,7 @@ TEST_F(GenerateTest, AKilledRunResumesToTheFilesOfAnUninterruptedOne) {
   const auto reference = *dir_ / "resume-reference", out = *dir_ / "resume";
   ASSERT_EQ(generate(reference, {"--n", "6"}).exit_code, 0);
 
-  const auto killed = generate(out, {"--n", "6"}, {"TESSERA_FAULT_KILL_AFTER_BATCHES=1"});
+  const auto killed = generate(out, {"--n", "6"}, {"TESSERA_CRASH_AT=generate.batch_written:1"});
   EXPECT_EQ(killed.exit_code, 128 + 9) << killed.output;
   EXPECT_EQ(manifest_rows(out).size(), 2u);  // exactly the committed batch
   EXPECT_FALSE(fs::exists(out / "contact_sheet.png"));
@@ -350,8 +350,8 @@ TEST_F(GenerateTest, TheHighestStepIsUsedAndOneLdmCheckpointGivesTheSameImages) 
   ASSERT_EQ(from_run.exit_code, 0) << from_run.output;
   EXPECT_NE(json_of(from_run)["checkpoint"].get<std::string>().find("step-00000100"), std::string::npos);
 
-  const auto ldm = generate(*dir_ / "ldm", {"--config", (kSchemas / "tiny-ldm.yaml").string(), "--weights",
-                                            weights_.string(), "--n", "2"});
+  const auto ldm = generate(
+      *dir_ / "ldm", {"--config", (kSchemas / "tiny-ldm.yaml").string(), "--weights", weights_.string(), "--n", "2"});
   ASSERT_EQ(ldm.exit_code, 0) << ldm.output;
   EXPECT_EQ(json_of(ldm)["model_ids"], json_of(from_run)["model_ids"]);
   EXPECT_EQ(image_files(*dir_ / "ldm"), image_files(*dir_ / "highest"));
@@ -378,8 +378,7 @@ TEST_F(GenerateTest, TheStoresEmbeddingsGiveTheImagesOfComputedOnes) {
   fs::copy(store_, store, fs::copy_options::recursive);
   const auto config = (kSchemas / "tiny-ldm.yaml").string();
   const auto e = run_tessera({"encode-text", "--store", store.string(), "--text-config", config, "--text-weights",
-                              weights_.string(), "--device", "cpu", "--threads", "1", "--progress", "quiet",
-                              "--json"});
+                              weights_.string(), "--device", "cpu", "--threads", "1", "--progress", "quiet", "--json"});
   ASSERT_EQ(e.exit_code, 0) << e.output;
   EXPECT_EQ(json_of(e)["model_id"], text_id_);
   const auto stored = *dir_ / "with-embeddings", computed = *dir_ / "without-embeddings";
@@ -415,8 +414,8 @@ TEST_F(GenerateTest, PromptFilesAreCycledInOrderAndChecked) {
   // Over the run's 35-token budget: the error names the line.
   const auto long_txt = *dir_ / "long.txt";
   std::ofstream(long_txt) << "short prompt\n" << std::string(200, 'a') + " " + std::string(200, 'b') << "\n";
-  const auto over = generate(*dir_ / "long", {"--prompts", long_txt.string(), "--clip-vocab", vocab.string(), "--n",
-                                              "1"});
+  const auto over =
+      generate(*dir_ / "long", {"--prompts", long_txt.string(), "--clip-vocab", vocab.string(), "--n", "1"});
   EXPECT_EQ(over.exit_code, 1);
   EXPECT_NE(over.output.find("long.txt:2:"), std::string::npos) << over.output;
   EXPECT_NE(over.output.find("budget of 35"), std::string::npos) << over.output;

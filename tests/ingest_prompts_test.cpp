@@ -2,13 +2,13 @@
 // tile refers to one, and info/report show them. Needs the CLIP vocabulary from
 // ../shared/data/clip; skips without it.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "pipeline/ingest.h"
 #include "store/store.h"
-#include "tests/test_support.h"
+#include "test_support.h"
 
 namespace tessera {
 namespace {
@@ -25,8 +25,10 @@ fs::path write_cmu_attributes(const fs::path& dir) {
   for (int y = 0; y + 256 <= 2967; y += 256) {
     for (int x = 0; x + 256 <= 2220; x += 256) {
       out << "CMU-1-Small-Region," << x << ',' << y << ",256,256,0.499," << (x < 1110 ? 0.95 : 0.1) << ',';
-      if (y < 1024) out << "1.0";
-      else if (y < 2048) out << "0.4";
+      if (y < 1024)
+        out << "1.0";
+      else if (y < 2048)
+        out << "0.4";
       out << '\n';
     }
   }
@@ -41,10 +43,10 @@ TEST(IngestPrompts, CmuWithAReportAndTileAttributes) {
   std::ofstream(dir / "map.csv") << "slide,case\nCMU-1-Small-Region,TCGA-AR-A0TP\n";
   const auto attributes = write_cmu_attributes(dir.path());
 
-  const auto r = run_tessera({"ingest", "--store", (dir / "s").string(), "--slides",
-                              (data / "slides/CMU-1-Small-Region.svs").string(), "--reports", reports, "--case-map",
-                              (dir / "map.csv").string(), "--tile-attributes", attributes.string(), "--clip-vocab",
-                              vocab});
+  const auto r =
+      run_tessera({"ingest", "--store", (dir / "s").string(), "--slides",
+                   (data / "slides/CMU-1-Small-Region.svs").string(), "--reports", reports, "--case-map",
+                   (dir / "map.csv").string(), "--tile-attributes", attributes.string(), "--clip-vocab", vocab});
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
   const auto info = run_tessera({"info", "--store", (dir / "s").string(), "--json"});
@@ -71,13 +73,11 @@ TEST(IngestPrompts, CmuWithAReportAndTileAttributes) {
     EXPECT_NE(text.find("invasive ductal carcinoma"), std::string::npos) << text;
   }
   // Left tiles are high-tumour; top tiles have TIL 1.0, which must bin as high.
-  EXPECT_TRUE(std::any_of(texts.begin(), texts.end(), [](const std::string& t) {
-    return t.rfind("high tumor; high til; ", 0) == 0;
-  }));
+  EXPECT_TRUE(std::any_of(texts.begin(), texts.end(),
+                          [](const std::string& t) { return t.rfind("high tumor; high til; ", 0) == 0; }));
   // Bottom tiles have no TIL value: their til segment is dropped.
-  EXPECT_TRUE(std::any_of(texts.begin(), texts.end(), [](const std::string& t) {
-    return t.find(" til;") == std::string::npos;
-  }));
+  EXPECT_TRUE(std::any_of(texts.begin(), texts.end(),
+                          [](const std::string& t) { return t.find(" til;") == std::string::npos; }));
 
   // Every kept tile refers to a stored prompt.
   store::StoreOptions ro;
@@ -95,8 +95,8 @@ TEST(IngestPrompts, CmuWithAReportAndTileAttributes) {
   });
   EXPECT_EQ(tiles, slide["tiles_kept"].get<size_t>());
 
-  const auto report = run_tessera({"report", "--reports", reports, "--case", "TCGA-AR-A0TP", "--clip-vocab", vocab,
-                                   "--json"});
+  const auto report =
+      run_tessera({"report", "--reports", reports, "--case", "TCGA-AR-A0TP", "--clip-vocab", vocab, "--json"});
   ASSERT_EQ(report.exit_code, 0) << report.output;
   const auto rj = nlohmann::json::parse(report.output);
   ASSERT_EQ(rj.size(), 1u);
@@ -139,9 +139,10 @@ TEST(IngestPrompts, TwoCasesWithTheSameTextKeepTheirOwnProvenance) {
   spec.seed = 5;
   const auto b = testing::make_slide(dir / "slides", "TCGA-ZZ-0002-01Z-00-DX1.tiff", spec);
   // Different reports, one budgeted prompt: the budget of 6 keeps only the type.
-  std::ofstream(dir / "reports.csv") << "case_submitter_id,text\n"
-                                        "TCGA-ZZ-0001,\"Invasive ductal carcinoma, grade 3. pT2.\"\n"
-                                        "TCGA-ZZ-0002,\"Final: infiltrating ductal carcinoma; Nottingham grade 1; pT1c\"\n";
+  std::ofstream(dir / "reports.csv")
+      << "case_submitter_id,text\n"
+         "TCGA-ZZ-0001,\"Invasive ductal carcinoma, grade 3. pT2.\"\n"
+         "TCGA-ZZ-0002,\"Final: infiltrating ductal carcinoma; Nottingham grade 1; pT1c\"\n";
   const auto r = run_tessera({"ingest", "--store", (dir / "s").string(), "--slides", (dir / "slides").string(),
                               "--reports", (dir / "reports.csv").string(), "--token-budget", "6", "--clip-vocab",
                               (data / "clip/bpe_simple_vocab_16e6.txt.gz").string()});
@@ -171,9 +172,9 @@ TEST(IngestPrompts, MalformedReportsStopTheRunBeforeAnythingIsWritten) {
   testing::TempDir dir;
   const auto slide = testing::make_slide(dir.path(), "TCGA-ZZ-9999-01Z-00-DX1.tiff", testing::small_spec());
   std::ofstream(dir / "bad.csv") << "case_submitter_id,text\nTCGA-ZZ-9999,\"unclosed\n";
-  const auto r = run_tessera({"ingest", "--store", (dir / "s").string(), "--slides", slide.string(), "--reports",
-                              (dir / "bad.csv").string(), "--clip-vocab",
-                              (data / "clip/bpe_simple_vocab_16e6.txt.gz").string()});
+  const auto r =
+      run_tessera({"ingest", "--store", (dir / "s").string(), "--slides", slide.string(), "--reports",
+                   (dir / "bad.csv").string(), "--clip-vocab", (data / "clip/bpe_simple_vocab_16e6.txt.gz").string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("bad.csv:2:14: quoted field is never closed"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "s"));

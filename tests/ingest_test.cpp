@@ -5,11 +5,11 @@
 #include <fstream>
 #include <random>
 
-#include "stages/image_metrics.h"
-#include "stages/jpeg_codec.h"
-#include "stages/slide.h"
+#include "imaging/image_metrics.h"
+#include "imaging/jpeg_codec.h"
+#include "slide/slide.h"
 #include "store/store.h"
-#include "tests/test_support.h"
+#include "test_support.h"
 
 namespace tessera::pipeline {
 namespace {

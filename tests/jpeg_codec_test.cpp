@@ -1,12 +1,12 @@
-#include "stages/jpeg_codec.h"
+#include "imaging/jpeg_codec.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 
-#include "stages/image_metrics.h"
-#include "store/error.h"
+#include "base/error.h"
+#include "imaging/image_metrics.h"
 
 namespace tessera::stages {
 namespace {

@@ -7,10 +7,10 @@
 #include <sstream>
 #include <vector>
 
+#include "base/error.h"
 #include "config/fingerprint.h"
 #include "model/safetensors.h"
-#include "store/error.h"
-#include "tests/test_support.h"
+#include "test_support.h"
 
 namespace tessera::config {
 namespace {

@@ -1,8 +1,8 @@
-#include "stages/level_choice.h"
+#include "slide/level_choice.h"
 
 #include <gtest/gtest.h>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace tessera::stages {
 namespace {

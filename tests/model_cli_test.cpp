@@ -1,14 +1,14 @@
 // `tessera model keys|info|init|forward` as users run them; forward is checked
 // against upstream's outputs in ../shared/data/parity (skips without it).
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "model/safetensors.h"
-#include "tests/test_support.h"
+#include "test_support.h"
 
 namespace tessera {
 namespace {
@@ -18,8 +18,8 @@ using testing::run_tessera;
 // Whether the tessera binary's LibTorch sees a GPU: `--device auto` then
 // resolves to CUDA, which `model info`-free probing shows in its error text.
 bool torch_has_no_cuda() {
-  const auto r = run_tessera({"model", "forward", "--config", "x", "--weights", "x", "--part", "unet", "--inputs",
-                              "x", "--out", "x", "--device", "cuda"});
+  const auto r = run_tessera({"model", "forward", "--config", "x", "--weights", "x", "--part", "unet", "--inputs", "x",
+                              "--out", "x", "--device", "cuda"});
   return r.output.find("sees no CUDA device") != std::string::npos;
 }
 
@@ -97,8 +97,7 @@ TEST_F(ModelForward, KlAutoencoderMatchesUpstream) {
 
 TEST_F(ModelForward, UNetMatchesUpstream) {
   check("unet_tiny.yaml", "unet_tiny.weights.index.json", "unet",
-        {{"x", "x"}, {"timesteps", "timesteps"}, {"context", "context"}}, "unet_tiny.io.safetensors",
-        {{"eps", "eps"}});
+        {{"x", "x"}, {"timesteps", "timesteps"}, {"context", "context"}}, "unet_tiny.io.safetensors", {{"eps", "eps"}});
 }
 
 TEST_F(ModelForward, ClipTextMatchesUpstreamIncludingPathLdmMode) {
@@ -115,10 +114,12 @@ TEST_F(ModelForward, DeviceAndPrecisionChoicesAreCheckedUpFront) {
   const auto io = model::SafetensorsFile::open((parity / "kl_tiny.io.safetensors").string());
   const auto in = inputs_from(io, dir_ / "in.safetensors", {{"image", "image"}});
   const auto run = [&](std::vector<std::string> extra) {
-    std::vector<std::string> args = {"model", "forward", "--config", (parity / "kl_tiny.yaml").string(),
-                                     "--weights", (parity / "kl_tiny.weights.index.json").string(), "--part",
-                                     "first_stage", "--inputs", in.string(), "--out",
-                                     (dir_ / "out.safetensors").string()};
+    std::vector<std::string> args = {"model",     "forward",
+                                     "--config",  (parity / "kl_tiny.yaml").string(),
+                                     "--weights", (parity / "kl_tiny.weights.index.json").string(),
+                                     "--part",    "first_stage",
+                                     "--inputs",  in.string(),
+                                     "--out",     (dir_ / "out.safetensors").string()};
     args.insert(args.end(), extra.begin(), extra.end());
     return run_tessera(args);
   };
@@ -157,12 +158,13 @@ TEST(ModelCli, ParameterCountsOfTheReferenceConfigs) {
 TEST(ModelCli, KeysAreUpstreamNamesWithShapes) {
   const auto r = run_tessera({"model", "keys", "--config", (kSchemas / "pathldm.yaml").string()});
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const auto* line : {"model.diffusion_model.input_blocks.0.0.weight\t[192, 3, 3, 3]\n",
-                           "model.diffusion_model.time_embed.0.weight\t[768, 192]\n",
-                           "model.diffusion_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight\t[384, 512]\n",
-                           "model.diffusion_model.out.2.weight\t[3, 192, 3, 3]\n",
-                           "first_stage_model.quantize.embedding.weight\t[8192, 3]\n",
-                           "cond_stage_model.transformer.text_model.final_layer_norm.weight\t[512]\n"}) {
+  for (const auto* line :
+       {"model.diffusion_model.input_blocks.0.0.weight\t[192, 3, 3, 3]\n",
+        "model.diffusion_model.time_embed.0.weight\t[768, 192]\n",
+        "model.diffusion_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight\t[384, 512]\n",
+        "model.diffusion_model.out.2.weight\t[3, 192, 3, 3]\n",
+        "first_stage_model.quantize.embedding.weight\t[8192, 3]\n",
+        "cond_stage_model.transformer.text_model.final_layer_norm.weight\t[512]\n"}) {
     EXPECT_NE(r.output.find(line), std::string::npos) << line;
   }
 }

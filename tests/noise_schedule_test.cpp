@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "model/safetensors.h"
-#include "tests/test_support.h"
+#include "test_support.h"
 
 namespace tessera::model {
 namespace {

@@ -1,4 +1,4 @@
-#include "tests/parity_support.h"
+#include "parity_support.h"
 
 #include <cstdio>
 #include <limits>

@@ -4,14 +4,14 @@
 
 #include <fstream>
 
-#include "stages/case_matching.h"
-#include "stages/csv_table.h"
-#include "stages/prompt_template.h"
-#include "stages/report_fields.h"
-#include "stages/report_source.h"
-#include "stages/tile_attributes.h"
-#include "store/error.h"
-#include "tests/test_support.h"
+#include "base/error.h"
+#include "prompts/case_matching.h"
+#include "prompts/csv_table.h"
+#include "prompts/prompt_template.h"
+#include "prompts/report_fields.h"
+#include "prompts/report_source.h"
+#include "prompts/tile_attributes.h"
+#include "test_support.h"
 
 namespace tessera::stages {
 namespace {
@@ -122,9 +122,9 @@ TEST(ReportFields, AccuracyOnTheSharedTcgaReportsHasAFloor) {
 
 TEST(Summary, ComposedInPriorityOrder) {
   const auto clauses = compose_summary(extract_report_fields(kReport));
-  EXPECT_EQ(clauses, (std::vector<std::string>{"invasive ductal carcinoma", "grade 2", "ER+ PR- HER2+", "pT2 pN1a",
-                                               "2.8 cm", "lymphovascular invasion absent", "margins negative",
-                                               "2/14 nodes positive"}));
+  EXPECT_EQ(clauses,
+            (std::vector<std::string>{"invasive ductal carcinoma", "grade 2", "ER+ PR- HER2+", "pT2 pN1a", "2.8 cm",
+                                      "lymphovascular invasion absent", "margins negative", "2/14 nodes positive"}));
   EXPECT_EQ(split_summary("High-grade IDC, ER positive; nodes involved."),
             (std::vector<std::string>{"High-grade IDC", "ER positive", "nodes involved"}));
 }
@@ -250,7 +250,8 @@ TEST(CaseMatching, TcgaBarcodeRegexAndMapping) {
 TEST(ReportSource, CsvJsonlAndTextFolders) {
   testing::TempDir dir;
   write(dir / "r.csv", "case_submitter_id,text\nA,\"one, two\"\nB,three\n");
-  write(dir / "r.jsonl", "{\"case_submitter_id\": \"A\", \"text\": \"one\"}\n\n{\"case_submitter_id\": \"B\", \"text\": \"two\"}\n");
+  write(dir / "r.jsonl",
+        "{\"case_submitter_id\": \"A\", \"text\": \"one\"}\n\n{\"case_submitter_id\": \"B\", \"text\": \"two\"}\n");
   write(dir / "txt/A.txt", "report of A");
   write(dir / "txt/B.TXT", "report of B");
   for (const auto* name : {"r.csv", "r.jsonl", "txt"}) {

@@ -2,10 +2,10 @@
 #include <gtest/gtest.h>
 
 #include "pipeline/ingest.h"
-#include "stages/level_choice.h"
-#include "stages/slide.h"
+#include "slide/level_choice.h"
+#include "slide/slide.h"
 #include "store/store.h"
-#include "tests/test_support.h"
+#include "test_support.h"
 
 namespace tessera {
 namespace {

@@ -1,8 +1,8 @@
-#include "stages/resolution.h"
+#include "slide/resolution.h"
 
 #include <gtest/gtest.h>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace tessera::stages {
 namespace {
@@ -29,19 +29,32 @@ TEST_P(ResolutionSources, ResolvesFromTheFirstPlausibleSource) {
 INSTANTIATE_TEST_SUITE_P(
     All, ResolutionSources,
     ::testing::Values(
-        Case{"openslide", {{"openslide.mpp-x", "0.499"}, {"openslide.mpp-y", "0.499"}, {"openslide.objective-power", "20"}},
-             {}, 0.499, "openslide"},
-        Case{"tiff_cm", {{"tiff.XResolution", "20000"}, {"tiff.YResolution", "20000"}, {"tiff.ResolutionUnit", "centimeter"}},
-             {}, 0.5, "tiff-resolution"},
-        Case{"tiff_inch", {{"tiff.XResolution", "101600"}, {"tiff.YResolution", "101600"}, {"tiff.ResolutionUnit", "inch"}},
-             {}, 0.25, "tiff-resolution"},
+        Case{"openslide",
+             {{"openslide.mpp-x", "0.499"}, {"openslide.mpp-y", "0.499"}, {"openslide.objective-power", "20"}},
+             {},
+             0.499,
+             "openslide"},
+        Case{"tiff_cm",
+             {{"tiff.XResolution", "20000"}, {"tiff.YResolution", "20000"}, {"tiff.ResolutionUnit", "centimeter"}},
+             {},
+             0.5,
+             "tiff-resolution"},
+        Case{"tiff_inch",
+             {{"tiff.XResolution", "101600"}, {"tiff.YResolution", "101600"}, {"tiff.ResolutionUnit", "inch"}},
+             {},
+             0.25,
+             "tiff-resolution"},
         // 72 dpi is a writer's default, not a scan: it is skipped as implausible.
         Case{"default_dpi_then_override",
              {{"tiff.XResolution", "72"}, {"tiff.YResolution", "72"}, {"tiff.ResolutionUnit", "inch"}},
-             {0.26, std::nullopt}, 0.26, "override-csv"},
+             {0.26, std::nullopt},
+             0.26,
+             "override-csv"},
         Case{"zero_openslide_then_objective",
              {{"openslide.mpp-x", "0"}, {"openslide.mpp-y", "0"}, {"openslide.objective-power", "40"}},
-             {}, 0.25, "objective-power"},
+             {},
+             0.25,
+             "objective-power"},
         Case{"assumed", {{"openslide.vendor", "generic-tiff"}}, {std::nullopt, 0.5}, 0.5, "assumed"}),
     [](const auto& info) { return std::string(info.param.name); });
 

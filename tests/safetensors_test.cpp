@@ -9,7 +9,7 @@
 #include <functional>
 #include <limits>
 
-#include "tests/test_support.h"
+#include "test_support.h"
 
 namespace tessera::model {
 namespace {
@@ -43,9 +43,9 @@ std::vector<uint16_t> halves(const TensorView& t) {
 TEST(HalfFloats, EncodeToHandComputedBitPatterns) {
   EXPECT_EQ(float_to_f16(1.0f), 0x3C00);
   EXPECT_EQ(float_to_f16(-2.5f), 0xC100);
-  EXPECT_EQ(float_to_f16(65504.0f), 0x7BFF);             // largest finite half
-  EXPECT_EQ(float_to_f16(65519.0f), 0x7BFF);             // below the rounding midpoint
-  EXPECT_EQ(float_to_f16(65520.0f), 0x7C00);             // the midpoint rounds to even: infinity
+  EXPECT_EQ(float_to_f16(65504.0f), 0x7BFF);               // largest finite half
+  EXPECT_EQ(float_to_f16(65519.0f), 0x7BFF);               // below the rounding midpoint
+  EXPECT_EQ(float_to_f16(65520.0f), 0x7C00);               // the midpoint rounds to even: infinity
   EXPECT_EQ(float_to_f16(std::ldexp(1.0f, -14)), 0x0400);  // smallest normal
   EXPECT_EQ(float_to_f16(std::ldexp(1.0f, -24)), 0x0001);  // smallest subnormal
   EXPECT_EQ(float_to_f16(std::ldexp(1023.0f, -24)), 0x03FF);
@@ -57,8 +57,8 @@ TEST(HalfFloats, EncodeToHandComputedBitPatterns) {
   EXPECT_EQ(float_to_f16(std::numeric_limits<float>::infinity()), 0x7C00);
   EXPECT_EQ(float_to_f16(-std::numeric_limits<float>::infinity()), 0xFC00);
   EXPECT_EQ(float_to_f16(std::numeric_limits<float>::quiet_NaN()) & 0x7E00, 0x7E00);
-  EXPECT_EQ(float_to_f16(1.0f + std::ldexp(1.0f, -11)), 0x3C00);         // tie, even stays
-  EXPECT_EQ(float_to_f16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);     // tie, odd rounds up
+  EXPECT_EQ(float_to_f16(1.0f + std::ldexp(1.0f, -11)), 0x3C00);      // tie, even stays
+  EXPECT_EQ(float_to_f16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);  // tie, odd rounds up
 
   EXPECT_EQ(float_to_bf16(1.0f), 0x3F80);
   EXPECT_EQ(float_to_bf16(-2.5f), 0xC020);
@@ -96,8 +96,8 @@ TEST(HalfFloats, DecodeBitPatterns) {
 }
 
 TEST(Json, ParsesEscapesNumbersAndNesting) {
-  const auto v = parse_json(R"( {"a": [1, -2, 3.5e2, true, false, null], "s": "x\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00", "o": {}} )",
-                            "test");
+  const auto v = parse_json(
+      R"( {"a": [1, -2, 3.5e2, true, false, null], "s": "x\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00", "o": {}} )", "test");
   ASSERT_EQ(v.kind, JsonValue::Kind::kObject);
   const JsonValue* a = v.find("a");
   ASSERT_TRUE(a);
@@ -117,11 +117,32 @@ TEST(Json, ParsesEscapesNumbersAndNesting) {
 
 TEST(Json, RejectsMalformedInput) {
   const std::vector<std::string> bad = {
-      "",           "{",          "{\"a\":1,}",   "[1,]",         "{\"a\" 1}",      "{a:1}",
-      "01",         "1.",         "-",            "1e",           "tru",            "\"abc",
-      "\"\\x\"",    "\"\\u12\"",  "\"\\ud800\"",  "\"\\udc00\"",  "\"\\ud800\\u0041\"", "\"a\nb\"",
-      "\"\xFF\"",   "\"\xC0\x80\"", "\"\xED\xA0\x80\"", "\"\xE2\x82\"", "{} x",         "{\"a\":1,\"a\":2}",
-      "[] []",      "nul",
+      "",
+      "{",
+      "{\"a\":1,}",
+      "[1,]",
+      "{\"a\" 1}",
+      "{a:1}",
+      "01",
+      "1.",
+      "-",
+      "1e",
+      "tru",
+      "\"abc",
+      "\"\\x\"",
+      "\"\\u12\"",
+      "\"\\ud800\"",
+      "\"\\udc00\"",
+      "\"\\ud800\\u0041\"",
+      "\"a\nb\"",
+      "\"\xFF\"",
+      "\"\xC0\x80\"",
+      "\"\xED\xA0\x80\"",
+      "\"\xE2\x82\"",
+      "{} x",
+      "{\"a\":1,\"a\":2}",
+      "[] []",
+      "nul",
   };
   for (const auto& text : bad) {
     EXPECT_THROW(parse_json(text, "case"), WeightsError) << text;
@@ -211,7 +232,8 @@ TEST_F(SafetensorsRoundTrip, LayoutIsPaddedSortedAndFromBytesAgrees) {
 
   const auto mem = SafetensorsFile::from_bytes(bytes, "memory");
   EXPECT_EQ(mem.path(), "memory");
-  EXPECT_EQ(mem.find("f16")->to_float32(), SafetensorsFile::open((dir_ / "w.safetensors").string()).find("f16")->to_float32());
+  EXPECT_EQ(mem.find("f16")->to_float32(),
+            SafetensorsFile::open((dir_ / "w.safetensors").string()).find("f16")->to_float32());
 
   // Moving keeps the views valid.
   auto moved = SafetensorsFile::open((dir_ / "w.safetensors").string());
@@ -223,8 +245,9 @@ TEST_F(SafetensorsRoundTrip, WriterRejectsInconsistentTensors) {
   const std::string path = (dir_ / "bad.safetensors").string();
   auto wrong = TensorData::from_floats("x", {2, 2}, {1.f, 2.f, 3.f});
   EXPECT_THROW(write_safetensors(path, {wrong}), WeightsError);
-  EXPECT_THROW(write_safetensors(path, {TensorData::from_floats("x", {1}, {1.f}), TensorData::from_floats("x", {1}, {2.f})}),
-               WeightsError);
+  EXPECT_THROW(
+      write_safetensors(path, {TensorData::from_floats("x", {1}, {1.f}), TensorData::from_floats("x", {1}, {2.f})}),
+      WeightsError);
   EXPECT_THROW(write_safetensors(path, {TensorData::from_floats("__metadata__", {1}, {1.f})}), WeightsError);
   EXPECT_THROW(write_safetensors(path, {TensorData::from_floats("n", {-1}, {})}), WeightsError);
   EXPECT_THROW(write_safetensors((dir_ / "no/such/dir/x.safetensors").string(), {}), WeightsError);
@@ -246,7 +269,9 @@ TEST_F(SafetensorsRoundTrip, CorruptFilesAreErrorsNamingTheFile) {
   uint64_t n = 0;
   std::memcpy(&n, good.data(), 8);
   auto truncate = [](size_t size) {
-    return [size](const std::vector<uint8_t>& g) { return std::vector<uint8_t>(g.begin(), g.begin() + static_cast<ptrdiff_t>(size)); };
+    return [size](const std::vector<uint8_t>& g) {
+      return std::vector<uint8_t>(g.begin(), g.begin() + static_cast<ptrdiff_t>(size));
+    };
   };
   auto with_length = [](uint64_t len) {
     return [len](const std::vector<uint8_t>& g) {
@@ -272,18 +297,25 @@ TEST_F(SafetensorsRoundTrip, CorruptFilesAreErrorsNamingTheFile) {
       {"length 2^64-1", with_length(~uint64_t{0}), "100 MB"},
       {"length past end", with_length(good.size() - 7), "exceeds"},
       {"length short", with_length(n - 8), "invalid JSON"},
-      {"extra byte", [](const std::vector<uint8_t>& g) { auto b = g; b.push_back(0); return b; }, "belong to no tensor"},
+      {"extra byte",
+       [](const std::vector<uint8_t>& g) {
+         auto b = g;
+         b.push_back(0);
+         return b;
+       },
+       "belong to no tensor"},
       {"not JSON", header("hello!!!", 0), "invalid JSON"},
       {"zero length", header("", 0), "invalid JSON"},
       {"not an object", header("[1, 2]  ", 0), "must be a JSON object"},
       {"trailing garbage", header("{}  x", 0), "trailing"},
       {"NUL padding", header(std::string("{}\0\0", 4), 0), "trailing"},
       {"bad dtype", header(R"({"t":{"dtype":"F31","shape":[1],"data_offsets":[0,4]}})", 4), "unknown dtype \"F31\""},
-      {"dtype not string", header(R"({"t":{"dtype":4,"shape":[1],"data_offsets":[0,4]}})", 4), "dtype must be a string"},
+      {"dtype not string", header(R"({"t":{"dtype":4,"shape":[1],"data_offsets":[0,4]}})", 4),
+       "dtype must be a string"},
       {"negative dim", header(R"({"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4), "non-negative"},
       {"fractional dim", header(R"({"t":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})", 4), "non-negative"},
-      {"count overflow",
-       header(R"({"t":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", 4), "overflows"},
+      {"count overflow", header(R"({"t":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", 4),
+       "overflows"},
       {"huge dim", header(R"({"t":{"dtype":"F32","shape":[99999999999999999999],"data_offsets":[0,4]}})", 4),
        "non-negative"},
       {"missing field", header(R"({"t":{"dtype":"F32","shape":[1]}})", 4), "needs"},
@@ -294,21 +326,25 @@ TEST_F(SafetensorsRoundTrip, CorruptFilesAreErrorsNamingTheFile) {
       {"offsets past buffer", header(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 4), "outside"},
       {"wrong byte count", header(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 4), "need 8"},
       {"overlap",
-       header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-              12),
+       header(
+           R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+           12),
        "overlaps"},
       {"duplicate range",
-       header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"I32","shape":[1],"data_offsets":[0,4]}})",
-              4),
+       header(
+           R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"I32","shape":[1],"data_offsets":[0,4]}})",
+           4),
        "overlaps"},
       {"hole",
-       header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
-              12),
+       header(
+           R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+           12),
        "belong to no tensor"},
       {"leading hole", header(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})", 2), "belong to no tensor"},
       {"duplicate name",
-       header(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})",
-              2),
+       header(
+           R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})",
+           2),
        "duplicate key"},
       {"metadata not strings", header(R"({"__metadata__":{"a":1}})", 0), "must be a string"},
       {"metadata not object", header(R"({"__metadata__":"x"})", 0), "must be an object"},
@@ -339,8 +375,8 @@ TEST_F(SafetensorsRoundTrip, CorruptFilesAreErrorsNamingTheFile) {
 class ShardedWeights : public ::testing::Test {
  protected:
   void SetUp() override {
-    write_safetensors((dir_ / "m-1.safetensors").string(),
-                      {TensorData::from_floats("enc.w", {2, 1, 1, 1}, {1.f, 2.f}), TensorData::from_floats("enc.b", {2}, {3.f, 4.f})});
+    write_safetensors((dir_ / "m-1.safetensors").string(), {TensorData::from_floats("enc.w", {2, 1, 1, 1}, {1.f, 2.f}),
+                                                            TensorData::from_floats("enc.b", {2}, {3.f, 4.f})});
     write_safetensors((dir_ / "m-2.safetensors").string(), {TensorData::from_floats("dec.w", {1}, {5.f})});
   }
   std::string index(const std::string& json) {
@@ -388,10 +424,12 @@ TEST_F(ShardedWeights, FindsTensorsAcrossShards) {
 
 TEST_F(ShardedWeights, InconsistentIndexesAreErrors) {
   EXPECT_NE(error_of(index(R"({"weight_map": {"enc.w": "m-1.safetensors", "enc.b": "m-1.safetensors",
-    "dec.w": "m-2.safetensors", "extra": "m-2.safetensors"}})")).find("\"extra\" is listed for shard \"m-2.safetensors\", which does not hold it"),
+    "dec.w": "m-2.safetensors", "extra": "m-2.safetensors"}})"))
+                .find("\"extra\" is listed for shard \"m-2.safetensors\", which does not hold it"),
             std::string::npos);
   EXPECT_NE(error_of(index(R"({"weight_map": {"enc.w": "m-1.safetensors", "enc.b": "m-1.safetensors",
-    "dec.w": "m-3.safetensors"}})")).find("shard \"m-3.safetensors\""),
+    "dec.w": "m-3.safetensors"}})"))
+                .find("shard \"m-3.safetensors\""),
             std::string::npos);
   EXPECT_NE(error_of(index(R"({"weight_map": {"enc.w": "m-1.safetensors", "dec.w": "m-2.safetensors"}})"))
                 .find("holds tensor \"enc.b\", which the index does not list"),
@@ -405,7 +443,8 @@ TEST_F(ShardedWeights, InconsistentIndexesAreErrors) {
   write_safetensors((dir_ / "m-3.safetensors").string(), {TensorData::from_floats("dec.w", {1}, {6.f})});
   const std::string dup = error_of(index(R"({"weight_map": {"enc.w": "m-1.safetensors", "enc.b": "m-1.safetensors",
     "dec.w": "m-2.safetensors", "x": "m-3.safetensors"}})"));
-  EXPECT_NE(dup.find("\"dec.w\" is in two shards, \"m-2.safetensors\" and \"m-3.safetensors\""), std::string::npos) << dup;
+  EXPECT_NE(dup.find("\"dec.w\" is in two shards, \"m-2.safetensors\" and \"m-3.safetensors\""), std::string::npos)
+      << dup;
   EXPECT_NE(dup.find("m.safetensors.index.json"), std::string::npos);
 }
 

@@ -18,7 +18,7 @@
 #include "model/noise_schedule.h"
 #include "model/safetensors.h"
 #include "model/unet.h"
-#include "tests/test_support.h"
+#include "test_support.h"
 
 namespace tessera::model {
 namespace {

@@ -1,11 +1,11 @@
-#include "stages/slide_discovery.h"
+#include "slide/slide_discovery.h"
 
 #include <gtest/gtest.h>
 
 #include <fstream>
 
-#include "store/error.h"
-#include "tests/test_support.h"
+#include "base/error.h"
+#include "test_support.h"
 
 namespace tessera::stages {
 namespace {

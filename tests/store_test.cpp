@@ -5,8 +5,8 @@
 
 #include <fstream>
 
-#include "store/error.h"
-#include "tests/test_support.h"
+#include "base/error.h"
+#include "test_support.h"
 
 namespace tessera::store {
 namespace {
@@ -291,8 +291,7 @@ TEST(Store, OtherSchemaVersionIsRefused) {
     Store::open(dir / "s");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("has schema version 999, but this tessera reads version 1"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("has schema version 999, but this tessera reads version 1"), std::string::npos)
         << e.what();
   }
 }

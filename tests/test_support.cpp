@@ -1,4 +1,4 @@
-#include "tests/test_support.h"
+#include "test_support.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +31,17 @@ std::optional<fs::path> shared_data() {
   return std::nullopt;
 }
 
+namespace {
+
+bool arms_crash_point(const std::vector<std::string>& env) {
+  for (const auto& e : env) {
+    if (e.rfind("TESSERA_CRASH_AT=", 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 CommandResult run_tessera(const std::vector<std::string>& args, const std::vector<std::string>& env,
                           const std::function<void(const std::string& output, int pid)>& on_output) {
   int pipe_fds[2];
@@ -44,7 +55,7 @@ CommandResult run_tessera(const std::vector<std::string>& args, const std::vecto
     close(pipe_fds[1]);
     for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
     std::vector<char*> argv;
-    std::string binary = TESSERA_BINARY;
+    std::string binary = arms_crash_point(env) ? TESSERA_CRASHABLE_BINARY : TESSERA_BINARY;
     argv.push_back(binary.data());
     std::vector<std::string> copies = args;
     for (auto& a : copies) argv.push_back(a.data());

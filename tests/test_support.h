@@ -1,10 +1,10 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,8 +29,8 @@ class TempDir {
 // ../shared/data beside the checkout (or $TESSERA_SHARED_DATA), if present.
 std::optional<std::filesystem::path> shared_data();
 
-#define TESSERA_REQUIRE_SHARED_DATA(var)                                           \
-  const auto var##_opt = ::tessera::testing::shared_data();                        \
+#define TESSERA_REQUIRE_SHARED_DATA(var)                                            \
+  const auto var##_opt = ::tessera::testing::shared_data();                         \
   if (!var##_opt) GTEST_SKIP() << "../shared/data is not present in this checkout"; \
   const std::filesystem::path var = *var##_opt
 
@@ -39,7 +39,9 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs build/tessera with `args` (no shell), with extra environment variables.
+// Runs build/tessera with `args` (no shell), with extra environment variables;
+// when they set TESSERA_CRASH_AT (base/crash_point.h), runs its test build,
+// whose crash points are armed.
 // When `on_output` is given it sees the output as it arrives, with the child's
 // pid, so a test can signal the child at a chosen moment.
 CommandResult run_tessera(const std::vector<std::string>& args, const std::vector<std::string>& env = {},

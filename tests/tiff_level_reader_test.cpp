@@ -1,10 +1,10 @@
-#include "stages/tiff_level_reader.h"
+#include "slide/tiff_level_reader.h"
 
 #include <gtest/gtest.h>
 
-#include "stages/slide.h"
-#include "store/error.h"
-#include "tests/test_support.h"
+#include "base/error.h"
+#include "slide/slide.h"
+#include "test_support.h"
 
 namespace tessera::stages {
 namespace {

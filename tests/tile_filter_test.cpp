@@ -1,4 +1,4 @@
-#include "stages/tile_filter.h"
+#include "slide/tile_filter.h"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
-#include "stages/tile_grid.h"
+#include "slide/tile_grid.h"
 
 #include <gtest/gtest.h>
 
-#include "store/error.h"
+#include "base/error.h"
 
 namespace tessera::stages {
 namespace {
@@ -46,15 +46,13 @@ TEST(TileGrid, CoarseLevelWithFractionalResample) {
   // Level 1 (downsample 2) of a 0.2281750559 µm/px NDPI at 0.5 µm/px.
   const double resample = 0.5 / (2 * 0.2281750559028887);
   const auto grid = make_tile_grid(3968, 4864, LevelChoice{1, 2, resample, 0.5}, 256, 0);
-  EXPECT_EQ(grid.cols, 7u);   // floor(3968 / 2.1913) = 1810 output px
-  EXPECT_EQ(grid.rows, 8u);   // floor(4864 / 2.1913) = 2219 output px
+  EXPECT_EQ(grid.cols, 7u);        // floor(3968 / 2.1913) = 1810 output px
+  EXPECT_EQ(grid.rows, 8u);        // floor(4864 / 2.1913) = 2219 output px
   EXPECT_EQ(grid.read_size, 280);  // round(256 * 1.0957) level-1 pixels
   EXPECT_EQ(grid.extent, 561);     // round(256 * 2.1913) level-0 pixels
 }
 
-TEST(TileGrid, SlideSmallerThanATileHasNoCells) {
-  EXPECT_EQ(make_tile_grid(200, 5000, native(), 256, 0).size(), 0u);
-}
+TEST(TileGrid, SlideSmallerThanATileHasNoCells) { EXPECT_EQ(make_tile_grid(200, 5000, native(), 256, 0).size(), 0u); }
 
 TEST(TileGrid, RejectsBadGeometry) {
   EXPECT_THROW(make_tile_grid(1000, 1000, native(), 256, 256), Error);

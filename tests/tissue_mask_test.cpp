@@ -1,11 +1,11 @@
-#include "stages/tissue_mask.h"
+#include "slide/tissue_mask.h"
 
 #include <gtest/gtest.h>
 
-#include "stages/slide.h"
-#include "stages/thumbnail.h"
-#include "stages/vips_runtime.h"
-#include "tests/test_support.h"
+#include "imaging/vips_runtime.h"
+#include "slide/slide.h"
+#include "slide/thumbnail.h"
+#include "test_support.h"
 
 namespace tessera::stages {
 namespace {
@@ -20,8 +20,8 @@ TEST(Otsu, SplitsTwoClassesAtTheFirstBestThreshold) {
 
 TEST(Otsu, WeightedClassesMoveTheThreshold) {
   Histogram h{};
-  for (int v = 0; v < 40; ++v) h[v] = 50;      // glass: low saturation
-  for (int v = 90; v < 160; ++v) h[v] = 20;    // tissue
+  for (int v = 0; v < 40; ++v) h[v] = 50;    // glass: low saturation
+  for (int v = 90; v < 160; ++v) h[v] = 20;  // tissue
   const int t = otsu_threshold(h);
   EXPECT_GT(t, 39);
   EXPECT_LE(t, 90);

@@ -3,19 +3,19 @@
 // classifier-free-guidance dropout has the configured frequency.
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "imaging/image_file.h"
 #include "model/distributed.h"
 #include "model/safetensors.h"
-#include "stages/training_samples.h"
-#include "stages/image_file.h"
-#include "tests/test_support.h"
+#include "runtime/training_samples.h"
+#include "test_support.h"
 
 namespace tessera {
 namespace {
@@ -94,23 +94,24 @@ class TrainTest : public ::testing::Test {
                   .exit_code,
               0);
     const auto vq = (d / "vq.safetensors").string();
-    ASSERT_EQ(run_tessera({"model", "init", "--config", (kSchemas / "tiny-vq.yaml").string(), "--seed", "1", "--out",
-                           vq})
-                  .exit_code,
-              0);
-    const auto encode = run_tessera({"encode", "--store", (d / "store").string(), "--vae-config",
-                                     (kSchemas / "tiny-vq.yaml").string(), "--vae-weights", vq, "--progress", "quiet",
-                                     "--json"});
+    ASSERT_EQ(
+        run_tessera({"model", "init", "--config", (kSchemas / "tiny-vq.yaml").string(), "--seed", "1", "--out", vq})
+            .exit_code,
+        0);
+    const auto encode =
+        run_tessera({"encode", "--store", (d / "store").string(), "--vae-config", (kSchemas / "tiny-vq.yaml").string(),
+                     "--vae-weights", vq, "--progress", "quiet", "--json"});
     ASSERT_EQ(encode.exit_code, 0) << encode.output;
     *vae_id_ = json_of(encode)["model_id"];
     std::ofstream(d / "clip.json") << R"({"model_type": "clip_text_model", "hidden_size": 32,
       "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 49408})";
     const auto clip = (d / "clip.safetensors").string();
-    ASSERT_EQ(run_tessera({"model", "init", "--config", (d / "clip.json").string(), "--seed", "2", "--out", clip})
-                  .exit_code,
-              0);
-    const auto text = run_tessera({"encode-text", "--store", (d / "store").string(), "--text-config",
-                                   (d / "clip.json").string(), "--text-weights", clip, "--progress", "quiet", "--json"});
+    ASSERT_EQ(
+        run_tessera({"model", "init", "--config", (d / "clip.json").string(), "--seed", "2", "--out", clip}).exit_code,
+        0);
+    const auto text =
+        run_tessera({"encode-text", "--store", (d / "store").string(), "--text-config", (d / "clip.json").string(),
+                     "--text-weights", clip, "--progress", "quiet", "--json"});
     ASSERT_EQ(text.exit_code, 0) << text.output;
     *text_id_ = json_of(text)["model_id"];
     std::ofstream(d / "ldm.yaml") << kTinyLdm;
@@ -122,11 +123,24 @@ class TrainTest : public ::testing::Test {
 
   std::vector<std::string> train_args(const fs::path& out, int steps, const std::vector<std::string>& extra = {}) {
     const auto& d = *dir_;
-    std::vector<std::string> args = {"train",        "--store",     (d / "store").string(), "--config",
-                                     (d / "ldm.yaml").string(), "--vae-model", *vae_id_,   "--text-model",
-                                     *text_id_,      "--out",       out.string(),         "--steps",
-                                     std::to_string(steps),     "--threads", "1",          "--progress",
-                                     "quiet",        "--json"};
+    std::vector<std::string> args = {"train",
+                                     "--store",
+                                     (d / "store").string(),
+                                     "--config",
+                                     (d / "ldm.yaml").string(),
+                                     "--vae-model",
+                                     *vae_id_,
+                                     "--text-model",
+                                     *text_id_,
+                                     "--out",
+                                     out.string(),
+                                     "--steps",
+                                     std::to_string(steps),
+                                     "--threads",
+                                     "1",
+                                     "--progress",
+                                     "quiet",
+                                     "--json"};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
@@ -278,33 +292,34 @@ TEST(TrainingSamples, DropoutHasTheConfiguredFrequencyForEveryTile) {
     size_t dropped = 0;
     const size_t n = 20000;
     for (size_t i = 0; i < n; ++i) {
-      dropped += stages::draw_for_sample(7, 3, {"slide-" + std::to_string(i % 13), uint32_t(i), 0}, p, true).drop_prompt;
+      dropped +=
+          runtime::draw_for_sample(7, 3, {"slide-" + std::to_string(i % 13), uint32_t(i), 0}, p, true).drop_prompt;
     }
     const double sd = std::sqrt(n * p * (1 - p));
     EXPECT_NEAR(double(dropped), n * p, 5 * sd) << "p = " << p;
   }
   // Fixed by the seed: the same draw every time, another with another epoch.
   const store::TileKey tile{"s", 1, 2};
-  EXPECT_EQ(stages::draw_for_sample(1, 0, tile, 0.5, true).noise_seed,
-            stages::draw_for_sample(1, 0, tile, 0.5, true).noise_seed);
-  EXPECT_NE(stages::draw_for_sample(1, 0, tile, 0.5, true).noise_seed,
-            stages::draw_for_sample(1, 1, tile, 0.5, true).noise_seed);
-  EXPECT_FALSE(stages::draw_for_sample(1, 0, tile, 0.0, true).drop_prompt);
-  EXPECT_TRUE(stages::draw_for_sample(1, 0, tile, 1.0, true).drop_prompt);
+  EXPECT_EQ(runtime::draw_for_sample(1, 0, tile, 0.5, true).noise_seed,
+            runtime::draw_for_sample(1, 0, tile, 0.5, true).noise_seed);
+  EXPECT_NE(runtime::draw_for_sample(1, 0, tile, 0.5, true).noise_seed,
+            runtime::draw_for_sample(1, 1, tile, 0.5, true).noise_seed);
+  EXPECT_FALSE(runtime::draw_for_sample(1, 0, tile, 0.0, true).drop_prompt);
+  EXPECT_TRUE(runtime::draw_for_sample(1, 0, tile, 1.0, true).drop_prompt);
 }
 
 TEST(TrainingSamples, EpochsArePermutationsAndRanksTakeTheirSlices) {
-  const auto order = stages::epoch_order(1000, 5, 2);
+  const auto order = runtime::epoch_order(1000, 5, 2);
   EXPECT_EQ(std::set<uint32_t>(order.begin(), order.end()).size(), 1000u);
-  EXPECT_EQ(order, stages::epoch_order(1000, 5, 2));
-  EXPECT_NE(order, stages::epoch_order(1000, 5, 3));
+  EXPECT_EQ(order, runtime::epoch_order(1000, 5, 2));
+  EXPECT_NE(order, runtime::epoch_order(1000, 5, 3));
   // Step 2 of global batch 8 over 20 samples, rank 1 of per-rank 4: positions 20..23 = epoch 1, 0..3.
-  const auto positions = stages::step_positions(2, 8, 1, 4, 20);
+  const auto positions = runtime::step_positions(2, 8, 1, 4, 20);
   ASSERT_EQ(positions.size(), 4u);
   EXPECT_EQ(positions[0].epoch, 1u);
   EXPECT_EQ(positions[0].index, 0u);
   EXPECT_EQ(positions[3].index, 3u);
-  const auto rank0 = stages::step_positions(2, 8, 0, 4, 20);
+  const auto rank0 = runtime::step_positions(2, 8, 0, 4, 20);
   EXPECT_EQ(rank0[0].epoch, 0u);
   EXPECT_EQ(rank0[0].index, 16u);
 }

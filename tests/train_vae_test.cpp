@@ -16,19 +16,19 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
+#include "base/file_io.h"
+#include "imaging/image_file.h"
+#include "imaging/loss_plot.h"
 #include "model/autoencoder.h"
 #include "model/autoencoder_loss.h"
 #include "model/lpips.h"
 #include "model/safetensors.h"
 #include "model/sampler.h"
 #include "model/tensor_io.h"
-#include "stages/image_file.h"
-#include "stages/loss_plot.h"
-#include "stages/model_loading.h"
-#include "store/error.h"
+#include "runtime/model_loading.h"
 #include "store/store.h"
-#include "stages/file_io.h"
-#include "tests/test_support.h"
+#include "test_support.h"
 
 namespace tessera {
 namespace {
@@ -211,7 +211,7 @@ std::shared_ptr<model::Autoencoder> tiny_autoencoder(const std::string& config, 
   const auto r = run_tessera({"model", "init", "--config", (kSchemas / config).string(), "--seed", std::to_string(seed),
                               "--out", weights.string()});
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  auto loaded = stages::load_autoencoder((kSchemas / config).string(), weights.string());
+  auto loaded = runtime::load_autoencoder((kSchemas / config).string(), weights.string());
   loaded.module->train();
   return loaded.module;
 }
@@ -481,17 +481,18 @@ TEST_F(TrainVaeTest, VqLossFallsOverAShortCpuRunAndTheRunHasItsOutputs) {
   EXPECT_NE(file.find("quantize.embedding.weight"), nullptr);
   EXPECT_NE(file.find("encoder.conv_in.weight"), nullptr);
   for (const auto& view : file.tensors()) EXPECT_EQ(view.name.rfind("train.", 0), std::string::npos) << view.name;
-  EXPECT_TRUE(stages::read_file(run / "vae.safetensors") == stages::read_file(run / "checkpoints" / "step-00000040.safetensors"))
+  EXPECT_TRUE(tessera::read_file(run / "vae.safetensors") ==
+              tessera::read_file(run / "checkpoints" / "step-00000040.safetensors"))
       << "the weight files differ";
 
   const auto summary = json_of(r);
-  const auto manifest = nlohmann::json::parse(stages::read_file(run / "run.json"));
+  const auto manifest = nlohmann::json::parse(tessera::read_file(run / "run.json"));
   const auto reloaded =
-      stages::load_autoencoder((kSchemas / "tiny-vq.yaml").string(), (run / "vae.safetensors").string());
+      runtime::load_autoencoder((kSchemas / "tiny-vq.yaml").string(), (run / "vae.safetensors").string());
   EXPECT_EQ(manifest["model_id"], reloaded.id);
   EXPECT_EQ(summary["model_id"], reloaded.id);
   EXPECT_EQ(manifest["init_model_id"],
-            stages::load_autoencoder((kSchemas / "tiny-vq.yaml").string(), weights("tiny-vq.yaml")).id);
+            runtime::load_autoencoder((kSchemas / "tiny-vq.yaml").string(), weights("tiny-vq.yaml")).id);
   EXPECT_NE(manifest["model_id"], manifest["init_model_id"]);
   EXPECT_EQ(manifest["steps"], 40);
   EXPECT_EQ(manifest["batch"], 4);
@@ -530,10 +531,10 @@ TEST_F(TrainVaeTest, KlResumeContinuesExactlyWithThePerceptualTerm) {
   for (std::string field; std::getline(row, field, ',');) fields.push_back(field);
   ASSERT_EQ(fields.size(), 6u);
   EXPECT_GT(std::stod(fields[4]), 0.0);
-  EXPECT_TRUE(stages::read_file(parts / "vae.safetensors") == stages::read_file(whole / "vae.safetensors"))
+  EXPECT_TRUE(tessera::read_file(parts / "vae.safetensors") == tessera::read_file(whole / "vae.safetensors"))
       << "the weight files differ";
-  EXPECT_EQ(nlohmann::json::parse(stages::read_file(parts / "run.json"))["model_id"],
-            nlohmann::json::parse(stages::read_file(whole / "run.json"))["model_id"]);
+  EXPECT_EQ(nlohmann::json::parse(tessera::read_file(parts / "run.json"))["model_id"],
+            nlohmann::json::parse(tessera::read_file(whole / "run.json"))["model_id"]);
 }
 
 TEST_F(TrainVaeTest, VqResumeAfterLosingTheNewestCheckpointRedoesTheLostStepsExactly) {
@@ -563,7 +564,7 @@ TEST_F(TrainVaeTest, VqResumeAfterLosingTheNewestCheckpointRedoesTheLostStepsExa
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_EQ(json_of(resumed)["first_step"], 4);
   EXPECT_EQ(lines_of(parts / "loss.csv"), lines_of(whole / "loss.csv"));
-  EXPECT_TRUE(stages::read_file(parts / "vae.safetensors") == stages::read_file(whole / "vae.safetensors"))
+  EXPECT_TRUE(tessera::read_file(parts / "vae.safetensors") == tessera::read_file(whole / "vae.safetensors"))
       << "the weight files differ";
 
   // Resuming a finished run changes nothing; other settings are refused.
@@ -612,7 +613,7 @@ TEST_F(TrainVaeTest, NewWeightsAreANewModelThatEncodeEncodesForEveryTileBesideTh
                                          "quiet"};
   const auto trained = run_tessera(args);
   ASSERT_EQ(trained.exit_code, 0) << trained.output;
-  const std::string new_id = nlohmann::json::parse(stages::read_file(run / "run.json"))["model_id"];
+  const std::string new_id = nlohmann::json::parse(tessera::read_file(run / "run.json"))["model_id"];
   EXPECT_NE(trained.output.find("new model id " + new_id), std::string::npos) << trained.output;
   EXPECT_NE(trained.output.find("--vae-weights " + (run / "vae.safetensors").string()), std::string::npos);
 
@@ -660,7 +661,7 @@ TEST_F(TrainVaeTest, BadInputsAreClearErrorsAndWriteNothing) {
   // A truncated weights file, named.
   const auto truncated = dir_ / "truncated.safetensors";
   {
-    const std::string bytes = stages::read_file(weights("tiny-vq.yaml"));
+    const std::string bytes = tessera::read_file(weights("tiny-vq.yaml"));
     std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   }
   expect_refused(train("tiny-vq.yaml", run, {"--steps", "2"}, truncated.string()), truncated.string());

@@ -23,8 +23,8 @@
 #include "model/trainer.h"
 #include "model/training_checkpoint.h"
 #include "model/unet.h"
-#include "tests/test_support.h"
-#include "tests/tiny_unet.h"
+#include "test_support.h"
+#include "tiny_unet.h"
 
 namespace tessera::model {
 namespace {

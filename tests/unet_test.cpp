@@ -12,8 +12,8 @@
 
 #include "model/safetensors.h"
 #include "model/state_dict_loader.h"
-#include "tests/parity_support.h"
-#include "tests/test_support.h"
+#include "parity_support.h"
+#include "test_support.h"
 
 namespace tessera::model {
 namespace {
@@ -53,8 +53,6 @@ UNetConfig pathldm_config() {
   config.context_dim = 512;
   return config;
 }
-
-
 
 class UNetTest : public ::testing::Test {
  protected:
@@ -176,14 +174,14 @@ TEST_F(UNetTest, TinyUNetMatchesUpstream) {
   const SafetensorsFile io = SafetensorsFile::open((parity / "unet_tiny.io.safetensors").string());
 
   UNet unet(unet_tiny_config());
-  load_weights(unet, weights, kPrefix);       // strict: every fixture key is a parameter and vice versa
+  load_weights(unet, weights, kPrefix);                // strict: every fixture key is a parameter and vice versa
   EXPECT_EQ(testing::parameter_count(unet), 1001251);  // the index's total_parameters
   unet.eval();
   torch::NoGradGuard no_grad;
 
   UNetTrace trace;
-  const torch::Tensor eps =
-      unet.forward(testing::fixture_tensor(io, "x"), testing::fixture_tensor(io, "timesteps"), testing::fixture_tensor(io, "context"), &trace);
+  const torch::Tensor eps = unet.forward(testing::fixture_tensor(io, "x"), testing::fixture_tensor(io, "timesteps"),
+                                         testing::fixture_tensor(io, "context"), &trace);
   testing::expect_parity(io, "t_emb", trace.t_emb);
   testing::expect_parity(io, "emb", trace.emb);
   ASSERT_EQ(trace.input_blocks.size(), 4u);
@@ -198,8 +196,11 @@ TEST_F(UNetTest, TinyUNetMatchesUpstream) {
   testing::expect_parity(io, "eps", eps);
 
   // Without a trace the result is the same.
-  EXPECT_EQ(testing::max_abs_diff(unet.forward(testing::fixture_tensor(io, "x"), testing::fixture_tensor(io, "timesteps"), testing::fixture_tensor(io, "context")), eps),
-            0.0);
+  EXPECT_EQ(
+      testing::max_abs_diff(unet.forward(testing::fixture_tensor(io, "x"), testing::fixture_tensor(io, "timesteps"),
+                                         testing::fixture_tensor(io, "context")),
+                            eps),
+      0.0);
 }
 
 TEST_F(UNetTest, GradientCheckpointingGivesTheSameGradients) {

@@ -1,6 +1,5 @@
 #include "text/clip_tokenizer.h"
 
-#include <nlohmann/json.hpp>
 #include <re2/re2.h>
 #include <zlib.h>
 
@@ -10,13 +9,14 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <unordered_map>
 #include <utility>
 
-#include "store/error.h"
+#include "base/error.h"
 #include "text/text_cleanup.h"
-#include "text/utf8.h"
+#include "utf8.h"
 
 namespace tessera::text {
 namespace {
@@ -226,9 +226,9 @@ struct ClipTokenizer::Model {
   const std::string& token(int32_t id) const;
 };
 
-std::shared_ptr<ClipTokenizer::Model> ClipTokenizer::Model::build(
-    const std::unordered_map<std::string, int32_t>& ids, const std::vector<MergeLine>& merge_lines,
-    const std::string& vocab_name, bool strict) {
+std::shared_ptr<ClipTokenizer::Model> ClipTokenizer::Model::build(const std::unordered_map<std::string, int32_t>& ids,
+                                                                  const std::vector<MergeLine>& merge_lines,
+                                                                  const std::string& vocab_name, bool strict) {
   auto model = std::make_shared<Model>();
   int32_t max_id = -1;
   for (const auto& [token, id] : ids) max_id = std::max(max_id, id);
@@ -269,8 +269,7 @@ std::shared_ptr<ClipTokenizer::Model> ClipTokenizer::Model::build(
     }
     if (left == ids.end() || right == ids.end() || result == ids.end()) continue;
     // A repeated merge takes its last rank, as CLIP's dict(zip(merges, ...)).
-    model->merges.insert_or_assign(pair_key(left->second, right->second),
-                                   MergeRule{int32_t(rank), result->second});
+    model->merges.insert_or_assign(pair_key(left->second, right->second), MergeRule{int32_t(rank), result->second});
   }
   return model;
 }

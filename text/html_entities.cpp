@@ -1,4 +1,4 @@
-#include "text/html_entities.h"
+#include "html_entities.h"
 
 #include <algorithm>
 
@@ -2249,8 +2249,8 @@ HtmlEntityTable html_entities() { return {kEntities, sizeof(kEntities) / sizeof(
 std::optional<std::string_view> find_html_entity(std::string_view name) {
   const auto table = html_entities();
   const auto* end = table.data + table.size;
-  const auto* it = std::lower_bound(table.data, end, name,
-                                    [](const HtmlEntity& e, std::string_view n) { return e.name < n; });
+  const auto* it =
+      std::lower_bound(table.data, end, name, [](const HtmlEntity& e, std::string_view n) { return e.name < n; });
   if (it == end || it->name != name) return std::nullopt;
   return it->value;
 }

@@ -6,9 +6,9 @@
 #include <memory>
 #include <unordered_map>
 
-#include "text/html_entities.h"
-#include "text/html_unescape.h"
-#include "text/utf8.h"
+#include "html_entities.h"
+#include "html_unescape.h"
+#include "utf8.h"
 
 namespace tessera::text {
 namespace {
@@ -27,8 +27,8 @@ Text normalize(const Text& text, GNormalizeMode mode) {
     size_t end = text.find(U'\0', start);
     if (end == Text::npos) end = text.size();
     const std::string piece = encode_utf8(std::u32string_view(text).substr(start, end - start));
-    std::unique_ptr<gchar, decltype(&g_free)> normalized(
-        g_utf8_normalize(piece.data(), gssize(piece.size()), mode), &g_free);
+    std::unique_ptr<gchar, decltype(&g_free)> normalized(g_utf8_normalize(piece.data(), gssize(piece.size()), mode),
+                                                         &g_free);
     out += normalized ? decode_utf8(normalized.get()) : decode_utf8(piece);
     if (end == text.size()) break;
     out.push_back(U'\0');
@@ -58,10 +58,10 @@ const std::array<Text, kWidthLast - kWidthFirst + 1>& width_map() {
 // ftfy's fix_latin_ligatures.
 const Text* latin_ligature(char32_t c) {
   static const std::unordered_map<char32_t, Text> map = {
-      {0x0132, U"IJ"}, {0x0133, U"ij"}, {0x0149, U"\u02BCn"}, {0x01C4, U"D\u017D"}, {0x01C5, U"D\u017E"},
-      {0x01C6, U"d\u017E"}, {0x01C7, U"LJ"}, {0x01C8, U"Lj"}, {0x01C9, U"lj"}, {0x01CA, U"NJ"},
-      {0x01CB, U"Nj"}, {0x01CC, U"nj"}, {0x01F1, U"DZ"}, {0x01F2, U"Dz"}, {0x01F3, U"dz"},
-      {0xFB00, U"ff"}, {0xFB01, U"fi"}, {0xFB02, U"fl"}, {0xFB03, U"ffi"}, {0xFB04, U"ffl"},
+      {0x0132, U"IJ"},      {0x0133, U"ij"}, {0x0149, U"\u02BCn"}, {0x01C4, U"D\u017D"}, {0x01C5, U"D\u017E"},
+      {0x01C6, U"d\u017E"}, {0x01C7, U"LJ"}, {0x01C8, U"Lj"},      {0x01C9, U"lj"},      {0x01CA, U"NJ"},
+      {0x01CB, U"Nj"},      {0x01CC, U"nj"}, {0x01F1, U"DZ"},      {0x01F2, U"Dz"},      {0x01F3, U"dz"},
+      {0xFB00, U"ff"},      {0xFB01, U"fi"}, {0xFB02, U"fl"},      {0xFB03, U"ffi"},     {0xFB04, U"ffl"},
       {0xFB05, U"\u017Ft"}, {0xFB06, U"st"}};
   const auto it = map.find(c);
   return it == map.end() ? nullptr : &it->second;
@@ -264,8 +264,7 @@ Text fix_text_u32(const Text& text) {
 // Python's str.isspace(), which is what `\s` and str.strip() use.
 bool is_python_space(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
-         c == 0x3000;
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 Text collapse_whitespace(const Text& text) {
@@ -298,9 +297,23 @@ bool is_case_ignorable(char32_t c) {
       break;
   }
   switch (c) {
-    case 0x0027: case 0x002E: case 0x003A: case 0x00B7: case 0x0387: case 0x055F: case 0x05F4:
-    case 0x2018: case 0x2019: case 0x2024: case 0x2027: case 0xFE13: case 0xFE52: case 0xFE55:
-    case 0xFF07: case 0xFF0E: case 0xFF1A:
+    case 0x0027:
+    case 0x002E:
+    case 0x003A:
+    case 0x00B7:
+    case 0x0387:
+    case 0x055F:
+    case 0x05F4:
+    case 0x2018:
+    case 0x2019:
+    case 0x2024:
+    case 0x2027:
+    case 0xFE13:
+    case 0xFE52:
+    case 0xFE55:
+    case 0xFF07:
+    case 0xFF0E:
+    case 0xFF1A:
       return true;
     default:
       return false;
@@ -313,8 +326,7 @@ bool is_case_ignorable(char32_t c) {
 // squared Latin letters).
 bool is_cased(char32_t c) {
   const auto type = g_unichar_type(gunichar(c));
-  if (type == G_UNICODE_LOWERCASE_LETTER || type == G_UNICODE_UPPERCASE_LETTER ||
-      type == G_UNICODE_TITLECASE_LETTER) {
+  if (type == G_UNICODE_LOWERCASE_LETTER || type == G_UNICODE_UPPERCASE_LETTER || type == G_UNICODE_TITLECASE_LETTER) {
     return true;
   }
   return c == 0xAA || c == 0xBA || (c >= 0x2160 && c <= 0x217F) || (c >= 0x24B6 && c <= 0x24E9) ||

@@ -1,0 +1,80 @@
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "imaging/jpeg_codec.h"
+#include "pipeline/progress.h"
+#include "prompts/case_matching.h"
+#include "prompts/report_source.h"
+#include "prompts/tile_attributes.h"
+#include "runtime/latent_encoder.h"
+#include "slide/tile_filter.h"
+#include "slide/tissue_mask.h"
+
+namespace tessera::pipeline {
+
+struct IngestOptions {
+  std::filesystem::path store;
+  std::vector<std::string> slides;  // files or folders
+
+  // Target resolution: µm/px, or a magnification. Default: 0.5 µm/px.
+  std::optional<double> mpp;
+  std::optional<double> magnification;
+  // A level within this relative distance of the target is used unresampled.
+  // Default: 0.05.
+  double level_tolerance = 0.05;
+  std::optional<double> assume_mpp;
+  std::string mpp_overrides_csv;  // Default: none.
+
+  int tile = 256;   // Default: 256.
+  int overlap = 0;  // Default: 0.
+
+  stages::TissueOptions tissue;
+  stages::FilterOptions filter;
+  stages::JpegOptions jpeg;  // Stored tile pixels (docs/STORE.md has the size/fidelity figures).
+
+  // Prompts: made when reports or tile attributes are given.
+  std::string reports;  // CSV, JSONL or a folder of .txt. Default: none.
+  stages::ReportSourceOptions report_columns;
+  // User summaries (e.g. from an LLM): CSV with the report id column and
+  // `summary`; they replace the composed summary of their cases. Default: none.
+  std::string summaries;
+  stages::CaseMatchOptions case_match;
+  std::string tile_attributes;  // wsinfer-style CSV. Default: none.
+  stages::TileAttributeOptions attribute_options;
+  std::string prompt_template = "pathldm";  // schemas/templates/NAME.txt or a path. Default: pathldm.
+  size_t token_budget = 35;                 // Default: 35 CLIP tokens, never above 77.
+  // CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz); empty means
+  // $TESSERA_CLIP_VOCAB. Required with prompts. Default: empty.
+  std::string clip_vocab;
+
+  // Encode the kept tiles to latents of this VAE in the same pass: a slide is
+  // complete with its tiles and latents or not at all. Slides stored earlier
+  // are then topped up as `tessera encode` would. Default: unset (tiles only).
+  std::optional<runtime::LatentEncoderOptions> encoder;
+  size_t encode_batch = 16;  // tiles per forward pass. Default: 16.
+
+  // Tile readers; 0 means one per core. Default: 0.
+  int jobs = 0;
+  // Tiles read but not yet written, the bound on memory; 0 means 4 per reader.
+  // Default: 0.
+  size_t tiles_in_flight = 0;
+  // Per-slide QC PNGs; empty means STORE/qc. Default: empty.
+  std::filesystem::path qc_dir;
+  bool write_qc = true;
+  // Largest RocksDB write batch per slide; the slide's status rides in its last
+  // one. Default: 4 MiB.
+  size_t write_batch_bytes = size_t{4} << 20;
+  // Keep tile pixels in RocksDB blob files (see store/store.h). Default: true.
+  bool pixel_blob_files = true;
+  // Redo every slide, complete or not. Default: false.
+  bool force = false;
+  // Progress: a redrawn bar on a terminal, plain lines otherwise. Default: auto.
+  ProgressDisplay progress = ProgressDisplay::kAuto;
+};
+
+}  // namespace tessera::pipeline

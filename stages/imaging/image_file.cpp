@@ -1,0 +1,17 @@
+#include "imaging/image_file.h"
+
+#include <vips/vips.h>
+
+#include "imaging/vips_runtime.h"
+
+namespace tessera::stages {
+
+RgbImage read_image(const std::string& path) {
+  ensure_vips();
+  // Sequential access: the image is read once, top to bottom.
+  VipsRef image(vips_image_new_from_file(path.c_str(), "access", VIPS_ACCESS_SEQUENTIAL, nullptr));
+  if (!image.get()) throw_vips_error("cannot read image " + path);
+  return to_rgb(image.get(), "cannot read image " + path);
+}
+
+}  // namespace tessera::stages

@@ -1,0 +1,93 @@
+#include "imaging/vips_runtime.h"
+
+#include <vips/vips.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "base/error.h"
+
+namespace tessera::stages {
+
+void ensure_vips(int vips_threads) {
+  static std::once_flag once;
+  std::call_once(once, [vips_threads] {
+    if (VIPS_INIT("tessera") != 0) throw_vips_error("cannot start libvips");
+    vips_concurrency_set(vips_threads);
+    // Slides are read once, in a stream; caching their regions only costs memory.
+    vips_cache_set_max(0);
+  });
+}
+
+void throw_vips_error(const std::string& what) {
+  std::string text = vips_error_buffer();
+  vips_error_clear();
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  throw Error(what + (text.empty() ? "" : ": " + text));
+}
+
+VipsRef::~VipsRef() {
+  if (image_) g_object_unref(image_);
+}
+
+VipsRef& VipsRef::operator=(VipsRef&& other) noexcept {
+  if (this != &other) {
+    if (image_) g_object_unref(image_);
+    image_ = other.image_;
+    other.image_ = nullptr;
+  }
+  return *this;
+}
+
+VipsRef wrap_rgb(const RgbImage& image) {
+  VipsImage* out = vips_image_new_from_memory(image.pixels.data(), image.pixels.size(), image.width, image.height, 3,
+                                              VIPS_FORMAT_UCHAR);
+  if (!out)
+    throw_vips_error("cannot wrap a " + std::to_string(image.width) + "x" + std::to_string(image.height) + " image");
+  return VipsRef(out);
+}
+
+RgbImage to_rgb(VipsImage* image, const std::string& what) {
+  VipsRef current;
+  g_object_ref(image);
+  current = VipsRef(image);
+  if (vips_image_hasalpha(current.get())) {
+    VipsRef flat;
+    double white[3] = {255, 255, 255};
+    VipsArrayDouble* background = vips_array_double_new(white, 3);
+    const int rc = vips_flatten(current.get(), flat.out(), "background", background, nullptr);
+    vips_area_unref(VIPS_AREA(background));
+    if (rc) throw_vips_error(what);
+    current = std::move(flat);
+  }
+  if (current.get()->Type != VIPS_INTERPRETATION_sRGB || current.get()->Bands != 3) {
+    VipsRef srgb;
+    if (vips_colourspace(current.get(), srgb.out(), VIPS_INTERPRETATION_sRGB, nullptr)) throw_vips_error(what);
+    current = std::move(srgb);
+  }
+  if (current.get()->BandFmt != VIPS_FORMAT_UCHAR) {
+    VipsRef cast;
+    if (vips_cast_uchar(current.get(), cast.out(), nullptr)) throw_vips_error(what);
+    current = std::move(cast);
+  }
+  size_t size = 0;
+  void* memory = vips_image_write_to_memory(current.get(), &size);
+  if (!memory) throw_vips_error(what);
+  RgbImage out(vips_image_get_width(current.get()), vips_image_get_height(current.get()));
+  if (size != out.pixels.size()) {
+    g_free(memory);
+    throw Error(what + ": libvips returned " + std::to_string(size) + " bytes, expected " +
+                std::to_string(out.pixels.size()));
+  }
+  std::memcpy(out.pixels.data(), memory, size);
+  g_free(memory);
+  return out;
+}
+
+void save_png(const RgbImage& image, const std::string& path) {
+  VipsRef wrapped = wrap_rgb(image);
+  // Fastest deflate: QC pictures are looked at, not archived.
+  if (vips_pngsave(wrapped.get(), path.c_str(), "compression", 1, nullptr)) throw_vips_error("cannot write " + path);
+}
+
+}  // namespace tessera::stages

@@ -1,0 +1,70 @@
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "imaging/rgb_image.h"
+
+typedef struct tiff TIFF;
+
+namespace tessera::stages {
+
+// Reads regions of one pyramid level straight from its tiled, JPEG-compressed
+// TIFF directory with libtiff (libjpeg-turbo underneath). OpenSlide 3.4 paints
+// every tile through cairo/pixman, which costs more than the JPEG decode
+// itself (docs/BENCHMARKS.md); for the formats whose levels are plain TIFF
+// directories (generic tiled TIFF, Aperio SVS) this path gives the same pixels
+// at the decode floor. Thread-safe: libtiff handles are pooled, decoded tiles
+// are shared through a small LRU cache so that grids misaligned with the
+// file's tiles decode each source tile about once.
+class TiffLevelReader {
+ public:
+  // The reader for the level of `path` whose size is width x height, or null
+  // when that level is not a tiled 8-bit RGB JPEG directory (or the vendor's
+  // levels are not plain directories).
+  static std::unique_ptr<TiffLevelReader> probe(const std::string& path, const std::string& vendor, int64_t width,
+                                                int64_t height);
+  ~TiffLevelReader();
+
+  // Level coordinates; pixels outside the level are white, as OpenSlide's
+  // transparent pixels are after compositing.
+  RgbImage read(int64_t x, int64_t y, int64_t w, int64_t h) const;
+
+  int directory() const { return directory_; }
+  uint32_t tile_width() const { return tile_width_; }
+  uint32_t tile_height() const { return tile_height_; }
+
+ private:
+  TiffLevelReader() = default;
+  struct Handle;
+  std::unique_ptr<Handle> acquire() const;
+  void release(std::unique_ptr<Handle> handle) const;
+  std::shared_ptr<const std::vector<uint8_t>> tile(uint32_t index) const;
+
+  std::string path_;
+  int directory_ = 0;
+  int64_t width_ = 0;
+  int64_t height_ = 0;
+  uint32_t tile_width_ = 0;
+  uint32_t tile_height_ = 0;
+  uint32_t tiles_across_ = 0;
+
+  mutable std::mutex pool_mutex_;
+  mutable std::vector<std::unique_ptr<Handle>> pool_;
+
+  mutable std::mutex cache_mutex_;
+  mutable std::list<uint32_t> lru_;  // most recent first
+  struct CacheEntry {
+    std::shared_ptr<const std::vector<uint8_t>> pixels;
+    std::list<uint32_t>::iterator position;
+  };
+  mutable std::unordered_map<uint32_t, CacheEntry> cache_;
+  size_t cache_capacity_ = 0;  // tiles
+};
+
+}  // namespace tessera::stages

@@ -1,0 +1,153 @@
+#include "slide/tiff_level_reader.h"
+
+#include <tiffio.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/error.h"
+
+namespace tessera::stages {
+namespace {
+
+// Decoded tiles kept for neighbouring reads: 32 MiB, like OpenSlide's cache.
+constexpr size_t kCacheBytes = size_t{32} << 20;
+
+// libtiff reports through global handlers; a probe must stay silent and a read
+// failure is reported through the return value.
+void silence_libtiff() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    TIFFSetWarningHandler(nullptr);
+    TIFFSetErrorHandler(nullptr);
+  });
+}
+
+}  // namespace
+
+struct TiffLevelReader::Handle {
+  TIFF* tiff = nullptr;
+  ~Handle() {
+    if (tiff) TIFFClose(tiff);
+  }
+};
+
+std::unique_ptr<TiffLevelReader> TiffLevelReader::probe(const std::string& path, const std::string& vendor,
+                                                        int64_t width, int64_t height) {
+  if (vendor != "generic-tiff" && vendor != "aperio") return nullptr;
+  silence_libtiff();
+  TIFF* tiff = TIFFOpen(path.c_str(), "rm");
+  if (!tiff) return nullptr;
+  std::unique_ptr<TiffLevelReader> reader;
+  int directory = 0;
+  do {
+    uint32_t w = 0, h = 0, tw = 0, th = 0;
+    uint16_t compression = 0, samples = 0, bits = 0, planar = PLANARCONFIG_CONTIG, photometric = 0;
+    if (!TIFFIsTiled(tiff) || !TIFFGetField(tiff, TIFFTAG_IMAGEWIDTH, &w) ||
+        !TIFFGetField(tiff, TIFFTAG_IMAGELENGTH, &h) || int64_t(w) != width || int64_t(h) != height) {
+      continue;
+    }
+    TIFFGetField(tiff, TIFFTAG_TILEWIDTH, &tw);
+    TIFFGetField(tiff, TIFFTAG_TILELENGTH, &th);
+    TIFFGetFieldDefaulted(tiff, TIFFTAG_COMPRESSION, &compression);
+    TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLESPERPIXEL, &samples);
+    TIFFGetFieldDefaulted(tiff, TIFFTAG_BITSPERSAMPLE, &bits);
+    TIFFGetFieldDefaulted(tiff, TIFFTAG_PLANARCONFIG, &planar);
+    TIFFGetFieldDefaulted(tiff, TIFFTAG_PHOTOMETRIC, &photometric);
+    if (compression != COMPRESSION_JPEG || samples != 3 || bits != 8 || planar != PLANARCONFIG_CONTIG ||
+        (photometric != PHOTOMETRIC_YCBCR && photometric != PHOTOMETRIC_RGB) || tw == 0 || th == 0) {
+      break;
+    }
+    reader.reset(new TiffLevelReader());
+    reader->path_ = path;
+    reader->directory_ = directory;
+    reader->width_ = width;
+    reader->height_ = height;
+    reader->tile_width_ = tw;
+    reader->tile_height_ = th;
+    reader->tiles_across_ = (w + tw - 1) / tw;
+    reader->cache_capacity_ = std::max<size_t>(16, kCacheBytes / (size_t(tw) * th * 3));
+    break;
+  } while (++directory, TIFFReadDirectory(tiff));
+  TIFFClose(tiff);
+  return reader;
+}
+
+TiffLevelReader::~TiffLevelReader() = default;
+
+std::unique_ptr<TiffLevelReader::Handle> TiffLevelReader::acquire() const {
+  {
+    std::lock_guard lock(pool_mutex_);
+    if (!pool_.empty()) {
+      auto handle = std::move(pool_.back());
+      pool_.pop_back();
+      return handle;
+    }
+  }
+  auto handle = std::make_unique<Handle>();
+  handle->tiff = TIFFOpen(path_.c_str(), "rm");
+  if (!handle->tiff || !TIFFSetDirectory(handle->tiff, tdir_t(directory_))) {
+    throw Error(path_ + ": libtiff cannot open directory " + std::to_string(directory_));
+  }
+  uint16_t photometric = 0;
+  TIFFGetFieldDefaulted(handle->tiff, TIFFTAG_PHOTOMETRIC, &photometric);
+  // Let libjpeg convert YCbCr to RGB, as OpenSlide does.
+  if (photometric == PHOTOMETRIC_YCBCR) TIFFSetField(handle->tiff, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
+  return handle;
+}
+
+void TiffLevelReader::release(std::unique_ptr<Handle> handle) const {
+  std::lock_guard lock(pool_mutex_);
+  pool_.push_back(std::move(handle));
+}
+
+std::shared_ptr<const std::vector<uint8_t>> TiffLevelReader::tile(uint32_t index) const {
+  {
+    std::lock_guard lock(cache_mutex_);
+    if (const auto it = cache_.find(index); it != cache_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second.position);
+      return it->second.pixels;
+    }
+  }
+  auto pixels = std::make_shared<std::vector<uint8_t>>(size_t(tile_width_) * tile_height_ * 3);
+  auto handle = acquire();
+  const tmsize_t got = TIFFReadEncodedTile(handle->tiff, index, pixels->data(), tmsize_t(pixels->size()));
+  release(std::move(handle));
+  if (got < 0)
+    throw Error(path_ + ": cannot decode tile " + std::to_string(index) + " of directory " +
+                std::to_string(directory_) + " (corrupt or truncated file)");
+  std::lock_guard lock(cache_mutex_);
+  if (cache_.count(index) == 0) {
+    lru_.push_front(index);
+    cache_[index] = CacheEntry{pixels, lru_.begin()};
+    if (cache_.size() > cache_capacity_) {
+      cache_.erase(lru_.back());
+      lru_.pop_back();
+    }
+  }
+  return pixels;
+}
+
+RgbImage TiffLevelReader::read(int64_t x, int64_t y, int64_t w, int64_t h) const {
+  RgbImage out(int(w), int(h), 255);
+  const int64_t x0 = std::max<int64_t>(x, 0), y0 = std::max<int64_t>(y, 0);
+  const int64_t x1 = std::min(x + w, width_), y1 = std::min(y + h, height_);
+  if (x0 >= x1 || y0 >= y1) return out;
+  const int64_t tw = tile_width_, th = tile_height_;
+  for (int64_t ty = y0 / th; ty <= (y1 - 1) / th; ++ty) {
+    for (int64_t tx = x0 / tw; tx <= (x1 - 1) / tw; ++tx) {
+      const auto pixels = tile(uint32_t(ty * tiles_across_ + tx));
+      // Intersection of the tile with the requested region, in level pixels.
+      const int64_t ix0 = std::max(x0, tx * tw), ix1 = std::min(x1, (tx + 1) * tw);
+      const int64_t iy0 = std::max(y0, ty * th), iy1 = std::min(y1, (ty + 1) * th);
+      const size_t bytes = size_t(ix1 - ix0) * 3;
+      for (int64_t row = iy0; row < iy1; ++row) {
+        const uint8_t* src = pixels->data() + (size_t(row - ty * th) * size_t(tw) + size_t(ix0 - tx * tw)) * 3;
+        std::memcpy(out.at(int(ix0 - x), int(row - y)), src, bytes);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace tessera::stages

@@ -1,0 +1,36 @@
+#include "slide/tile_grid.h"
+
+#include <cmath>
+#include <string>
+
+#include "base/error.h"
+
+namespace tessera::stages {
+
+TileGrid make_tile_grid(int64_t width0, int64_t height0, const LevelChoice& choice, int tile, int overlap) {
+  if (tile < 16 || tile > 8192) throw Error("tile size " + std::to_string(tile) + " is outside 16..8192");
+  if (overlap < 0 || overlap >= tile) {
+    throw Error("overlap " + std::to_string(overlap) + " must be in 0.." + std::to_string(tile - 1));
+  }
+  TileGrid grid;
+  grid.tile = tile;
+  grid.overlap = overlap;
+  grid.level0_per_pixel = choice.level_downsample * choice.resample;
+  grid.extent = std::llround(tile * grid.level0_per_pixel);
+  grid.read_size = int(std::lround(tile * choice.resample));
+  // A tiny tolerance keeps 2220 / (1 + 1e-12) from losing a whole pixel.
+  const auto out_w = int64_t(std::floor(double(width0) / grid.level0_per_pixel + 1e-6));
+  const auto out_h = int64_t(std::floor(double(height0) / grid.level0_per_pixel + 1e-6));
+  const int stride = tile - overlap;
+  grid.cols = out_w >= tile ? uint32_t((out_w - tile) / stride + 1) : 0;
+  grid.rows = out_h >= tile ? uint32_t((out_h - tile) / stride + 1) : 0;
+  return grid;
+}
+
+GridCell TileGrid::cell(uint32_t row, uint32_t col) const {
+  const int stride = tile - overlap;
+  return GridCell{row, col, std::llround(double(col) * stride * level0_per_pixel),
+                  std::llround(double(row) * stride * level0_per_pixel)};
+}
+
+}  // namespace tessera::stages

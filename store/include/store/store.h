@@ -1,0 +1,172 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/keys.h"
+#include "store/model_record.h"
+#include "store/prompt_record.h"
+#include "store/slide_record.h"
+#include "store/tensor_record.h"
+#include "store/tile_record.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace tessera::store {
+
+// Bumped whenever a key or value layout changes; a store of another version is
+// refused rather than misread.
+inline constexpr int kSchemaVersion = 1;
+
+// Column families, in the order they are opened.
+inline constexpr const char* kMetaCf = "meta";
+inline constexpr const char* kSlidesCf = "slides";
+inline constexpr const char* kTilesCf = "tiles";
+inline constexpr const char* kTilePixelsCf = "tile_pixels";
+inline constexpr const char* kPromptsCf = "prompts";
+inline constexpr const char* kLatentsCf = "latents";
+inline constexpr const char* kEmbeddingsCf = "embeddings";
+// The keys of `latents` with empty values: which tiles have a latent, found
+// without reading the latents themselves out of their blob files.
+inline constexpr const char* kLatentIndexCf = "latent_index";
+
+struct StoreOptions {
+  // Open for reading only: a snapshot taken at open, without the lock, so
+  // `tessera info` and `tessera export` work while an ingest holds the store.
+  // Default: false.
+  bool read_only = false;
+  // Keep tile pixels in RocksDB's blob files instead of the LSM tree.
+  // Default: true.
+  bool pixel_blob_files = true;
+};
+
+class SlideWriter;
+
+// One store directory: RocksDB lives in DIR/db. Thread-safe; one writer process
+// at a time, enforced by RocksDB's LOCK file.
+class Store {
+ public:
+  static std::unique_ptr<Store> open(const std::filesystem::path& dir, const StoreOptions& options = {});
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::filesystem::path& dir() const { return dir_; }
+  bool read_only() const { return read_only_; }
+
+  std::optional<SlideRecord> slide(std::string_view slide_id) const;
+  std::vector<SlideRecord> slides() const;
+  void put_slide(const SlideRecord& record);
+
+  // Removes every tile of a slide (metadata and pixels) with range deletes, then
+  // writes `pending` as its record: the first step of (re)doing a slide.
+  void reset_slide(const SlideRecord& pending);
+
+  // Bounded batches of one slide's tiles; see SlideWriter.
+  SlideWriter slide_writer(std::string_view slide_id, size_t max_batch_bytes = size_t{4} << 20);
+
+  void for_each_tile(std::string_view slide_id,
+                     const std::function<void(const TileKey&, const TileRecord&)>& visit) const;
+  uint64_t count_tiles(std::string_view slide_id) const;
+  std::optional<std::string> tile_pixels(std::string_view slide_id, uint32_t row, uint32_t col) const;
+
+  std::optional<PromptRecord> prompt(std::string_view prompt_id) const;
+  std::vector<PromptRecord> prompts() const;
+
+  // Models whose latents or embeddings the store holds (meta "models/<id>").
+  void put_model(const ModelRecord& record);
+  // put_model unless the id is registered already (its first record stays).
+  void ensure_model(const ModelRecord& record);
+  std::optional<ModelRecord> model(std::string_view model_id) const;
+  std::vector<ModelRecord> models() const;
+
+  // Latents: one per (first-stage model, tile), keyed model prefix + tile key.
+  // The tiles of a slide without a latent of the model, in key order; reads
+  // keys only, so a re-encode that finds nothing to do costs a key scan.
+  std::vector<TileKey> tiles_without_latents(std::string_view model_id, std::string_view slide_id) const;
+  uint64_t count_latents(std::string_view model_id) const;
+  uint64_t count_latents(std::string_view model_id, std::string_view slide_id) const;
+  std::optional<TensorRecord> latent(std::string_view model_id, std::string_view slide_id, uint32_t row,
+                                     uint32_t col) const;
+  void for_each_latent(std::string_view model_id, std::string_view slide_id,
+                       const std::function<void(const TileKey&, const TensorRecord&)>& visit) const;
+  // Writes the latents in one batch: all of them or none.
+  void put_latents(std::string_view model_id, const std::vector<std::pair<TileKey, TensorRecord>>& latents);
+
+  // Embeddings: one per (text encoder, prompt id).
+  std::optional<TensorRecord> embedding(std::string_view model_id, std::string_view prompt_id) const;
+  std::vector<std::string> embedded_prompt_ids(std::string_view model_id) const;  // sorted
+  void put_embeddings(std::string_view model_id, const std::vector<std::pair<std::string, TensorRecord>>& embeddings);
+
+  struct GcResult {
+    std::vector<std::string> removed_models;
+    uint64_t latents_removed = 0;
+    uint64_t embeddings_removed = 0;
+    uint64_t prompts_removed = 0;  // referred to by no tile (reports changed since)
+  };
+  // Removes the latents, embeddings and records of every model not in `keep`
+  // with range deletes, then the prompts no tile refers to and their
+  // embeddings, and compacts so that the space is returned.
+  GcResult gc(const std::vector<std::string>& keep);
+
+  // Forces memtables to SST/blob files (used by benchmarks to measure size).
+  void flush();
+
+ private:
+  friend class SlideWriter;
+  Store() = default;
+  void write(rocksdb::WriteBatch& batch);
+  rocksdb::ColumnFamilyHandle* cf(const char* name) const;
+  bool has_cf(const char* name) const;
+  uint64_t count_keys(const char* cf_name, const std::string& begin, const std::string& end) const;
+
+  std::filesystem::path dir_;
+  bool read_only_ = false;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::vector<std::string> handle_names_;
+};
+
+// Writes one slide's tiles in batches of bounded size. The slide's final record
+// goes into the last batch, so a reader sees `complete` only once every tile is
+// durable; a slide whose writer never committed stays `pending` and is reset
+// on the next run.
+class SlideWriter {
+ public:
+  SlideWriter(SlideWriter&&) noexcept;
+  ~SlideWriter();
+
+  void add(uint32_t row, uint32_t col, const TileRecord& record, std::string_view pixels);
+  // Writes the prompt and its sources. A prompt's key is a hash of its text and
+  // a source's key adds the case, so writing either again changes nothing;
+  // they ride in the slide's batches.
+  void add_prompt(const PromptRecord& prompt);
+  // A tile's latent, riding in the same batches as the tiles, so a slide
+  // encoded while it is ingested is complete with its latents or not at all.
+  void add_latent(std::string_view model_id, uint32_t row, uint32_t col, const TensorRecord& latent);
+  void commit(const SlideRecord& final_record);
+  uint64_t tiles_written() const { return tiles_written_; }
+
+ private:
+  friend class Store;
+  SlideWriter(Store& store, std::string slide_id, size_t max_batch_bytes);
+  void flush();
+
+  Store* store_;
+  std::string slide_id_;
+  size_t max_batch_bytes_;
+  std::unique_ptr<rocksdb::WriteBatch> batch_;
+  uint64_t tiles_written_ = 0;
+};
+
+}  // namespace tessera::store
