@@ -31,12 +31,15 @@
 #include "imaging/jpeg_codec.h"
 #include "imaging/vips_runtime.h"
 #include "interrupt.h"
-#include "pipeline/prompt_context.h"
+#include "prompts/clip_vocabulary.h"
 #include "prompts/csv_table.h"
+#include "prompts/probability_bin.h"
+#include "prompts/prompt_options.h"
 #include "prompts/prompt_template.h"
 #include "run_clock.h"
 #include "runtime/image_sampler.h"
 #include "runtime/text_encoder.h"
+#include "store/keys.h"
 #include "store/store.h"
 #include "text/clip_tokenizer.h"
 
@@ -71,8 +74,8 @@ struct ModelSources {
   std::string unet_weights;
   std::string vae_config, vae_weights;
   std::string text_config, text_weights;
-  std::string template_name = "pathldm";
-  size_t token_budget = 35;
+  std::string template_name = stages::kDefaultTemplate;
+  size_t token_budget = stages::kDefaultTokenBudget;
   std::string expected_vae_id, expected_text_id;  // from run.json, "" when not stated
 };
 
@@ -151,8 +154,10 @@ ModelSources resolve_models(const GenerateOptions& options) {
   if (j.contains("template")) s.template_name = run_string(j, "template", where);
   if (j.contains("token_budget")) {
     const auto& budget = j["token_budget"];
-    if (!budget.is_number_unsigned() || budget.get<uint64_t>() < 3 || budget.get<uint64_t>() > stages::kClipContext) {
-      throw Error(where + ": field \"token_budget\" must be an integer in 3..77");
+    if (!budget.is_number_unsigned() || budget.get<uint64_t>() < stages::kMinTokenBudget ||
+        budget.get<uint64_t>() > stages::kClipContext) {
+      throw Error(where + ": field \"token_budget\" must be an integer in " + std::to_string(stages::kMinTokenBudget) +
+                  ".." + std::to_string(stages::kClipContext));
     }
     s.token_budget = budget.get<size_t>();
   }
@@ -218,21 +223,12 @@ struct PromptPlan {
 
 PromptChoice empty_prompt() {
   PromptChoice c;
-  c.id = prompt_id("");
+  c.id = store::prompt_id("");
   return c;
 }
 
 text::ClipTokenizer load_tokenizer(const std::string& flag) {
-  std::string path = flag;
-  if (path.empty()) {
-    if (const char* env = std::getenv("TESSERA_CLIP_VOCAB")) path = env;
-  }
-  if (path.empty()) {
-    throw Error(
-        "prompt files need the CLIP BPE vocabulary: pass --clip-vocab bpe_simple_vocab_16e6.txt.gz (from "
-        "OpenAI CLIP's repository, MIT licence) or set TESSERA_CLIP_VOCAB");
-  }
-  return text::ClipTokenizer::from_bpe_gz(path);
+  return text::ClipTokenizer::from_bpe_gz(stages::clip_vocabulary_path(flag, "prompt files"));
 }
 
 PromptPlan plan_from_txt(const fs::path& file, const text::ClipTokenizer& tokenizer, size_t budget) {
@@ -252,7 +248,7 @@ PromptPlan plan_from_txt(const fs::path& file, const text::ClipTokenizer& tokeni
     }
     PromptChoice c;
     c.text = line;
-    c.id = prompt_id(line);
+    c.id = store::prompt_id(line);
     c.token_ids = tokenizer.tokenize(line, stages::kClipContext, /*truncate=*/false);
     plan.choices.push_back(std::move(c));
   }
@@ -285,7 +281,7 @@ PromptPlan plan_from_csv(const fs::path& file, const text::ClipTokenizer& tokeni
     const auto bin = [&](const std::optional<size_t>& col, const char* name) -> std::string {
       if (!col) return "";
       const std::string& value = row[*col];
-      if (value.empty() || value == "low" || value == "medium" || value == "high") return value;
+      if (value.empty() || stages::probability_bin_rank(value)) return value;
       throw Error(table.where(r) + ": column " + name + ": '" + value +
                   "' is not a bin word (low, medium or high; empty for none)");
     };
@@ -295,7 +291,7 @@ PromptPlan plan_from_csv(const fs::path& file, const text::ClipTokenizer& tokeni
     const auto budgeted = stages::budget_prompt(prompt_template, parts, models.token_budget, count);
     PromptChoice c;
     c.text = budgeted.text;
-    c.id = prompt_id(c.text);
+    c.id = store::prompt_id(c.text);
     if (!c.text.empty()) c.token_ids = tokenizer.tokenize(c.text, stages::kClipContext, /*truncate=*/false);
     c.tumor = parts.tumor;
     c.til = parts.til;
@@ -306,10 +302,7 @@ PromptPlan plan_from_csv(const fs::path& file, const text::ClipTokenizer& tokeni
 }
 
 int bin_rank(const std::string& value) {
-  if (value == "low") return 0;
-  if (value == "medium") return 1;
-  if (value == "high") return 2;
-  return 3;
+  return int(stages::probability_bin_rank(value).value_or(stages::kProbabilityBins.size()));
 }
 
 PromptPlan plan_from_store(const store::Store& store, const std::string& balance) {
@@ -542,7 +535,7 @@ void GenerateRun::sample(BatchJob& job) {
       contexts.push_back(&embeddings_.at(plan_.choices[assignment_[i]].id));
       noise_seeds.push_back(derive_seed(options_.seed, "x_T", i));
     }
-    job.images = sampler_.sample(contexts, embeddings_.at(prompt_id("")), noise_seeds,
+    job.images = sampler_.sample(contexts, embeddings_.at(store::prompt_id("")), noise_seeds,
                                  derive_seed(options_.seed, "steps", job.batch));
   } catch (const std::exception& e) {
     failure_ = "batch " + std::to_string(job.batch) + ": " + e.what();
