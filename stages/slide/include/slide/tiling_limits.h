@@ -2,8 +2,8 @@
 
 namespace tessera::stages {
 
-// The tile sides tessera cuts, in output pixels: below 16 a tile holds no
-// tissue structure; above 8192 one tile's pixels outgrow a reader's memory.
+// The tile sides tessera cuts, in output pixels; the --tile flag, ingest's
+// validation and make_tile_grid refuse any other.
 inline constexpr int kMinTileSize = 16;
 inline constexpr int kMaxTileSize = 8192;
 
