@@ -54,8 +54,7 @@ void add_generate_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"png", "jpeg"}))
       ->capture_default_str();
   add_run_flags(cmd, flags->run, /*stores_tensors=*/false);
-  cmd->add_option("--clip-vocab", o.clip_vocab,
-                  "CLIP BPE vocabulary for --prompts (bpe_simple_vocab_16e6.txt.gz); default $TESSERA_CLIP_VOCAB");
+  add_clip_vocab_flag(cmd, o.clip_vocab, "--prompts");
   add_progress_flag(cmd, flags->progress);
   cmd->add_flag("--json", flags->json, "Print the summary as JSON on stdout");
   cmd->callback([flags, steps, &exit_code] {

@@ -1,11 +1,14 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <memory>
+#include <string>
 
 #include "commands.h"
 #include "pipeline/ingest.h"
 #include "pipeline/progress.h"
+#include "prompts/prompt_options.h"
 #include "run_flags.h"
+#include "slide/tiling_limits.h"
 
 namespace tessera::cli {
 
@@ -26,7 +29,9 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   auto* mpp = cmd->add_option("--mpp", o.mpp, "Target microns per pixel (default 0.5)");
   cmd->add_option("--magnification", o.magnification, "Target magnification, e.g. 20 (instead of --mpp)")
       ->excludes(mpp);
-  cmd->add_option("--tile", o.tile, "Tile side in pixels")->capture_default_str()->check(CLI::Range(16, 8192));
+  cmd->add_option("--tile", o.tile, "Tile side in pixels")
+      ->capture_default_str()
+      ->check(CLI::Range(stages::kMinTileSize, stages::kMaxTileSize));
   cmd->add_option("--overlap", o.overlap, "Overlap between neighbouring tiles in pixels")->capture_default_str();
   cmd->add_option("--jobs", o.jobs, "Parallel tile readers (0 = one per core)")->capture_default_str();
   cmd->add_option("--assume-mpp", o.assume_mpp, "Microns per pixel for slides whose files record none");
@@ -70,14 +75,15 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--token-budget", o.token_budget, "Maximum CLIP tokens per prompt, start and end included")
       ->capture_default_str()
-      ->check(CLI::Range(3, 77));
-  cmd->add_option("--clip-vocab", o.clip_vocab,
-                  "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz); default $TESSERA_CLIP_VOCAB");
+      ->check(CLI::Range(stages::kMinTokenBudget, stages::kClipContext));
+  add_clip_vocab_flag(cmd, o.clip_vocab, "prompts");
   auto* batch = cmd->add_option_function<size_t>(
       "--write-batch-kib", [&o](size_t kib) { o.write_batch_bytes = kib * 1024; },
-      "Largest RocksDB write batch per slide, in KiB (default 4096)");
-  batch->check(CLI::Range(size_t{4}, size_t{1} << 20));
-  cmd->add_option("--tiles-in-flight", o.tiles_in_flight, "Bound on tiles held in memory (0 = 4 per reader)")
+      "Largest RocksDB write batch per slide, in KiB (default " + std::to_string(o.write_batch_bytes / 1024) + ")");
+  batch->check(CLI::Range(pipeline::kMinWriteBatchKib, pipeline::kMaxWriteBatchKib));
+  cmd->add_option(
+         "--tiles-in-flight", o.tiles_in_flight,
+         "Bound on tiles held in memory (0 = " + std::to_string(pipeline::kTilesInFlightPerReader) + " per reader)")
       ->capture_default_str();
   auto* vae = cmd->add_option("--vae-config", flags->vae_config,
                               "Also encode kept tiles to latents of this VAE (LDM or autoencoder YAML)")
@@ -88,7 +94,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   vae->needs("--vae-weights");
   cmd->add_option("--encode-batch", o.encode_batch, "Tiles per VAE forward pass")
       ->capture_default_str()
-      ->check(CLI::Range(1, 4096));
+      ->check(CLI::Range(size_t{1}, pipeline::kMaxEncodeBatch));
   add_run_flags(cmd, flags->run);
   add_progress_flag(cmd, flags->progress);
 

@@ -1,11 +1,12 @@
 #pragma once
 
-// Flags shared by the commands: where and how a model runs, and how progress
-// shows.
+// Flags shared by the commands: where and how a model runs, how progress
+// shows, and where CLIP's vocabulary is.
 
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "prompts/clip_vocabulary.h"
 #include "runtime/latent_encoder.h"
 #include "runtime/text_encoder.h"
 
@@ -36,6 +37,14 @@ inline void add_progress_flag(CLI::App* cmd, std::string& progress) {
   cmd->add_option("--progress", progress, "Progress display")
       ->check(CLI::IsMember({"auto", "bar", "lines", "quiet"}))
       ->capture_default_str();
+}
+
+// --clip-vocab PATH for `needed_for` (e.g. "prompts"); empty means
+// $TESSERA_CLIP_VOCAB (stages::clip_vocabulary_path reads both).
+inline CLI::Option* add_clip_vocab_flag(CLI::App* cmd, std::string& path, const std::string& needed_for) {
+  return cmd->add_option("--clip-vocab", path,
+                         "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) for " + needed_for + "; default $" +
+                             stages::kClipVocabularyVariable);
 }
 
 template <typename EncoderOptions>

@@ -1,13 +1,13 @@
 #include <CLI/CLI.hpp>
-#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "base/error.h"
 #include "commands.h"
+#include "prompts/clip_vocabulary.h"
+#include "run_flags.h"
 #include "text/clip_tokenizer.h"
 
 namespace tessera::cli {
@@ -24,18 +24,8 @@ struct TokenizeFlags {
 
 text::ClipTokenizer load_tokenizer(const TokenizeFlags& flags) {
   if (!flags.hf_vocab.empty()) return text::ClipTokenizer::from_hugging_face(flags.hf_vocab, flags.hf_merges);
-  std::string vocab = flags.vocab;
-  if (vocab.empty()) {
-    const char* env = std::getenv("TESSERA_CLIP_VOCAB");
-    if (env) vocab = env;
-  }
-  if (vocab.empty()) {
-    throw Error(
-        "tokenize needs CLIP's vocabulary: pass --clip-vocab bpe_simple_vocab_16e6.txt.gz (the file in OpenAI's CLIP "
-        "repository, clip/bpe_simple_vocab_16e6.txt.gz) or set TESSERA_CLIP_VOCAB to its path, or pass a Hugging "
-        "Face pair with --hf-vocab vocab.json --hf-merges merges.txt");
-  }
-  return text::ClipTokenizer::from_bpe_gz(vocab);
+  return text::ClipTokenizer::from_bpe_gz(stages::clip_vocabulary_path(
+      flags.vocab, "tokenize", ", or pass a Hugging Face pair with --hf-vocab vocab.json --hf-merges merges.txt"));
 }
 
 }  // namespace
@@ -44,8 +34,7 @@ void add_tokenize_command(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<TokenizeFlags>();
   auto* cmd = app.add_subcommand("tokenize", "Turn texts into CLIP token ids, exactly as OpenAI CLIP's tokenizer does");
   cmd->add_option("text", flags->texts, "Texts to tokenize, one result line each")->required();
-  auto* vocab = cmd->add_option("--clip-vocab", flags->vocab,
-                                "CLIP's bpe_simple_vocab_16e6.txt.gz (default: $TESSERA_CLIP_VOCAB)");
+  auto* vocab = add_clip_vocab_flag(cmd, flags->vocab, "tokenize");
   auto* hf_vocab = cmd->add_option("--hf-vocab", flags->hf_vocab, "Hugging Face vocab.json (with --hf-merges)");
   auto* hf_merges = cmd->add_option("--hf-merges", flags->hf_merges, "Hugging Face merges.txt (with --hf-vocab)");
   hf_vocab->needs(hf_merges);

@@ -35,6 +35,9 @@ struct BatchJob {
 };
 using JobPtr = std::shared_ptr<BatchJob>;
 
+// Enough batches that the next ones are decoded while the model runs.
+constexpr size_t kBatchesInFlight = 4;
+
 // Host buffers are reused: pinned memory is slow to allocate, and at most
 // `batches in flight` of them exist at once.
 class HostBatchPool {
@@ -267,8 +270,7 @@ EncodeSummary encode_missing(store::Store& store, runtime::LatentEncoder& encode
   // Decoders plus the model and writer nodes.
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism, size_t(decoders) + 2);
   EncodeRun run(store, encoder, batch, progress, std::move(work));
-  // Enough batches that the next ones are decoded while the model runs.
-  run.run(4, summary);
+  run.run(kBatchesInFlight, summary);
   progress.finish();
   summary.interrupted = stop_requested();
   summary.seconds = clock.seconds();

@@ -9,8 +9,8 @@
 
 #include "base/error.h"
 #include "interrupt.h"
-#include "pipeline/prompt_context.h"
 #include "run_clock.h"
+#include "store/keys.h"
 #include "store/store.h"
 
 namespace tessera::pipeline {
@@ -24,7 +24,7 @@ EncodeTextSummary run_encode_text(const EncodeTextOptions& options) {
 
   EncodeTextSummary summary;
   summary.model_id = encoder.model_id();
-  summary.empty_prompt_id = prompt_id("");
+  summary.empty_prompt_id = store::prompt_id("");
   const auto done_ids = store->embedded_prompt_ids(encoder.model_id());
   const std::set<std::string> done(done_ids.begin(), done_ids.end());
 

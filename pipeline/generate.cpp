@@ -22,10 +22,12 @@
 #include "generate_run.h"
 #include "imaging/vips_runtime.h"
 #include "interrupt.h"
+#include "prompts/prompt_options.h"
 #include "prompts/prompt_template.h"
 #include "run_clock.h"
 #include "runtime/image_sampler.h"
 #include "runtime/text_encoder.h"
+#include "store/keys.h"
 #include "store/store.h"
 
 namespace tessera::pipeline {
@@ -42,8 +44,8 @@ struct ModelSources {
   std::string unet_weights;
   std::string vae_config, vae_weights;
   std::string text_config, text_weights;
-  std::string template_name = "pathldm";
-  size_t token_budget = 35;
+  std::string template_name = stages::kDefaultTemplate;
+  size_t token_budget = stages::kDefaultTokenBudget;
   std::string expected_vae_id, expected_text_id;  // from run.json, "" when not stated
 };
 
@@ -122,8 +124,10 @@ ModelSources resolve_models(const GenerateOptions& options) {
   if (j.contains("template")) s.template_name = run_string(j, "template", where);
   if (j.contains("token_budget")) {
     const auto& budget = j["token_budget"];
-    if (!budget.is_number_unsigned() || budget.get<uint64_t>() < 3 || budget.get<uint64_t>() > stages::kClipContext) {
-      throw Error(where + ": field \"token_budget\" must be an integer in 3..77");
+    if (!budget.is_number_unsigned() || budget.get<uint64_t>() < stages::kMinTokenBudget ||
+        budget.get<uint64_t>() > stages::kClipContext) {
+      throw Error(where + ": field \"token_budget\" must be an integer in " + std::to_string(stages::kMinTokenBudget) +
+                  ".." + std::to_string(stages::kClipContext));
     }
     s.token_budget = budget.get<size_t>();
   }

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -15,9 +14,12 @@
 
 #include "base/error.h"
 #include "generate_seed.h"
-#include "pipeline/prompt_context.h"
+#include "prompts/clip_vocabulary.h"
 #include "prompts/csv_table.h"
+#include "prompts/probability_bin.h"
+#include "prompts/prompt_composer.h"
 #include "prompts/prompt_template.h"
+#include "store/keys.h"
 #include "store/store.h"
 #include "text/clip_tokenizer.h"
 
@@ -32,16 +34,7 @@ std::string hex64(uint64_t v) {
 }
 
 text::ClipTokenizer load_tokenizer(const std::string& flag) {
-  std::string path = flag;
-  if (path.empty()) {
-    if (const char* env = std::getenv("TESSERA_CLIP_VOCAB")) path = env;
-  }
-  if (path.empty()) {
-    throw Error(
-        "prompt files need the CLIP BPE vocabulary: pass --clip-vocab bpe_simple_vocab_16e6.txt.gz (from "
-        "OpenAI CLIP's repository, MIT licence) or set TESSERA_CLIP_VOCAB");
-  }
-  return text::ClipTokenizer::from_bpe_gz(path);
+  return text::ClipTokenizer::from_bpe_gz(stages::clip_vocabulary_path(flag, "prompt files"));
 }
 
 PromptPlan plan_from_txt(const fs::path& file, const text::ClipTokenizer& tokenizer, size_t budget) {
@@ -61,7 +54,7 @@ PromptPlan plan_from_txt(const fs::path& file, const text::ClipTokenizer& tokeni
     }
     PromptChoice c;
     c.text = line;
-    c.id = prompt_id(line);
+    c.id = store::prompt_id(line);
     c.token_ids = tokenizer.tokenize(line, stages::kClipContext, /*truncate=*/false);
     plan.choices.push_back(std::move(c));
   }
@@ -70,8 +63,7 @@ PromptPlan plan_from_txt(const fs::path& file, const text::ClipTokenizer& tokeni
   return plan;
 }
 
-PromptPlan plan_from_csv(const fs::path& file, const text::ClipTokenizer& tokenizer, const std::string& template_name,
-                         size_t token_budget) {
+PromptPlan plan_from_csv(const fs::path& file, const stages::PromptComposer& composer) {
   const auto table = stages::read_csv(file.string());
   const std::set<std::string> known = {"tumor", "til", "summary"};
   for (const auto& name : table.header) {
@@ -85,8 +77,6 @@ PromptPlan plan_from_csv(const fs::path& file, const text::ClipTokenizer& tokeni
     return size_t(it - table.header.begin());
   };
   const auto tumor = column("tumor"), til = column("til"), summary = column("summary");
-  const auto prompt_template = stages::PromptTemplate::load(template_name);
-  const auto count = [&tokenizer](std::string_view text) { return tokenizer.count_tokens(text); };
   PromptPlan plan;
   plan.kind = "csv";
   for (size_t r = 0; r < table.rows.size(); ++r) {
@@ -95,18 +85,18 @@ PromptPlan plan_from_csv(const fs::path& file, const text::ClipTokenizer& tokeni
     const auto bin = [&](const std::optional<size_t>& col, const char* name) -> std::string {
       if (!col) return "";
       const std::string& value = row[*col];
-      if (value.empty() || value == "low" || value == "medium" || value == "high") return value;
+      if (value.empty() || stages::probability_bin_rank(value)) return value;
       throw Error(table.where(r) + ": column " + name + ": '" + value +
                   "' is not a bin word (low, medium or high; empty for none)");
     };
     parts.tumor = bin(tumor, "tumor");
     parts.til = bin(til, "til");
     if (summary) parts.summary = stages::split_summary(row[*summary]);
-    const auto budgeted = stages::budget_prompt(prompt_template, parts, token_budget, count);
+    auto composed = composer.compose(parts);
     PromptChoice c;
-    c.text = budgeted.text;
-    c.id = prompt_id(c.text);
-    if (!c.text.empty()) c.token_ids = tokenizer.tokenize(c.text, stages::kClipContext, /*truncate=*/false);
+    c.text = std::move(composed.text);
+    c.id = store::prompt_id(c.text);
+    c.token_ids = std::move(composed.token_ids);
     c.tumor = parts.tumor;
     c.til = parts.til;
     plan.choices.push_back(std::move(c));
@@ -128,11 +118,8 @@ size_t weighted_pick(const std::vector<PromptChoice>& choices, const std::vector
   return candidates.back();
 }
 
-int bin_rank(const std::string& value) {
-  if (value == "low") return 0;
-  if (value == "medium") return 1;
-  if (value == "high") return 2;
-  return 3;
+size_t bin_rank(const std::string& value) {
+  return stages::probability_bin_rank(value).value_or(stages::kProbabilityBins.size());
 }
 
 PromptPlan plan_from_store(const store::Store& store, const std::string& balance) {
@@ -171,7 +158,7 @@ PromptPlan plan_from_store(const store::Store& store, const std::string& balance
 
   plan.mode = PromptPlan::Mode::kBalanced;
   plan.balance = balance;
-  std::map<std::pair<int, std::string>, std::vector<size_t>> by_value;
+  std::map<std::pair<size_t, std::string>, std::vector<size_t>> by_value;
   for (size_t i = 0; i < plan.choices.size(); ++i) {
     const std::string& value = balance == "tumor" ? plan.choices[i].tumor : plan.choices[i].til;
     if (!value.empty()) by_value[{bin_rank(value), value}].push_back(i);
@@ -191,7 +178,7 @@ PromptPlan plan_from_store(const store::Store& store, const std::string& balance
 
 PromptChoice empty_prompt() {
   PromptChoice c;
-  c.id = prompt_id("");
+  c.id = store::prompt_id("");
   return c;
 }
 
@@ -220,10 +207,14 @@ std::string PromptPlan::fingerprint() const {
 PromptPlan plan_prompts(const GenerateOptions& options, const store::Store* store, const std::string& template_name,
                         size_t token_budget) {
   if (store) return plan_from_store(*store, options.balance);
-  const auto tokenizer = load_tokenizer(options.clip_vocab);
+  auto tokenizer = load_tokenizer(options.clip_vocab);
   const std::string extension = options.prompts.extension().string();
   if (extension == ".txt") return plan_from_txt(options.prompts, tokenizer, token_budget);
-  if (extension == ".csv") return plan_from_csv(options.prompts, tokenizer, template_name, token_budget);
+  if (extension == ".csv") {
+    const stages::PromptComposer composer(stages::PromptTemplate::load(template_name), token_budget,
+                                          std::move(tokenizer));
+    return plan_from_csv(options.prompts, composer);
+  }
   throw Error("--prompts " + options.prompts.string() + ": expected a .txt (one prompt per line) or .csv file");
 }
 

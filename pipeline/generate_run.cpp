@@ -12,7 +12,7 @@
 #include "imaging/jpeg_codec.h"
 #include "imaging/vips_runtime.h"
 #include "interrupt.h"
-#include "pipeline/prompt_context.h"
+#include "store/keys.h"
 
 namespace tessera::pipeline {
 namespace fs = std::filesystem;
@@ -69,7 +69,7 @@ void GenerateRun::sample(BatchJob& job) {
       contexts.push_back(&contexts_.at(plan_.choices[assignment_[i]].id));
       noise_seeds.push_back(derive_seed(options_.seed, "x_T", i));
     }
-    job.images = sampler_.sample(contexts, contexts_.at(prompt_id("")), noise_seeds,
+    job.images = sampler_.sample(contexts, contexts_.at(store::prompt_id("")), noise_seeds,
                                  derive_seed(options_.seed, "steps", job.batch));
   } catch (const std::exception& e) {
     failure_ = "batch " + std::to_string(job.batch) + ": " + e.what();

@@ -25,6 +25,7 @@
 #include "slide/resolution.h"
 #include "slide/tile_filter.h"
 #include "slide/tile_reader.h"
+#include "slide/tiling_limits.h"
 #include "slide_plan.h"
 #include "store/store.h"
 
@@ -378,22 +379,29 @@ void validate(const IngestOptions& o) {
   if (o.mpp && !(*o.mpp >= stages::kMinPlausibleMpp && *o.mpp <= stages::kMaxPlausibleMpp)) {
     throw Error("--mpp must be within 0.1..20 microns per pixel");
   }
-  if (o.magnification && !(*o.magnification > 0 && *o.magnification <= 200)) {
-    throw Error("--magnification must be within (0, 200]");
+  if (o.magnification && !(*o.magnification > 0 && *o.magnification <= kMaxMagnification)) {
+    throw Error("--magnification must be within (0, " + std::to_string(int(kMaxMagnification)) + "]");
   }
   if (o.assume_mpp && !(*o.assume_mpp >= stages::kMinPlausibleMpp && *o.assume_mpp <= stages::kMaxPlausibleMpp)) {
     throw Error("--assume-mpp must be within 0.1..20 microns per pixel");
   }
   if (!(o.level_tolerance >= 0 && o.level_tolerance < 0.5)) throw Error("--level-tolerance must be within [0, 0.5)");
-  if (o.tile < 16 || o.tile > 8192) throw Error("--tile must be within 16..8192");
+  if (o.tile < stages::kMinTileSize || o.tile > stages::kMaxTileSize) {
+    throw Error("--tile must be within " + std::to_string(stages::kMinTileSize) + ".." +
+                std::to_string(stages::kMaxTileSize));
+  }
   if (o.overlap < 0 || o.overlap >= o.tile) throw Error("--overlap must be within 0.." + std::to_string(o.tile - 1));
   if (!fraction(o.filter.min_tissue) || !fraction(o.filter.max_background) || !fraction(o.filter.max_pen)) {
     throw Error("--min-tissue, --max-background and --max-pen are fractions within [0, 1]");
   }
   if (!(o.filter.min_blur_variance >= 0)) throw Error("--min-blur-variance must not be negative");
   if (o.jpeg.quality < 1 || o.jpeg.quality > 100) throw Error("JPEG quality must be in 1..100");
-  if (o.write_batch_bytes < 4096) throw Error("--write-batch-kib must be at least 4");
-  if (o.encode_batch < 1 || o.encode_batch > 4096) throw Error("--encode-batch must be within 1..4096");
+  if (o.write_batch_bytes < kMinWriteBatchKib * 1024) {
+    throw Error("--write-batch-kib must be at least " + std::to_string(kMinWriteBatchKib));
+  }
+  if (o.encode_batch < 1 || o.encode_batch > kMaxEncodeBatch) {
+    throw Error("--encode-batch must be within 1.." + std::to_string(kMaxEncodeBatch));
+  }
 }
 
 }  // namespace
@@ -402,7 +410,7 @@ IngestSummary run_ingest(const IngestOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   validate(options);
   const int jobs = options.jobs > 0 ? options.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
-  const size_t in_flight = options.tiles_in_flight ? options.tiles_in_flight : size_t(jobs) * 4;
+  const size_t in_flight = options.tiles_in_flight ? options.tiles_in_flight : size_t(jobs) * kTilesInFlightPerReader;
 
   stages::ensure_vips();
   auto sources = stages::discover_slides(options.slides);

@@ -26,9 +26,10 @@
 #include "model/trainer.h"
 #include "model/training_checkpoint.h"
 #include "model/unet.h"
-#include "pipeline/prompt_context.h"
+#include "prompts/prompt_options.h"
 #include "run_clock.h"
 #include "runtime/latent_batches.h"
+#include "store/keys.h"
 #include "store/store.h"
 #include "training_outputs.h"
 
@@ -199,7 +200,7 @@ TrainSummary run_train(const TrainOptions& o) {
   runtime::LatentBatchOptions batch_options;
   batch_options.vae_model_id = vae.id;
   batch_options.text_model_id = text.id;
-  batch_options.empty_prompt_id = prompt_id("");
+  batch_options.empty_prompt_id = store::prompt_id("");
   batch_options.scale_factor = config.diffusion.scale_factor;
   batch_options.drop_probability = t.cfg_dropout;
   batch_options.flips = t.flip;
@@ -308,8 +309,8 @@ TrainSummary run_train(const TrainOptions& o) {
                 {"global_batch", global_batch},
                 {"samples", samples}};
     const auto prompts = store->prompts();
-    manifest["template"] = prompts.empty() ? "pathldm" : prompts.front().template_name;
-    manifest["token_budget"] = prompts.empty() ? 35 : prompts.front().token_budget;
+    manifest["template"] = prompts.empty() ? stages::kDefaultTemplate : prompts.front().template_name;
+    manifest["token_budget"] = prompts.empty() ? stages::kDefaultTokenBudget : prompts.front().token_budget;
     tessera::write_file_atomically(run / "run.json", manifest.dump(2) + "\n");
   }
   parallel.barrier();

@@ -1,5 +1,9 @@
 #include "store/keys.h"
 
+#include <xxhash.h>
+
+#include <cstdio>
+
 #include "base/error.h"
 
 namespace tessera::store {
@@ -17,7 +21,18 @@ uint32_t get_be32(std::string_view in) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
+std::string hex64(uint64_t v) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", (unsigned long long)v);
+  return text;
+}
+
 }  // namespace
+
+std::string prompt_id(std::string_view text) {
+  const XXH128_hash_t h = XXH3_128bits(text.data(), text.size());
+  return hex64(h.high64) + hex64(h.low64);
+}
 
 void check_slide_id(std::string_view slide_id) {
   if (slide_id.empty() || slide_id.find('\0') != std::string_view::npos) {

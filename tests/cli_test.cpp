@@ -6,6 +6,10 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "base/file_io.h"
+#include "prompts/probability_bin.h"
+#include "prompts/prompt_options.h"
+#include "slide/tiling_limits.h"
 #include "store/store.h"
 #include "test_support.h"
 
@@ -69,6 +73,47 @@ TEST_F(CliTest, ExitCodesSayWhatHappened) {
   const auto j = info(dir_ / "s");
   EXPECT_EQ(j["totals"]["complete"], 2);
   EXPECT_EQ(j["totals"]["failed"], 1);
+}
+
+nlohmann::json read_schema(const std::string& name) {
+  return nlohmann::json::parse(read_file(std::string(TESSERA_SOURCE_DIR) + "/schemas/" + name));
+}
+
+// The schemas state the limits, defaults and words the binary uses.
+TEST(Options, SchemasStateTheBinarysLimitsAndDefaults) {
+  const auto tile = read_schema("slide-record.schema.json")["properties"]["tile_size"]["anyOf"][1];
+  EXPECT_EQ(tile["minimum"], stages::kMinTileSize);
+  EXPECT_EQ(tile["maximum"], stages::kMaxTileSize);
+
+  const auto prompt = read_schema("prompt-record.schema.json")["properties"];
+  EXPECT_EQ(prompt["token_budget"]["minimum"], stages::kMinTokenBudget);
+  EXPECT_EQ(prompt["token_budget"]["maximum"], stages::kClipContext);
+  EXPECT_EQ(prompt["token_budget"]["default"], stages::kDefaultTokenBudget);
+  EXPECT_EQ(prompt["tokens"]["maximum"], stages::kClipContext);
+  EXPECT_EQ(prompt["template"]["default"], stages::kDefaultTemplate);
+  std::vector<std::string> bins = {""};
+  bins.insert(bins.end(), stages::kProbabilityBins.begin(), stages::kProbabilityBins.end());
+  EXPECT_EQ(prompt["tumor"]["enum"], bins);
+  EXPECT_EQ(prompt["til"]["enum"], bins);
+}
+
+// The flags refuse values one past each limit (exit 2: a usage error).
+TEST(Options, FlagsRefuseValuesPastTheLimits) {
+  for (const int tile : {stages::kMinTileSize - 1, stages::kMaxTileSize + 1}) {
+    const auto r = run_tessera({"ingest", "--store", "s", "--slides", "x", "--tile", std::to_string(tile)});
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("--tile"), std::string::npos) << r.output;
+  }
+  for (const size_t budget : {stages::kMinTokenBudget - 1, stages::kClipContext + 1}) {
+    const std::vector<std::vector<std::string>> commands = {{"ingest", "--store", "s", "--slides", "x"},
+                                                            {"report", "--reports", "r.csv"}};
+    for (auto args : commands) {
+      args.insert(args.end(), {"--token-budget", std::to_string(budget)});
+      const auto r = run_tessera(args);
+      EXPECT_EQ(r.exit_code, 2) << args[0] << ": " << r.output;
+      EXPECT_NE(r.output.find("--token-budget"), std::string::npos) << args[0] << ": " << r.output;
+    }
+  }
 }
 
 TEST_F(CliTest, SecondProcessOnTheStoreIsRefusedAndHarmsNothing) {

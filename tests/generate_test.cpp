@@ -19,8 +19,8 @@
 #include "imaging/image_grid.h"
 #include "model/safetensors.h"
 #include "model/tensor_io.h"
-#include "pipeline/prompt_context.h"
 #include "runtime/model_loading.h"
+#include "store/keys.h"
 #include "test_support.h"
 
 namespace tessera {
@@ -220,7 +220,7 @@ TEST_F(GenerateTest, TheSameSeedGivesByteIdenticalFilesAndExportReadsTheManifest
     EXPECT_EQ(row["file"], "images/00000" + std::to_string(i) + ".png");
     named.insert(fs::path(row["file"].get<std::string>()).filename().string());
     EXPECT_EQ(row["prompt"], "");
-    EXPECT_EQ(row["prompt_id"], pipeline::prompt_id(""));
+    EXPECT_EQ(row["prompt_id"], store::prompt_id(""));
     EXPECT_EQ(row["seed"], 7);
     EXPECT_TRUE(row["fields"].is_object());
     EXPECT_TRUE(row["fields"].empty());
@@ -405,7 +405,7 @@ TEST_F(GenerateTest, PromptFilesAreCycledInOrderAndChecked) {
   EXPECT_EQ(rows[0]["prompt"], "high tumor; low til");
   EXPECT_EQ(rows[1]["prompt"], "low tumor; high til; invasive ductal carcinoma");
   EXPECT_EQ(rows[2]["prompt"], "high tumor; low til");
-  EXPECT_EQ(rows[0]["prompt_id"], pipeline::prompt_id("high tumor; low til"));
+  EXPECT_EQ(rows[0]["prompt_id"], store::prompt_id("high tumor; low til"));
   // A prompt gives another image than the empty one from the same noise.
   const auto unconditional = *dir_ / "unconditional";
   ASSERT_EQ(generate(unconditional, {"--n", "1"}).exit_code, 0);
@@ -467,7 +467,7 @@ TEST_F(GenerateTest, BalanceGivesEachBinTheSameNumberOfImages) {
     ++per_bin[row["fields"]["tumor"].get<std::string>()];
     const std::string prompt = row["prompt"];
     EXPECT_EQ(prompt.rfind(row["fields"]["tumor"].get<std::string>() + " tumor; ", 0), 0u) << prompt;
-    EXPECT_EQ(row["prompt_id"], pipeline::prompt_id(prompt));
+    EXPECT_EQ(row["prompt_id"], store::prompt_id(prompt));
   }
   EXPECT_EQ(per_bin, (std::map<std::string, int>{{"high", 3}, {"low", 3}}));
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "pipeline/ingest.h"
@@ -165,6 +166,58 @@ TEST(IngestPrompts, TwoCasesWithTheSameTextKeepTheirOwnProvenance) {
   };
   EXPECT_EQ(grade_of(prompts[0].sources[0]), "3");
   EXPECT_EQ(grade_of(prompts[0].sources[1]), "1");
+}
+
+// `tessera report` previews what ingest stores: with the same reports, user
+// summaries, template and budget it prints the stored prompt, text and ids.
+TEST(IngestPrompts, ReportPrintsThePromptIngestStores) {
+  TESSERA_REQUIRE_SHARED_DATA(data);
+  testing::TempDir dir;
+  auto spec = testing::small_spec();
+  testing::make_slide(dir / "slides", "TCGA-ZZ-0001-01Z-00-DX1.tiff", spec);
+  spec.seed = 5;
+  testing::make_slide(dir / "slides", "TCGA-ZZ-0002-01Z-00-DX1.tiff", spec);
+  std::ofstream(dir / "reports.csv") << "case_submitter_id,text\n"
+                                        "TCGA-ZZ-0001,\"Invasive ductal carcinoma, grade 3. pT2.\"\n"
+                                        "TCGA-ZZ-0002,\"Invasive lobular carcinoma, grade 2. pT1c.\"\n";
+  // The first case's summary replaces its report's; its last clause is over
+  // the budget of 12 tokens.
+  std::ofstream(dir / "summaries.csv")
+      << "case_submitter_id,summary\nTCGA-ZZ-0001,\"mucinous carcinoma; ER+ PR+; grade 1, with extensive necrosis\"\n";
+  const std::vector<std::string> prompt_flags = {
+      "--reports",      (dir / "reports.csv").string(),
+      "--summaries",    (dir / "summaries.csv").string(),
+      "--token-budget", "12",
+      "--clip-vocab",   (data / "clip/bpe_simple_vocab_16e6.txt.gz").string()};
+  auto ingest =
+      std::vector<std::string>{"ingest", "--store", (dir / "s").string(), "--slides", (dir / "slides").string()};
+  ingest.insert(ingest.end(), prompt_flags.begin(), prompt_flags.end());
+  const auto ingested = run_tessera(ingest);
+  ASSERT_EQ(ingested.exit_code, 0) << ingested.output;
+  auto report = std::vector<std::string>{"report", "--json"};
+  report.insert(report.end(), prompt_flags.begin(), prompt_flags.end());
+  const auto previewed = run_tessera(report);
+  ASSERT_EQ(previewed.exit_code, 0) << previewed.output;
+  const auto previews = nlohmann::json::parse(previewed.output);
+  const auto info = nlohmann::json::parse(run_tessera({"info", "--store", (dir / "s").string(), "--json"}).output);
+
+  std::map<std::string, nlohmann::json> stored_by_case;
+  for (const auto& p : info["prompts"]) {
+    for (const auto& source : p["sources"]) stored_by_case[source["case_id"]] = p;
+  }
+  ASSERT_EQ(previews.size(), 2u);
+  ASSERT_EQ(stored_by_case.size(), 2u);
+  for (const auto& preview : previews) {
+    const auto& stored = stored_by_case.at(preview["case_id"]);
+    EXPECT_EQ(preview["prompt"], stored["text"]);
+    EXPECT_EQ(preview["prompt_id"], stored["id"]);
+    EXPECT_EQ(preview["token_ids"], stored["token_ids"]);
+    EXPECT_EQ(preview["dropped"], stored["sources"][0]["dropped"]);
+    EXPECT_EQ(preview["summary_source"], stored["sources"][0]["summary_source"]);
+  }
+  EXPECT_EQ(stored_by_case.at("TCGA-ZZ-0001")["text"], "mucinous carcinoma, ER+ PR+");
+  EXPECT_EQ(stored_by_case.at("TCGA-ZZ-0001")["sources"][0]["summary_source"], "user-summary");
+  EXPECT_EQ(stored_by_case.at("TCGA-ZZ-0002")["sources"][0]["summary_source"], "report");
 }
 
 TEST(IngestPrompts, MalformedReportsStopTheRunBeforeAnythingIsWritten) {

@@ -1,17 +1,27 @@
 // Report sources, case matching, field extraction, summaries, templates, the
-// token budget and tile attributes: everything between a report and a prompt.
+// token budget, the composer and tile attributes: everything between a report
+// and a prompt. The composer's tests need CLIP's vocabulary from
+// ../shared/data/clip and skip without it.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <map>
 
 #include "base/error.h"
 #include "prompts/case_matching.h"
+#include "prompts/clip_vocabulary.h"
 #include "prompts/csv_table.h"
+#include "prompts/probability_bin.h"
+#include "prompts/prompt_composer.h"
+#include "prompts/prompt_options.h"
 #include "prompts/prompt_template.h"
 #include "prompts/report_fields.h"
 #include "prompts/report_source.h"
 #include "prompts/tile_attributes.h"
+#include "prompts/user_summaries.h"
 #include "test_support.h"
+#include "text/clip_tokenizer.h"
 
 namespace tessera::stages {
 namespace {
@@ -172,6 +182,88 @@ TEST(PromptTemplate, ShippedTemplatesLoadByName) {
   EXPECT_THROW(PromptTemplate::load("no-such-template"), Error);
 }
 
+TEST(Summary, AUserSummaryReplacesTheReports) {
+  const auto fields = extract_report_fields(kReport);
+  const std::string user = "mucinous carcinoma; grade 1";
+  const auto from_user = choose_summary(&fields, &user);
+  EXPECT_EQ(from_user.clauses, (std::vector<std::string>{"mucinous carcinoma", "grade 1"}));
+  EXPECT_EQ(from_user.source, "user-summary");
+  const auto from_report = choose_summary(&fields, nullptr);
+  EXPECT_EQ(from_report.clauses, compose_summary(fields));
+  EXPECT_EQ(from_report.source, "report");
+  EXPECT_EQ(choose_summary(nullptr, &user).source, "user-summary");
+  const auto none = choose_summary(nullptr, nullptr);
+  EXPECT_TRUE(none.clauses.empty());
+  EXPECT_EQ(none.source, "none");
+}
+
+TEST(UserSummaries, ReadByCaseAndACaseListedTwiceNamesTheLine) {
+  testing::TempDir dir;
+  write(dir / "s.csv", "id,summary\nA,\"idc, grade 3\"\nB,ilc\n");
+  EXPECT_EQ(read_user_summaries((dir / "s.csv").string(), "id"),
+            (std::map<std::string, std::string>{{"A", "idc, grade 3"}, {"B", "ilc"}}));
+  write(dir / "twice.csv", "id,summary\nA,idc\nA,ilc\n");
+  try {
+    read_user_summaries((dir / "twice.csv").string(), "id");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("twice.csv:3: case 'A' has two summaries"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(read_user_summaries((dir / "s.csv").string(), "case_submitter_id"), Error);
+}
+
+TEST(PromptOptions, TokenBudgetWithinThreeAndClipsContext) {
+  EXPECT_NO_THROW(check_token_budget(3, "--token-budget"));
+  EXPECT_NO_THROW(check_token_budget(77, "--token-budget"));
+  EXPECT_THROW(check_token_budget(78, "--token-budget"), Error);
+  try {
+    check_token_budget(2, "--token-budget");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "--token-budget must be in 3..77 (CLIP's context, start and end tokens included)");
+  }
+}
+
+TEST(ClipVocabulary, TheFlagThenTheEnvironmentThenAnErrorSayingHow) {
+  ::setenv(kClipVocabularyVariable, "from-env.txt.gz", 1);
+  EXPECT_EQ(clip_vocabulary_path("from-flag.txt.gz", "prompts"), "from-flag.txt.gz");
+  EXPECT_EQ(clip_vocabulary_path("", "prompts"), "from-env.txt.gz");
+  ::unsetenv(kClipVocabularyVariable);
+  try {
+    clip_vocabulary_path("", "prompt files", ", or pass another");
+    FAIL();
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_EQ(message.rfind("the CLIP BPE vocabulary is needed for prompt files: pass --clip-vocab "
+                            "bpe_simple_vocab_16e6.txt.gz",
+                            0),
+              0u)
+        << message;
+    EXPECT_NE(message.find("or set TESSERA_CLIP_VOCAB to its path, or pass another"), std::string::npos) << message;
+  }
+}
+
+// The composer is budget_prompt with CLIP's own token counts, and the ids of
+// what it kept.
+TEST(PromptComposer, BudgetedTextItsIdsAndWhatWasDropped) {
+  TESSERA_REQUIRE_SHARED_DATA(data);
+  const auto tokenizer = text::ClipTokenizer::from_bpe_gz((data / "clip/bpe_simple_vocab_16e6.txt.gz").string());
+  const PromptComposer composer(PromptTemplate::load("pathldm"), 12, tokenizer);
+  const PromptParts parts{"high", "low", {"invasive ductal carcinoma", "grade 3", "ER+ PR- HER2+"}};
+  const auto prompt = composer.compose(parts);
+  EXPECT_EQ(prompt.text, "high tumor; low til; invasive ductal carcinoma");
+  EXPECT_EQ(prompt.dropped, (std::vector<std::string>{"summary: ER+ PR- HER2+", "summary: grade 3"}));
+  EXPECT_EQ(prompt.token_ids, tokenizer.tokenize(prompt.text, kClipContext, false));
+  EXPECT_LE(prompt.token_ids.size(), 12u);
+
+  const auto unconditional = composer.compose({});
+  EXPECT_EQ(unconditional.text, "");
+  EXPECT_EQ(unconditional.token_ids, (std::vector<int32_t>{tokenizer.start_token(), tokenizer.end_token()}));
+
+  EXPECT_THROW(PromptComposer(PromptTemplate::load("pathldm"), kMinTokenBudget - 1, tokenizer), Error);
+  EXPECT_THROW(PromptComposer(PromptTemplate::load("pathldm"), kClipContext + 1, tokenizer), Error);
+}
+
 TEST(TileAttributes, OverlapWeightedMeanAndClosedTopBin) {
   testing::TempDir dir;
   // Patches of 100 px at 1 µm/px; the slide is at 0.5 µm/px, so a 400-px
@@ -205,6 +297,11 @@ TEST(TileAttributes, OverlapWeightedMeanAndClosedTopBin) {
   EXPECT_EQ(probability_bin(0.34), "medium");
   EXPECT_EQ(probability_bin(0.9999), "high");
   EXPECT_EQ(probability_bin(1.0), "high");
+  EXPECT_EQ(probability_bin_rank("low"), 0u);
+  EXPECT_EQ(probability_bin_rank("medium"), 1u);
+  EXPECT_EQ(probability_bin_rank("high"), 2u);
+  EXPECT_FALSE(probability_bin_rank(""));
+  EXPECT_FALSE(probability_bin_rank("High"));
 }
 
 TEST(TileAttributes, BadTablesNameTheLine) {

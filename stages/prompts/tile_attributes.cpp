@@ -87,10 +87,4 @@ TileProbabilities average_over_tile(const SlideAttributes& attributes, double sl
   return out;
 }
 
-std::string probability_bin(double p) {
-  if (p < 1.0 / 3.0) return "low";
-  if (p < 2.0 / 3.0) return "medium";
-  return "high";
-}
-
 }  // namespace tessera::stages

@@ -4,11 +4,15 @@
 #include <string>
 
 #include "base/error.h"
+#include "slide/tiling_limits.h"
 
 namespace tessera::stages {
 
 TileGrid make_tile_grid(int64_t width0, int64_t height0, const LevelChoice& choice, int tile, int overlap) {
-  if (tile < 16 || tile > 8192) throw Error("tile size " + std::to_string(tile) + " is outside 16..8192");
+  if (tile < kMinTileSize || tile > kMaxTileSize) {
+    throw Error("tile size " + std::to_string(tile) + " is outside " + std::to_string(kMinTileSize) + ".." +
+                std::to_string(kMaxTileSize));
+  }
   if (overlap < 0 || overlap >= tile) {
     throw Error("overlap " + std::to_string(overlap) + " must be in 0.." + std::to_string(tile - 1));
   }

@@ -9,6 +9,7 @@
 #include "imaging/jpeg_codec.h"
 #include "pipeline/progress.h"
 #include "prompts/case_matching.h"
+#include "prompts/prompt_options.h"
 #include "prompts/report_source.h"
 #include "prompts/tile_attributes.h"
 #include "runtime/latent_encoder.h"
@@ -16,6 +17,16 @@
 #include "slide/tissue_mask.h"
 
 namespace tessera::pipeline {
+
+// Tiles in flight per tile reader when IngestOptions::tiles_in_flight is 0.
+inline constexpr size_t kTilesInFlightPerReader = 4;
+// The most tiles one VAE forward pass may take (IngestOptions::encode_batch).
+inline constexpr size_t kMaxEncodeBatch = 4096;
+// The bounds of IngestOptions::write_batch_bytes, in KiB.
+inline constexpr size_t kMinWriteBatchKib = 4;
+inline constexpr size_t kMaxWriteBatchKib = size_t{1} << 20;
+// The highest target magnification.
+inline constexpr double kMaxMagnification = 200;
 
 struct IngestOptions {
   std::filesystem::path store;
@@ -30,7 +41,7 @@ struct IngestOptions {
   std::optional<double> assume_mpp;
   std::string mpp_overrides_csv;  // Default: none.
 
-  int tile = 256;   // Default: 256.
+  int tile = 256;   // Default: 256; within stages::kMinTileSize..kMaxTileSize.
   int overlap = 0;  // Default: 0.
 
   stages::TissueOptions tissue;
@@ -46,8 +57,11 @@ struct IngestOptions {
   stages::CaseMatchOptions case_match;
   std::string tile_attributes;  // wsinfer-style CSV. Default: none.
   stages::TileAttributeOptions attribute_options;
-  std::string prompt_template = "pathldm";  // schemas/templates/NAME.txt or a path. Default: pathldm.
-  size_t token_budget = 35;                 // Default: 35 CLIP tokens, never above 77.
+  // schemas/templates/NAME.txt or a path. Default: stages::kDefaultTemplate.
+  std::string prompt_template = stages::kDefaultTemplate;
+  // CLIP tokens per prompt, start and end included. Default:
+  // stages::kDefaultTokenBudget; within kMinTokenBudget..kClipContext.
+  size_t token_budget = stages::kDefaultTokenBudget;
   // CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz); empty means
   // $TESSERA_CLIP_VOCAB. Required with prompts. Default: empty.
   std::string clip_vocab;
@@ -56,18 +70,18 @@ struct IngestOptions {
   // complete with its tiles and latents or not at all. Slides stored earlier
   // are then topped up as `tessera encode` would. Default: unset (tiles only).
   std::optional<runtime::LatentEncoderOptions> encoder;
-  size_t encode_batch = 16;  // tiles per forward pass. Default: 16.
+  size_t encode_batch = 16;  // tiles per forward pass. Default: 16; at most kMaxEncodeBatch.
 
   // Tile readers; 0 means one per core. Default: 0.
   int jobs = 0;
-  // Tiles read but not yet written, the bound on memory; 0 means 4 per reader.
-  // Default: 0.
+  // Tiles read but not yet written, the bound on memory; 0 means
+  // kTilesInFlightPerReader per reader. Default: 0.
   size_t tiles_in_flight = 0;
   // Per-slide QC PNGs; empty means STORE/qc. Default: empty.
   std::filesystem::path qc_dir;
   bool write_qc = true;
   // Largest RocksDB write batch per slide; the slide's status rides in its last
-  // one. Default: 4 MiB.
+  // one. Default: 4 MiB; within kMinWriteBatchKib..kMaxWriteBatchKib KiB.
   size_t write_batch_bytes = size_t{4} << 20;
   // Keep tile pixels in RocksDB blob files (see store/store.h). Default: true.
   bool pixel_blob_files = true;

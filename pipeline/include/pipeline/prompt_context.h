@@ -9,14 +9,10 @@
 
 #include "pipeline/ingest_options.h"
 #include "prompts/case_matching.h"
-#include "prompts/prompt_template.h"
+#include "prompts/prompt_composer.h"
 #include "prompts/report_source.h"
 #include "prompts/tile_attributes.h"
 #include "store/prompt_record.h"
-
-namespace tessera::text {
-class ClipTokenizer;
-}
 
 namespace tessera::pipeline {
 
@@ -49,22 +45,16 @@ class PromptContext {
  private:
   PromptContext() = default;
   store::PromptRecord make_prompt(const std::string& case_id, const stages::Report* report,
-                                  const std::vector<stages::ReportField>& fields,
-                                  const std::vector<std::string>& summary, const std::string& source,
+                                  const std::vector<stages::ReportField>& fields, const stages::CaseSummary& summary,
                                   const std::string& tumor, const std::string& til) const;
 
   std::map<std::string, stages::Report> reports_;
   std::map<std::string, std::string> summaries_;
   std::optional<stages::CaseMatcher> matcher_;
   std::map<std::string, stages::SlideAttributes> attributes_;
-  std::optional<stages::PromptTemplate> template_;
-  size_t token_budget_ = 35;
-  std::unique_ptr<text::ClipTokenizer> tokenizer_;
+  std::optional<stages::PromptComposer> composer_;
   std::string vocabulary_path_;
   std::string vocabulary_hash_;
 };
-
-// Hex XXH3-128 of a prompt's text: its key in the store.
-std::string prompt_id(const std::string& text);
 
 }  // namespace tessera::pipeline

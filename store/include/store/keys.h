@@ -42,6 +42,10 @@ struct LatentKey {
 };
 LatentKey decode_latent_key(std::string_view key);
 
+// A prompt's key: the hex XXH3-128 of its text (32 lowercase hex digits).
+// Never fails.
+std::string prompt_id(std::string_view text);
+
 // An embedding key is model prefix + prompt id.
 std::string encode_embedding_key(std::string_view model_id, std::string_view prompt_id);
 

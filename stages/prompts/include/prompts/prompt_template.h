@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "prompts/prompt_options.h"
 #include "prompts/report_fields.h"
 
 namespace tessera::stages {
@@ -57,14 +58,12 @@ struct BudgetedPrompt {
   std::vector<std::string> dropped;  // what the budget removed, in order
 };
 
-// Renders the template within `budget` tokens (at most 77). Whole parts are
+// Renders the template within `budget` tokens (at most kClipContext). Whole parts are
 // dropped until it fits, in this order: summary clauses from the least
 // important, then the til segment, then the tumor segment, then the last
 // summary clause. Never cuts a word; the result may be "" (the unconditional
 // prompt) when even one part is over budget.
 BudgetedPrompt budget_prompt(const PromptTemplate& prompt_template, const PromptParts& parts, size_t budget,
                              const TokenCounter& count_tokens);
-
-inline constexpr size_t kClipContext = 77;
 
 }  // namespace tessera::stages

@@ -45,8 +45,4 @@ struct TileProbabilities {
 TileProbabilities average_over_tile(const SlideAttributes& attributes, double slide_mpp, int64_t x, int64_t y,
                                     int64_t extent);
 
-// Three bins, the top one closed: [0, 1/3) low, [1/3, 2/3) medium, [2/3, 1]
-// high. p = 1.0 is "high" (PathLDM's binning lost it).
-std::string probability_bin(double p);
-
 }  // namespace tessera::stages
