@@ -1,6 +1,7 @@
 // tessera export: the tar writer read back by this test's own parser, GNU tar
-// and Python; WebDataset member order, sizes and shard rollover; case and slide
-// splits; ImageFolder layout; refusals before anything is written.
+// and Python; synthetic sets' manifests and settings; WebDataset member order,
+// sizes and shard rollover; case and slide splits; ImageFolder layout;
+// refusals before anything is written.
 #include "pipeline/export.h"
 
 #include <gtest/gtest.h>
@@ -15,6 +16,8 @@
 
 #include "base/error.h"
 #include "base/file_io.h"
+#include "dataset/path_component.h"
+#include "dataset/synthetic_set.h"
 #include "dataset/tar_writer.h"
 #include "imaging/jpeg_codec.h"
 #include "imaging/vips_runtime.h"
@@ -284,6 +287,102 @@ TEST_F(ExportTest, TarWriterDestroyedWithoutCloseLeavesNothing) {
   EXPECT_FALSE(fs::exists(dir_ / "crash.tar.partial"));
 }
 
+// ---- Synthetic sets -----------------------------------------------------------
+
+stages::SyntheticRow synthetic_row(uint64_t index, const std::string& file) {
+  stages::SyntheticRow row;
+  row.file = file;
+  row.prompt = "high tumor; low til";
+  row.prompt_id = prompt_id_for("high");
+  row.seed = 7;
+  row.index = index;
+  row.fields["tumor"] = "high";
+  row.fields["til"] = "low";
+  row.model_ids = {{"unet", "u1"}, {"first_stage", "f1"}, {"cond_stage", "c1"}};
+  row.sampler = {{"name", "ddim"}, {"steps", 4}, {"eta", 0.0}, {"guidance", 1.5}};
+  return row;
+}
+
+TEST_F(ExportTest, SyntheticRowsAreWrittenInTheFormatsOrderAndReadBackAsWritten) {
+  const stages::SyntheticSet set(dir_ / "syn");
+  fs::create_directories(dir_ / "syn/images");
+  const auto png = stages::SyntheticSet::image_file(3, "png"), jpg = stages::SyntheticSet::image_file(12, "jpeg");
+  EXPECT_EQ(png, "images/000003.png");
+  EXPECT_EQ(jpg, "images/000012.jpg");
+  stages::save_png(stages::RgbImage(8, 8, 40), (dir_ / "syn" / png).string());
+  tessera::write_file(dir_ / "syn" / jpg, tile_jpeg(90));
+  const auto first = synthetic_row(3, png);
+  EXPECT_EQ(stages::SyntheticSet::row_line(first),
+            R"({"file":"images/000003.png","prompt":"high tumor; low til","prompt_id":")" + prompt_id_for("high") +
+                R"(","seed":7,"index":3,"fields":{"tumor":"high","til":"low"},)"
+                R"("model_ids":{"unet":"u1","first_stage":"f1","cond_stage":"c1"},)"
+                R"("sampler":{"name":"ddim","steps":4,"eta":0.0,"guidance":1.5},"synthetic":true})");
+  auto second = synthetic_row(12, jpg);
+  second.fields = nlohmann::ordered_json::object();
+  set.append_rows({first});
+  set.append_rows({second});
+  EXPECT_EQ(tessera::read_file(set.manifest_path()),
+            stages::SyntheticSet::row_line(first) + "\n" + stages::SyntheticSet::row_line(second) + "\n");
+
+  const auto images = set.read_rows();
+  ASSERT_EQ(images.size(), 2u);
+  for (size_t i = 0; i < images.size(); ++i) {
+    const auto& written = i == 0 ? first : second;
+    EXPECT_EQ(stages::SyntheticSet::row_line(images[i].row), stages::SyntheticSet::row_line(written));
+    EXPECT_EQ(images[i].origin, set.manifest_path().string() + ":" + std::to_string(i + 1));
+  }
+  EXPECT_EQ(images[0].image, dir_ / "syn" / png);
+  EXPECT_EQ(images[0].extension, "png");
+  EXPECT_EQ(images[1].extension, "jpg");
+
+  // An image whose bytes are not what its name says is named, with its line.
+  tessera::write_file(dir_ / "syn" / jpg, "GIF89a");
+  try {
+    set.read_rows();
+    FAIL() << "a .jpg that is not a JPEG was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("manifest.jsonl:2: field \"file\""), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ExportTest, AnUnfinishedLastRowIsDroppedAndNothingElse) {
+  const stages::SyntheticSet set(dir_ / "syn");
+  make_synthetic(dir_ / "syn", 2);
+  EXPECT_FALSE(set.drop_unfinished_row()) << "a manifest of whole lines lost one";
+  const std::string whole = tessera::read_file(set.manifest_path());
+  std::ofstream(set.manifest_path(), std::ios::app | std::ios::binary) << R"({"file": "images/000002.png", "pro)";
+  EXPECT_TRUE(set.drop_unfinished_row());
+  EXPECT_EQ(tessera::read_file(set.manifest_path()), whole);
+  EXPECT_EQ(set.read_rows().size(), 2u);
+  EXPECT_FALSE(stages::SyntheticSet(dir_ / "absent").drop_unfinished_row());
+}
+
+TEST_F(ExportTest, ASyntheticSetKeepsItsSettingsAndNamesEveryDifference) {
+  const stages::SyntheticSet set(dir_ / "gen");
+  const json settings = {{"guidance", 1.5}, {"seed", 0}, {"steps", 4}};
+  set.check_settings(settings);  // a folder that does not exist yet
+  fs::create_directories(dir_ / "gen");
+  set.write_settings(settings, 8, "/runs/a/step-00000001.safetensors", "2026-01-01T00:00:00Z");
+  const auto file = json::parse(tessera::read_file(dir_ / "gen/generate.json"));
+  EXPECT_EQ(file["format"], "tessera-generate/1");
+  EXPECT_EQ(file["settings"], settings);
+  EXPECT_EQ(file["n"], 8);
+  EXPECT_EQ(file["checkpoint"], "/runs/a/step-00000001.safetensors");
+  set.check_settings(settings);
+  auto other = settings;
+  other["guidance"] = 3.0;
+  other["seed"] = 5;
+  try {
+    set.check_settings(other);
+    FAIL() << "other settings were accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("guidance 1.5 (now 3.0), seed 0 (now 5)"), std::string::npos) << e.what();
+  }
+  fs::create_directories(dir_ / "foreign");
+  std::ofstream(dir_ / "foreign/notes.txt") << "mine";
+  EXPECT_THROW(stages::SyntheticSet(dir_ / "foreign").check_settings(settings), Error);
+}
+
 // ---- Splits -----------------------------------------------------------------
 
 TEST(ExportSplit, ValGroupCountIsExactAndDeterministic) {
@@ -304,12 +403,12 @@ TEST(ExportSplit, ValGroupCountIsExactAndDeterministic) {
 }
 
 TEST(ExportSplit, PathComponentsCannotEscape) {
-  EXPECT_EQ(path_component("high"), "high");
-  EXPECT_EQ(path_component("../etc/passwd"), ".._etc_passwd");
-  EXPECT_EQ(path_component(".."), "_..");
-  EXPECT_EQ(path_component("."), "_.");
-  EXPECT_EQ(path_component(""), "_");
-  EXPECT_EQ(path_component("a\\b\nc"), "a_b_c");
+  EXPECT_EQ(stages::path_component("high"), "high");
+  EXPECT_EQ(stages::path_component("../etc/passwd"), ".._etc_passwd");
+  EXPECT_EQ(stages::path_component(".."), "_..");
+  EXPECT_EQ(stages::path_component("."), "_.");
+  EXPECT_EQ(stages::path_component(""), "_");
+  EXPECT_EQ(stages::path_component("a\\b\nc"), "a_b_c");
 }
 
 TEST_F(ExportTest, CaseSplitKeepsEveryCaseOnOneSideWithTheExactCount) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "dataset/dataset_writer.h"
 #include "pipeline/progress.h"
 
 namespace tessera::pipeline {
@@ -33,20 +34,15 @@ struct ExportOptions {
   ProgressDisplay progress = ProgressDisplay::kAuto;
 };
 
-struct ExportShard {
-  std::string file;  // relative to the output folder
-  std::string split;
-  uint64_t samples = 0;
-  uint64_t bytes = 0;
-};
-
 struct ExportSummary {
   uint64_t real = 0;
   uint64_t synthetic = 0;
   std::map<std::string, uint64_t> splits;  // "train", "val" -> samples
   std::map<std::string, uint64_t> labels;  // label -> samples
-  std::vector<ExportShard> shards;         // WebDataset only
-  std::string dataset_json;                // OUT/dataset.json as written; empty when interrupted
+  // "train", "val" -> "real", "synthetic" -> samples
+  std::map<std::string, std::map<std::string, uint64_t>> split_sources;
+  std::vector<stages::DatasetShard> shards;  // WebDataset only
+  std::string dataset_json;                  // OUT/dataset.json as written; empty when interrupted
   double seconds = 0;
   bool interrupted = false;  // SIGINT: no dataset.json; rerun with --overwrite
 };
@@ -66,9 +62,5 @@ ExportSummary run_export(const ExportOptions& options);
 // most n - 1 when val > 0 and n >= 2, none otherwise. Deterministic for a
 // seed, whatever the order of `groups`.
 std::set<std::string> choose_val_groups(const std::set<std::string>& groups, double val, uint64_t seed);
-
-// A name usable as one path component: '/', '\\' and control characters
-// become '_', and "", "." and ".." get a leading '_'.
-std::string path_component(const std::string& text);
 
 }  // namespace tessera::pipeline
