@@ -154,6 +154,7 @@ void train_steps(runtime::LdmTraining& training, const runtime::RunFolder& run, 
   Progress progress(mode, 1, std::chrono::seconds(10), {"steps", ""});
   progress.slide_planned(uint64_t(std::max<int64_t>(0, o.steps - summary.first_step)));
   InterruptScope interrupt;
+  // A resumed run stands at the step of the checkpoint it resumed from.
   int64_t saved_at = summary.checkpoint.empty() ? -1 : training.step_count();
   const auto save = [&] {
     const fs::path checkpoint = run.weights(training.step_count());
@@ -224,10 +225,11 @@ TrainSummary run_train(const TrainOptions& o) {
   const auto stream = data_stream(samples, training);
   // A run killed before its first checkpoint resumes from step 0 with the
   // manifest and config it already has.
-  const auto resumed = o.resume ? run.newest_resumable_step() : std::nullopt;
+  std::optional<int64_t> resumed;
+  if (o.resume) resumed = run.newest_resumable_step();
   if (resumed) {
     run.check_resume_settings(*resumed, stream);
-    training.resume(run.weights(*resumed));
+    training.resume(run.training_state(*resumed));
   }
   if (main && !o.resume) start_run(run, o, *store, samples, vae, text, config.training, training);
   if (main) runtime::LossLog(run).keep_rows_through(training.step_count());

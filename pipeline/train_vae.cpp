@@ -189,7 +189,8 @@ TrainVaeSummary run_train_vae(const TrainVaeOptions& options) {
   const runtime::VaeTiles tiles = runtime::list_vae_tiles(*store);
   const int crop = crop_side(trainer, tiles, options.config);
   const auto settings = run_settings(options, trainer, crop, tiles);
-  const auto resumed = options.resume ? run.newest_resumable_step() : std::nullopt;
+  std::optional<int64_t> resumed;
+  if (options.resume) resumed = run.newest_resumable_step();
   if (resumed) resume(run, *resumed, settings, trainer, options.steps);
 
   TrainVaeSummary summary;
@@ -204,7 +205,7 @@ TrainVaeSummary run_train_vae(const TrainVaeOptions& options) {
     spdlog::info("train-vae: {} model {} on {} tiles of {} slides, crops of {} px, batch {}, lr {}, on the {}{}",
                  summary.architecture, summary.initial_model_id, tiles.tiles.size(), tiles.slide_ids.size(), crop,
                  options.batch, number(options.learning_rate), trainer.on_gpu() ? "GPU" : "CPU",
-                 resumed ? ", resumed at step " + std::to_string(*resumed) : std::string());
+                 resumed ? ", resumed at step " + std::to_string(summary.first_step) : std::string());
     if (options.resume && !resumed)
       spdlog::info("train-vae: no checkpoint in {}: starting at step 0", run.root().string());
   }

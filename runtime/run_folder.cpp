@@ -64,26 +64,23 @@ std::optional<std::pair<int64_t, fs::path>> highest_step(const fs::path& dir, co
 
 RunManifest::RunManifest(fs::path file, nlohmann::json fields) : file_(std::move(file)), fields_(std::move(fields)) {}
 
-const nlohmann::json& RunManifest::field(const std::string& key) const {
+const nlohmann::json* RunManifest::find(const std::string& key) const {
   const nlohmann::json* node = &fields_;
   std::stringstream parts(key);
   for (std::string part; std::getline(parts, part, '.');) {
-    if (!node->is_object() || !node->contains(part)) {
-      throw Error(file_.string() + ": field \"" + key + "\" is missing");
-    }
+    if (!node->is_object() || !node->contains(part)) return nullptr;
     node = &(*node)[part];
   }
-  return *node;
+  return node;
 }
 
-bool RunManifest::has(const std::string& key) const {
-  try {
-    field(key);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
+const nlohmann::json& RunManifest::field(const std::string& key) const {
+  const nlohmann::json* value = find(key);
+  if (!value) throw Error(file_.string() + ": field \"" + key + "\" is missing");
+  return *value;
 }
+
+bool RunManifest::has(const std::string& key) const { return find(key) != nullptr; }
 
 std::string RunManifest::string(const std::string& key) const {
   const nlohmann::json& value = field(key);

@@ -12,7 +12,11 @@
 #include <string>
 
 #include "base/error.h"
+#include "base/file_io.h"
 #include "model/safetensors.h"
+#include "runtime/ldm_training.h"
+#include "runtime/loss_log.h"
+#include "runtime/vae_training.h"
 #include "test_support.h"
 
 namespace tessera {
@@ -169,6 +173,45 @@ TEST(RunFolder, BothKindsRefuseToResumeWithAChangedOrUnrecordedSetting) {
               }).find("crop (absent), this run has 32"),
               std::string::npos);
   }
+}
+
+TEST(LossLog, WritesEachKindsRowsAndAResumeKeepsTheWholeRowsUpToItsStep) {
+  testing::TempDir dir;
+  const RunFolder ldm(dir / "ldm", RunKind::kLdm);
+  fs::create_directories(ldm.root());
+  const runtime::LossLog ldm_log(ldm);
+  ldm_log.keep_rows_through(0);
+  runtime::LdmStepLoss step;
+  step.epoch = 2;
+  step.loss = 0.123456789123;
+  step.learning_rate = 1e-4;
+  step.grad_norm = 3.5;
+  for (int64_t i = 1; i <= 3; ++i) ldm_log.append(i, step);
+  const std::string header = "step,epoch,loss,learning_rate,grad_norm\n";
+  const std::string rows = "1,2,0.123456789,0.0001,3.5\n2,2,0.123456789,0.0001,3.5\n";
+  EXPECT_EQ(tessera::read_file(ldm.loss_csv()), header + rows + "3,2,0.123456789,0.0001,3.5\n");
+  // A kill cut the last row short; the run resumes from step 2's checkpoint.
+  std::ofstream(ldm.loss_csv(), std::ios::app) << "1,2";
+  ldm_log.keep_rows_through(2);
+  EXPECT_EQ(tessera::read_file(ldm.loss_csv()), header + rows);
+
+  const RunFolder vae(dir / "vae", RunKind::kVae);
+  fs::create_directories(vae.root());
+  const runtime::LossLog vae_log(vae);
+  vae_log.keep_rows_through(0);
+  runtime::VaeStepLoss loss;
+  loss.loss = 0.1;
+  loss.rec = 0.25;
+  loss.regulariser = 1e-3;
+  loss.learning_rate = 4.5e-6;
+  vae_log.append(1, loss);
+  EXPECT_EQ(tessera::read_file(vae.loss_csv()),
+            "step,loss,rec,codebook_or_kl,perceptual,lr\n1,0.1,0.25,0.001,0,4.5e-06\n");
+
+  // One kind's log is not the other's.
+  fs::copy_file(ldm.loss_csv(), vae.loss_csv(), fs::copy_options::overwrite_existing);
+  EXPECT_NE(error_of([&] { vae_log.keep_rows_through(1); }).find(vae.loss_csv().string() + ": not this run's loss.csv"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -46,6 +46,7 @@ class RunManifest {
   uint64_t unsigned_integer(const std::string& key) const;
 
  private:
+  const nlohmann::json* find(const std::string& key) const;  // nullptr when absent
   const nlohmann::json& field(const std::string& key) const;
 
   std::filesystem::path file_;
