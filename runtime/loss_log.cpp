@@ -15,7 +15,6 @@
 #include "runtime/vae_training.h"
 
 namespace tessera::runtime {
-namespace fs = std::filesystem;
 namespace {
 
 std::vector<std::string> split(const std::string& line) {
