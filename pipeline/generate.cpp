@@ -8,7 +8,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -26,6 +25,7 @@
 #include "prompts/prompt_template.h"
 #include "run_clock.h"
 #include "runtime/image_sampler.h"
+#include "runtime/run_folder.h"
 #include "runtime/text_encoder.h"
 #include "store/keys.h"
 #include "store/store.h"
@@ -34,8 +34,6 @@ namespace tessera::pipeline {
 namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-constexpr const char* kRunFormat = "tessera-run/1";
 
 // ---- Where the three models come from --------------------------------------
 
@@ -48,36 +46,6 @@ struct ModelSources {
   size_t token_budget = stages::kDefaultTokenBudget;
   std::string expected_vae_id, expected_text_id;  // from run.json, "" when not stated
 };
-
-std::string run_string(const json& j, const std::string& key, const std::string& where) {
-  const json* node = &j;
-  std::stringstream path(key);
-  for (std::string part; std::getline(path, part, '.');) {
-    if (!node->is_object() || !node->contains(part)) throw Error(where + ": field \"" + key + "\" is missing");
-    node = &(*node)[part];
-  }
-  if (!node->is_string() || node->get<std::string>().empty()) {
-    throw Error(where + ": field \"" + key + "\" must be a non-empty string");
-  }
-  return node->get<std::string>();
-}
-
-// The highest RUN/checkpoints/step-NNNNNNNN.safetensors.
-std::string latest_checkpoint(const fs::path& run) {
-  const fs::path dir = run / "checkpoints";
-  const std::regex pattern("step-([0-9]+)\\.safetensors");
-  std::optional<std::pair<uint64_t, fs::path>> best;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    std::smatch match;
-    const std::string name = it->path().filename().string();
-    if (!std::regex_match(name, match, pattern)) continue;
-    const uint64_t step = std::strtoull(match[1].str().c_str(), nullptr, 10);
-    if (!best || step > best->first) best.emplace(step, it->path());
-  }
-  if (!best) throw Error(dir.string() + " holds no step-NNNNNNNN.safetensors checkpoint");
-  return best->second.string();
-}
 
 ModelSources resolve_models(const GenerateOptions& options) {
   ModelSources s;
@@ -93,43 +61,24 @@ ModelSources resolve_models(const GenerateOptions& options) {
   if (!options.config.empty() || !options.weights.empty()) {
     throw Error("--run and --config/--weights are alternatives: give one of them");
   }
-  const fs::path manifest = options.run / "run.json";
-  std::ifstream in(manifest);
-  if (!in) throw Error("cannot read " + manifest.string() + ": is " + options.run.string() + " a training run?");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw Error(manifest.string() + ": not valid JSON: " + e.what());
-  }
-  const std::string where = manifest.string();
-  if (!j.is_object()) throw Error(where + ": not a JSON object");
-  const std::string format = run_string(j, "format", where);
-  if (format != kRunFormat) {
-    throw Error(where + ": field \"format\" is '" + format + "', expected '" + kRunFormat + "'");
-  }
-  // Paths are absolute as train writes them; relative ones are read from RUN.
-  const auto path = [&](const std::string& key) {
-    const fs::path value = run_string(j, key, where);
-    return (value.is_absolute() ? value : options.run / value).string();
-  };
-  s.config = path("config");
-  s.unet_weights = options.checkpoint.empty() ? latest_checkpoint(options.run) : options.checkpoint.string();
-  s.vae_config = path("vae.config");
-  s.vae_weights = path("vae.weights");
-  s.text_config = path("text.config");
-  s.text_weights = path("text.weights");
-  if (j.contains("vae_model_id")) s.expected_vae_id = run_string(j, "vae_model_id", where);
-  if (j.contains("text_model_id")) s.expected_text_id = run_string(j, "text_model_id", where);
-  if (j.contains("template")) s.template_name = run_string(j, "template", where);
-  if (j.contains("token_budget")) {
-    const auto& budget = j["token_budget"];
-    if (!budget.is_number_unsigned() || budget.get<uint64_t>() < stages::kMinTokenBudget ||
-        budget.get<uint64_t>() > stages::kClipContext) {
-      throw Error(where + ": field \"token_budget\" must be an integer in " + std::to_string(stages::kMinTokenBudget) +
-                  ".." + std::to_string(stages::kClipContext));
+  const runtime::RunFolder run(options.run, runtime::RunKind::kLdm);
+  const runtime::RunManifest manifest = run.read_manifest();
+  s.config = manifest.path("config").string();
+  s.unet_weights = options.checkpoint.empty() ? run.newest_weights().string() : options.checkpoint.string();
+  s.vae_config = manifest.path("vae.config").string();
+  s.vae_weights = manifest.path("vae.weights").string();
+  s.text_config = manifest.path("text.config").string();
+  s.text_weights = manifest.path("text.weights").string();
+  if (manifest.has("vae_model_id")) s.expected_vae_id = manifest.string("vae_model_id");
+  if (manifest.has("text_model_id")) s.expected_text_id = manifest.string("text_model_id");
+  if (manifest.has("template")) s.template_name = manifest.string("template");
+  if (manifest.has("token_budget")) {
+    const uint64_t budget = manifest.unsigned_integer("token_budget");
+    if (budget < stages::kMinTokenBudget || budget > stages::kClipContext) {
+      throw Error(run.manifest().string() + ": field \"token_budget\" must be an integer in " +
+                  std::to_string(stages::kMinTokenBudget) + ".." + std::to_string(stages::kClipContext));
     }
-    s.token_budget = budget.get<size_t>();
+    s.token_budget = size_t(budget);
   }
   return s;
 }

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 #include "base/error.h"
 
@@ -82,6 +83,11 @@ void Progress::slide_finished(const std::string& line) {
   render(/*force=*/mode_ == Mode::kBar);
 }
 
+void Progress::set_detail(std::string detail) {
+  std::lock_guard lock(mutex_);
+  detail_ = std::move(detail);
+}
+
 void Progress::finish() {
   std::lock_guard lock(mutex_);
   if (line_open_) {
@@ -103,7 +109,7 @@ std::string Progress::status_text(double elapsed) const {
   std::snprintf(text, sizeof text, "%llu/%.0f %s%s | %.2f %s/s | elapsed %s | ETA %s", (unsigned long long)tiles_done_,
                 expected, units_.items, group, rate, units_.items, format_duration(elapsed).c_str(),
                 format_duration(eta).c_str());
-  return text;
+  return detail_.empty() ? text : std::string(text) + " | " + detail_;
 }
 
 void Progress::render(bool force) {

@@ -21,7 +21,7 @@ torch::ScalarType scalar_type(store::TensorDType dtype) {
 
 }  // namespace
 
-std::vector<store::TensorRecord> to_tensor_records(const torch::Tensor& batch, store::TensorKind kind,
+std::vector<store::TensorRecord> to_tensor_records(const at::Tensor& batch, store::TensorKind kind,
                                                    store::TensorDType dtype, float scale_factor) {
   const torch::Tensor host = batch.detach().to(scalar_type(dtype)).to(torch::kCPU).contiguous();
   std::vector<store::TensorRecord> records(size_t(host.size(0)));
@@ -38,7 +38,7 @@ std::vector<store::TensorRecord> to_tensor_records(const torch::Tensor& batch, s
   return records;
 }
 
-torch::Tensor to_float_tensor(const store::TensorRecord& record) {
+at::Tensor to_float_tensor(const store::TensorRecord& record) {
   std::vector<int64_t> shape(record.shape.begin(), record.shape.end());
   torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(scalar_type(record.dtype)));
   std::memcpy(t.data_ptr(), record.data.data(), record.data.size());

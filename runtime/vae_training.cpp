@@ -42,6 +42,21 @@ struct StateEntry {
   torch::Tensor parameter;  // for the optimiser's entries
 };
 
+// The caller's metadata of a state file, its format checked.
+std::map<std::string, std::string> state_metadata(const std::string& state_path) {
+  const auto file = model::SafetensorsFile::open(state_path);
+  const auto format = file.metadata().find(kFormatKey);
+  if (format == file.metadata().end() || format->second != kFormat) {
+    throw model::WeightsError("vae training state " + state_path + ": not a tessera VAE training state (metadata " +
+                              kFormatKey + " is not '" + kFormat + "')");
+  }
+  std::map<std::string, std::string> caller;
+  for (const auto& [key, value] : file.metadata()) {
+    if (key.rfind(kReservedPrefix, 0) != 0) caller[key] = value;
+  }
+  return caller;
+}
+
 }  // namespace
 
 struct VaeTrainer::Impl {
@@ -187,20 +202,6 @@ void VaeTrainer::save_state(const std::string& path, const std::map<std::string,
   std::vector<model::TensorData> tensors;
   for (const StateEntry& entry : impl_->entries()) tensors.push_back(model::from_torch(entry.key, entry.value));
   model::write_safetensors(path, tensors, header);
-}
-
-std::map<std::string, std::string> VaeTrainer::state_metadata(const std::string& state_path) {
-  const auto file = model::SafetensorsFile::open(state_path);
-  const auto format = file.metadata().find(kFormatKey);
-  if (format == file.metadata().end() || format->second != kFormat) {
-    throw model::WeightsError("vae training state " + state_path + ": not a tessera VAE training state (metadata " +
-                              kFormatKey + " is not '" + kFormat + "')");
-  }
-  std::map<std::string, std::string> caller;
-  for (const auto& [key, value] : file.metadata()) {
-    if (key.rfind(kReservedPrefix, 0) != 0) caller[key] = value;
-  }
-  return caller;
 }
 
 std::map<std::string, std::string> VaeTrainer::resume(const std::string& weights_path, const std::string& state_path) {

@@ -14,7 +14,8 @@ struct ProgressUnits {
   const char* group = "slide";
 };
 
-// Progress of a run over slides and their tiles (or other units). On a terminal it redraws one
+// Progress of a run over slides and their tiles (or other units, such as a
+// training run's steps). On a terminal it redraws one
 // line (bar, tiles/s, ETA) at most ten times a second; otherwise it logs a plain
 // line every `log_every`. Thread-safe.
 class Progress {
@@ -27,6 +28,8 @@ class Progress {
   void slide_planned(uint64_t tiles);
   void tiles_done(uint64_t count);
   void slide_finished(const std::string& line);  // a line kept in the log, e.g. a slide's outcome
+  // Shown after the counts from the next render on, e.g. a training step's loss.
+  void set_detail(std::string detail);
   void finish();
 
   static Mode detect();  // kBar when stderr is a terminal, else kLines
@@ -44,6 +47,7 @@ class Progress {
   uint64_t tiles_done_ = 0;
   std::chrono::seconds log_every_;
   ProgressUnits units_;
+  std::string detail_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_render_;
   bool line_open_ = false;

@@ -1,21 +1,25 @@
 #pragma once
 
 // Between torch tensors and the store's tensor records (latents, embeddings).
-
-#include <torch/types.h>
+// LibTorch stays out of this header: callers hold the tensors, so they
+// include it themselves.
 
 #include <vector>
 
 #include "store/tensor_record.h"
 
+namespace at {
+class Tensor;
+}  // namespace at
+
 namespace tessera::runtime {
 
 // One record per row of `batch` (B, ...), converted to `dtype` and copied to
 // the host; the record's shape is the row's.
-std::vector<store::TensorRecord> to_tensor_records(const torch::Tensor& batch, store::TensorKind kind,
+std::vector<store::TensorRecord> to_tensor_records(const at::Tensor& batch, store::TensorKind kind,
                                                    store::TensorDType dtype, float scale_factor);
 
 // The record's values as a float32 CPU tensor of its shape.
-torch::Tensor to_float_tensor(const store::TensorRecord& record);
+at::Tensor to_float_tensor(const store::TensorRecord& record);
 
 }  // namespace tessera::runtime

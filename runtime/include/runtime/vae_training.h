@@ -6,7 +6,7 @@
 // model/autoencoder_loss.h) with Adam, betas (0.5, 0.9), as taming's
 // VQModel and LDM's AutoencoderKL configure their autoencoder optimiser.
 //
-// A checkpoint is two safetensors files:
+// A checkpoint is two safetensors files (named by runtime/run_folder.h):
 //   step-N.safetensors        the weights under the autoencoder's upstream
 //                             names without a prefix (encoder.…, decoder.…,
 //                             quant_conv.…, post_quant_conv.…, and
@@ -52,7 +52,7 @@ struct VaeStepLoss {
 
 class VaeTrainer {
  public:
-  // Loads and checks the config, the weights (stages/model_loading.h) and the
+  // Loads and checks the config, the weights (runtime/model_loading.h) and the
   // perceptual network, and places them: every file error is thrown here.
   explicit VaeTrainer(const VaeTrainingOptions& options);
   ~VaeTrainer();
@@ -78,8 +78,6 @@ class VaeTrainer {
   // save_state, both checked completely before anything changes; returns the
   // state's caller metadata. Throws model::WeightsError naming the file.
   std::map<std::string, std::string> resume(const std::string& weights_path, const std::string& state_path);
-  // The metadata of a state file, without loading it.
-  static std::map<std::string, std::string> state_metadata(const std::string& state_path);
 
  private:
   struct Impl;
