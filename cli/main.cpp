@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
     std::cerr << "tessera: error: " << e.what() << '\n';
     return tessera::cli::kExitError;
   } catch (const std::exception& e) {
-    // Model-layer errors (weights, configs) carry their own file and key.
+    // Anything else (a device or dtype this machine cannot run, LibTorch's
+    // own errors) is reported the same way.
     std::cerr << "tessera: error: " << e.what() << '\n';
     return tessera::cli::kExitError;
   }

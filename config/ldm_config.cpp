@@ -340,7 +340,7 @@ template <typename Config>
 void validate_at(const Block& block, const Config& config) {
   try {
     config.validate();
-  } catch (const std::invalid_argument& e) {
+  } catch (const model::ConfigError& e) {
     block.fail_here(e.what());
   }
 }

@@ -5,10 +5,10 @@
 #include <fstream>
 #include <locale>
 #include <sstream>
-#include <stdexcept>
 #include <string_view>
 #include <utility>
 
+#include "model/config_error.h"
 #include "model/safetensors_header.h"
 #include "model/weights_error.h"
 
@@ -129,15 +129,19 @@ std::string kind_name(JsonValue::Kind kind) {
   return "a value";
 }
 
+// Reads the values of one JSON object of config file `file`; `where` (the
+// file, or the file and the object's key) starts its errors.
 class Reader {
  public:
-  explicit Reader(std::string where) : where_(std::move(where)) {}
+  Reader(std::string file, std::string where) : file_(std::move(file)), where_(std::move(where)) {}
 
-  [[noreturn]] void fail(const std::string& what) const { throw std::invalid_argument(where_ + ": " + what); }
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+    throw ConfigError(where_ + ": " + what, file_, key);
+  }
 
   int64_t integer(const std::string& key, const JsonValue& value) const {
     const std::optional<int64_t> n = value.as_int64();
-    if (!n) fail("\"" + key + "\" must be an integer, got " + describe(value));
+    if (!n) fail(key, "\"" + key + "\" must be an integer, got " + describe(value));
     return *n;
   }
 
@@ -147,19 +151,19 @@ class Reader {
   }
 
   double number(const std::string& key, const JsonValue& value) const {
-    if (value.kind != JsonValue::Kind::kNumber) fail("\"" + key + "\" must be a number, got " + describe(value));
+    if (value.kind != JsonValue::Kind::kNumber) fail(key, "\"" + key + "\" must be a number, got " + describe(value));
     std::istringstream in(value.text);
     in.imbue(std::locale::classic());
     double result = 0.0;
     in >> result;
     if (in.fail() || !in.eof() || !std::isfinite(result)) {
-      fail("\"" + key + "\" must be a finite number, got " + value.text);
+      fail(key, "\"" + key + "\" must be a finite number, got " + value.text);
     }
     return result;
   }
 
   std::string string(const std::string& key, const JsonValue& value) const {
-    if (value.kind != JsonValue::Kind::kString) fail("\"" + key + "\" must be a string, got " + describe(value));
+    if (value.kind != JsonValue::Kind::kString) fail(key, "\"" + key + "\" must be a string, got " + describe(value));
     return value.text;
   }
 
@@ -170,13 +174,14 @@ class Reader {
   }
 
  private:
+  std::string file_;
   std::string where_;
 };
 
-// Reads one CLIPTextConfig object; `where` prefixes errors.
-ClipTextConfig read_text_config(const JsonValue& object, const std::string& where) {
-  const Reader reader(where);
-  if (object.kind != JsonValue::Kind::kObject) reader.fail("expected an object, got " + kind_name(object.kind));
+// Reads one CLIPTextConfig object of config file `file`; `where` prefixes errors.
+ClipTextConfig read_text_config(const JsonValue& object, const std::string& file, const std::string& where) {
+  const Reader reader(file, where);
+  if (object.kind != JsonValue::Kind::kObject) reader.fail("", "expected an object, got " + kind_name(object.kind));
   ClipTextConfig config;
   config.pad_token_id = 1;  // CLIPTextConfig's default when the key is absent
   for (const JsonMember& member : object.members) {
@@ -206,33 +211,28 @@ ClipTextConfig read_text_config(const JsonValue& object, const std::string& wher
       config.pad_token_id = reader.optional_integer(key, value);
     } else if (key == "model_type") {
       const std::string type = reader.string(key, value);
-      if (type != "clip_text_model") reader.fail("\"model_type\" must be \"clip_text_model\", got \"" + type + "\"");
+      if (type != "clip_text_model")
+        reader.fail(key, "\"model_type\" must be \"clip_text_model\", got \"" + type + "\"");
     } else if (!contains(kIgnoredHuggingFaceKeys, key)) {
-      reader.fail("unknown key \"" + key + "\" (it may change the architecture; this reader does not support it)");
+      reader.fail(key, "unknown key \"" + key + "\" (it may change the architecture; this reader does not support it)");
     }
   }
   try {
     config.validate();
-  } catch (const std::invalid_argument& error) {
-    reader.fail(error.what());
+  } catch (const ConfigError& error) {
+    reader.fail(error.field(), error.what());
   }
   return config;
-}
-
-std::string check_token(const char* name, const std::optional<int64_t>& id, int64_t vocab_size) {
-  if (id && (*id < 0 || *id >= vocab_size)) {
-    return std::string(name) + " " + std::to_string(*id) + " is outside the vocabulary [0, " +
-           std::to_string(vocab_size) + ")";
-  }
-  return {};
 }
 
 }  // namespace
 
 void ClipTextConfig::validate() const {
-  auto fail = [](const std::string& what) { throw std::invalid_argument("clip text config: " + what); };
+  auto fail = [](const char* field, const std::string& what) {
+    throw ConfigError("clip text config: " + what, "", field);
+  };
   auto positive = [&](const char* name, int64_t value) {
-    if (value <= 0) fail(std::string(name) + " must be positive, got " + std::to_string(value));
+    if (value <= 0) fail(name, std::string(name) + " must be positive, got " + std::to_string(value));
   };
   positive("vocab_size", vocab_size);
   positive("hidden_size", hidden_size);
@@ -241,39 +241,43 @@ void ClipTextConfig::validate() const {
   positive("num_attention_heads", num_attention_heads);
   positive("max_position_embeddings", max_position_embeddings);
   if (hidden_size % num_attention_heads != 0) {
-    fail("hidden_size " + std::to_string(hidden_size) + " must be divisible by num_attention_heads " +
-         std::to_string(num_attention_heads));
+    fail("hidden_size", "hidden_size " + std::to_string(hidden_size) + " must be divisible by num_attention_heads " +
+                            std::to_string(num_attention_heads));
   }
   if (hidden_act != "quick_gelu" && hidden_act != "gelu") {
-    fail("hidden_act must be \"quick_gelu\" or \"gelu\", got \"" + hidden_act + "\"");
+    fail("hidden_act", "hidden_act must be \"quick_gelu\" or \"gelu\", got \"" + hidden_act + "\"");
   }
-  if (!(layer_norm_eps > 0.0) || !std::isfinite(layer_norm_eps)) fail("layer_norm_eps must be positive");
-  for (const std::string& problem :
-       {check_token("bos_token_id", bos_token_id, vocab_size), check_token("eos_token_id", eos_token_id, vocab_size),
-        check_token("pad_token_id", pad_token_id, vocab_size)}) {
-    if (!problem.empty()) fail(problem);
+  if (!(layer_norm_eps > 0.0) || !std::isfinite(layer_norm_eps))
+    fail("layer_norm_eps", "layer_norm_eps must be positive");
+  for (const auto& [name, id] : {std::pair{"bos_token_id", bos_token_id}, std::pair{"eos_token_id", eos_token_id},
+                                 std::pair{"pad_token_id", pad_token_id}}) {
+    if (id && (*id < 0 || *id >= vocab_size)) {
+      fail(name, std::string(name) + " " + std::to_string(*id) + " is outside the vocabulary [0, " +
+                     std::to_string(vocab_size) + ")");
+    }
   }
 }
 
 ClipTextConfig ClipTextConfig::from_hugging_face_json(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::invalid_argument(path + ": cannot open");
+  if (!in) throw ConfigError(path + ": cannot open", path);
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) throw std::invalid_argument(path + ": read error");
+  if (in.bad()) throw ConfigError(path + ": read error", path);
   JsonValue root;
   try {
     root = parse_json(text.str(), path);
   } catch (const WeightsError& error) {
-    throw std::invalid_argument(error.what());
+    // The JSON parser is the safetensors header's; a syntax error here is the config's.
+    throw ConfigError(error.what(), path);
   }
-  const Reader reader(path);
-  if (root.kind != JsonValue::Kind::kObject) reader.fail("expected a JSON object, got " + kind_name(root.kind));
+  const Reader reader(path, path);
+  if (root.kind != JsonValue::Kind::kObject) reader.fail("", "expected a JSON object, got " + kind_name(root.kind));
 
   const JsonValue* text_config = root.find("text_config");
   const JsonValue* text_config_dict = root.find("text_config_dict");
   const bool nested = text_config != nullptr || text_config_dict != nullptr;
-  if (!nested) return read_text_config(root, path);
+  if (!nested) return read_text_config(root, path, path);
 
   // A full CLIPConfig: check its own keys, then read the text tower's.
   for (const JsonMember& member : root.members) {
@@ -282,9 +286,9 @@ ClipTextConfig ClipTextConfig::from_hugging_face_json(const std::string& path) {
     if (key == "model_type") {
       const std::string type = reader.string(key, member.value);
       if (type != "clip")
-        reader.fail("\"model_type\" of a config with \"text_config\" must be \"clip\", got \"" + type + "\"");
+        reader.fail(key, "\"model_type\" of a config with \"text_config\" must be \"clip\", got \"" + type + "\"");
     } else if (!contains(kIgnoredHuggingFaceKeys, key) && !contains(kIgnoredClipModelKeys, key)) {
-      reader.fail("unknown key \"" + key + "\" (it may change the architecture; this reader does not support it)");
+      reader.fail(key, "unknown key \"" + key + "\" (it may change the architecture; this reader does not support it)");
     }
   }
   const auto is_object = [](const JsonValue* value) {
@@ -293,16 +297,16 @@ ClipTextConfig ClipTextConfig::from_hugging_face_json(const std::string& path) {
   for (const char* key : {"text_config", "text_config_dict"}) {
     const JsonValue* value = root.find(key);
     if (value != nullptr && value->kind != JsonValue::Kind::kNull && value->kind != JsonValue::Kind::kObject) {
-      reader.fail(std::string("\"") + key + "\" must be an object or null, got " + kind_name(value->kind));
+      reader.fail(key, std::string("\"") + key + "\" must be an object or null, got " + kind_name(value->kind));
     }
   }
   if (!is_object(text_config) && !is_object(text_config_dict)) {
-    reader.fail("neither \"text_config\" nor \"text_config_dict\" is an object");
+    reader.fail("text_config", "neither \"text_config\" nor \"text_config_dict\" is an object");
   }
-  if (!is_object(text_config_dict)) return read_text_config(*text_config, path + ": text_config");
-  const ClipTextConfig from_dict = read_text_config(*text_config_dict, path + ": text_config_dict");
-  if (is_object(text_config) && read_text_config(*text_config, path + ": text_config") != from_dict) {
-    reader.fail("\"text_config\" and \"text_config_dict\" describe different text models");
+  if (!is_object(text_config_dict)) return read_text_config(*text_config, path, path + ": text_config");
+  const ClipTextConfig from_dict = read_text_config(*text_config_dict, path, path + ": text_config_dict");
+  if (is_object(text_config) && read_text_config(*text_config, path, path + ": text_config") != from_dict) {
+    reader.fail("text_config", "\"text_config\" and \"text_config_dict\" describe different text models");
   }
   return from_dict;
 }
@@ -316,8 +320,9 @@ ClipTextConfig ClipTextConfig::known(const std::string& name) {
     config.num_attention_heads = 12;
     return config;
   }
-  throw std::invalid_argument("clip text config: unknown model name \"" + name +
-                              "\" (known: openai/clip-vit-base-patch32, openai/clip-vit-large-patch14, vinid/plip)");
+  throw ConfigError("clip text config: unknown model name \"" + name +
+                        "\" (known: openai/clip-vit-base-patch32, openai/clip-vit-large-patch14, vinid/plip)",
+                    "", "version");
 }
 
 bool ClipTextConfig::operator==(const ClipTextConfig& other) const {

@@ -90,9 +90,11 @@ std::shared_ptr<Lpips> load_lpips(const std::string& path) {
     }
   }
   if (!found) {
-    throw WeightsError("perceptual weights " + path +
-                       ": not LPIPS (VGG16) weights: no lin0.model.1.weight, loss.perceptual_loss.lin0.model.1.weight "
-                       "or first_stage_model.loss.perceptual_loss.lin0.model.1.weight");
+    throw WeightsError(
+        "perceptual weights " + path +
+            ": not LPIPS (VGG16) weights: no lin0.model.1.weight, loss.perceptual_loss.lin0.model.1.weight "
+            "or first_stage_model.loss.perceptual_loss.lin0.model.1.weight",
+        path);
   }
   auto lpips = std::make_shared<Lpips>();
   load_weights(*lpips, weights, prefix, Lpips::ignored_checkpoint_keys());

@@ -93,14 +93,16 @@ std::vector<Out> convert(const TensorView& t) {
   return out;
 }
 
-// Element count of `shape`, or an error naming `where` (negative dims, overflow).
-uint64_t checked_count(const std::vector<int64_t>& shape, size_t esize, const std::string& where) {
+// Element count of `shape`, or an error naming the file and tensor (negative dims, overflow).
+uint64_t checked_count(const std::vector<int64_t>& shape, size_t esize, const std::string& file,
+                       const std::string& tensor) {
+  const std::string where = file + ": tensor \"" + tensor + "\"";
   uint64_t count = 1;
   for (const int64_t d : shape) {
-    if (d < 0) throw WeightsError(where + ": negative dimension " + std::to_string(d));
+    if (d < 0) throw WeightsError(where + ": negative dimension " + std::to_string(d), file, tensor);
     const auto dim = static_cast<uint64_t>(d);
     if (dim != 0 && count > std::numeric_limits<uint64_t>::max() / esize / dim) {
-      throw WeightsError(where + ": element count overflows");
+      throw WeightsError(where + ": element count overflows", file, tensor);
     }
     count *= dim;
   }
@@ -113,7 +115,7 @@ void write_all(int fd, const void* data, size_t size, const std::string& path) {
     const ssize_t n = ::write(fd, p, size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw WeightsError(path + ": write failed: " + errno_text());
+      throw WeightsError(path + ": write failed: " + errno_text(), path);
     }
     p += n;
     size -= static_cast<size_t>(n);
@@ -220,11 +222,12 @@ std::vector<int64_t> TensorView::to_int64() const {
     case DType::kBF16:
     case DType::kF32:
     case DType::kF64:
-      throw WeightsError("tensor \"" + name + "\" is " + std::string(dtype_name(dtype)) + ", not an integer type");
+      throw WeightsError("tensor \"" + name + "\" is " + std::string(dtype_name(dtype)) + ", not an integer type", "",
+                         name);
     case DType::kU64:
       for (size_t i = 0; i < element_count(); ++i) {
         if (load<uint64_t>(data + 8 * i) > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-          throw WeightsError("tensor \"" + name + "\" holds a U64 value above INT64_MAX");
+          throw WeightsError("tensor \"" + name + "\" holds a U64 value above INT64_MAX", "", name);
         }
       }
       break;
@@ -238,26 +241,27 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   SafetensorsFile file;
   file.path_ = path;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw WeightsError(path + ": cannot open: " + errno_text());
+  if (fd < 0) throw WeightsError(path + ": cannot open: " + errno_text(), path);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const std::string why = errno_text();
     ::close(fd);
-    throw WeightsError(path + ": cannot stat: " + why);
+    throw WeightsError(path + ": cannot stat: " + why, path);
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw WeightsError(path + ": not a regular file");
+    throw WeightsError(path + ": not a regular file", path);
   }
   const auto size = static_cast<size_t>(st.st_size);
   if (size < 8) {
     ::close(fd);
-    throw WeightsError(path + ": file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
+    throw WeightsError(path + ": file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length",
+                       path);
   }
   void* m = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   const std::string why = m == MAP_FAILED ? errno_text() : std::string();
   ::close(fd);
-  if (m == MAP_FAILED) throw WeightsError(path + ": mmap failed: " + why);
+  if (m == MAP_FAILED) throw WeightsError(path + ": mmap failed: " + why, path);
   file.mapping_ = m;
   file.mapping_size_ = size;
   file.parse(static_cast<const uint8_t*>(m), size);
@@ -274,15 +278,17 @@ SafetensorsFile SafetensorsFile::from_bytes(std::vector<uint8_t> bytes, const st
 
 void SafetensorsFile::parse(const uint8_t* bytes, size_t size) {
   if (size < 8) {
-    throw WeightsError(path_ + ": file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
+    throw WeightsError(path_ + ": file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length",
+                       path_);
   }
   const auto n = load<uint64_t>(bytes);
   if (n > kMaxHeaderBytes) {
-    throw WeightsError(path_ + ": header length " + std::to_string(n) + " exceeds the 100 MB limit");
+    throw WeightsError(path_ + ": header length " + std::to_string(n) + " exceeds the 100 MB limit", path_);
   }
   if (n > size - 8) {
     throw WeightsError(path_ + ": header length " + std::to_string(n) + " exceeds the " + std::to_string(size - 8) +
-                       " bytes that follow it");
+                           " bytes that follow it",
+                       path_);
   }
   const std::string_view json(reinterpret_cast<const char*>(bytes + 8), static_cast<size_t>(n));
   const uint8_t* buffer = bytes + 8 + n;
@@ -362,7 +368,8 @@ TensorData TensorData::from_floats(std::string name, std::vector<int64_t> shape,
         break;
       }
       default:
-        throw WeightsError("tensor \"" + t.name + "\": from_floats cannot make " + std::string(dtype_name(dtype)));
+        throw WeightsError("tensor \"" + t.name + "\": from_floats cannot make " + std::string(dtype_name(dtype)), "",
+                           t.name);
     }
   }
   return t;
@@ -403,12 +410,13 @@ void write_safetensors(const std::string& path, const std::vector<TensorData>& t
   for (size_t i = 0; i < sorted.size(); ++i) {
     const TensorData& t = *sorted[i];
     const std::string where = path + ": tensor \"" + t.name + "\"";
-    if (t.name.empty() || t.name == "__metadata__") throw WeightsError(where + ": invalid tensor name");
-    if (i > 0 && sorted[i - 1]->name == t.name) throw WeightsError(where + ": given twice");
-    const uint64_t need = checked_count(t.shape, element_size(t.dtype), where) * element_size(t.dtype);
+    if (t.name.empty() || t.name == "__metadata__") throw WeightsError(where + ": invalid tensor name", path, t.name);
+    if (i > 0 && sorted[i - 1]->name == t.name) throw WeightsError(where + ": given twice", path, t.name);
+    const uint64_t need = checked_count(t.shape, element_size(t.dtype), path, t.name) * element_size(t.dtype);
     if (need != t.bytes.size()) {
       throw WeightsError(where + ": has " + std::to_string(t.bytes.size()) + " bytes but its dtype and shape need " +
-                         std::to_string(need));
+                             std::to_string(need),
+                         path, t.name);
     }
     if (header.size() > 1) header += ',';
     append_json_string(header, t.name);
@@ -429,12 +437,12 @@ void write_safetensors(const std::string& path, const std::vector<TensorData>& t
   static std::atomic<unsigned> counter{0};
   const std::string temp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd < 0) throw WeightsError(temp + ": cannot create: " + errno_text());
+  if (fd < 0) throw WeightsError(temp + ": cannot create: " + errno_text(), temp);
   try {
     write_all(fd, &n, 8, temp);
     write_all(fd, header.data(), header.size(), temp);
     for (const TensorData* t : sorted) write_all(fd, t->bytes.data(), t->bytes.size(), temp);
-    if (::fsync(fd) != 0) throw WeightsError(temp + ": fsync failed: " + errno_text());
+    if (::fsync(fd) != 0) throw WeightsError(temp + ": fsync failed: " + errno_text(), temp);
   } catch (...) {
     ::close(fd);
     ::unlink(temp.c_str());
@@ -443,12 +451,12 @@ void write_safetensors(const std::string& path, const std::vector<TensorData>& t
   if (::close(fd) != 0) {
     const std::string why = errno_text();
     ::unlink(temp.c_str());
-    throw WeightsError(temp + ": close failed: " + why);
+    throw WeightsError(temp + ": close failed: " + why, temp);
   }
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     const std::string why = errno_text();
     ::unlink(temp.c_str());
-    throw WeightsError(path + ": cannot rename " + temp + " into place: " + why);
+    throw WeightsError(path + ": cannot rename " + temp + " into place: " + why, path);
   }
 }
 
@@ -463,21 +471,21 @@ WeightsSet WeightsSet::open(const std::string& path) {
   }
 
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw WeightsError(path + ": cannot open the index");
+  if (!in) throw WeightsError(path + ": cannot open the index", path);
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) throw WeightsError(path + ": cannot read the index");
+  if (in.bad()) throw WeightsError(path + ": cannot read the index", path);
   const JsonValue root = parse_json(text.str(), path);
-  if (root.kind != JsonValue::Kind::kObject) throw WeightsError(path + ": the index must be a JSON object");
+  if (root.kind != JsonValue::Kind::kObject) throw WeightsError(path + ": the index must be a JSON object", path);
   if (const JsonValue* meta = root.find("metadata")) {
-    if (meta->kind != JsonValue::Kind::kObject) throw WeightsError(path + ": \"metadata\" must be an object");
+    if (meta->kind != JsonValue::Kind::kObject) throw WeightsError(path + ": \"metadata\" must be an object", path);
     for (const auto& m : meta->members) {
       set.metadata_.emplace(m.key, m.value.kind == JsonValue::Kind::kString ? m.value.text : m.value.dump());
     }
   }
   const JsonValue* weight_map = root.find("weight_map");
   if (!weight_map || weight_map->kind != JsonValue::Kind::kObject) {
-    throw WeightsError(path + ": the index needs a \"weight_map\" object");
+    throw WeightsError(path + ": the index needs a \"weight_map\" object", path);
   }
 
   std::map<std::string, std::string> shard_of;  // tensor -> shard
@@ -485,8 +493,9 @@ WeightsSet WeightsSet::open(const std::string& path) {
   for (const auto& m : weight_map->members) {
     const std::string& shard = m.value.text;
     if (m.value.kind != JsonValue::Kind::kString || shard.empty() || shard.front() == '/' || has_dotdot(shard)) {
-      throw WeightsError(path + ": weight_map entry for \"" + m.key +
-                         "\" must be a shard file name relative to the index's folder");
+      throw WeightsError(
+          path + ": weight_map entry for \"" + m.key + "\" must be a shard file name relative to the index's folder",
+          path, m.key);
     }
     shard_of.emplace(m.key, shard);
     shard_names.insert(shard);
@@ -500,28 +509,31 @@ WeightsSet WeightsSet::open(const std::string& path) {
     try {
       file = std::make_unique<SafetensorsFile>(SafetensorsFile::open(dir + shard));
     } catch (const WeightsError& e) {
-      throw WeightsError(path + ": shard \"" + shard + "\": " + e.what());
+      throw WeightsError(path + ": shard \"" + shard + "\": " + e.what(), dir + shard, e.tensor());
     }
     for (const auto& t : file->tensors()) holders[t.name].push_back(shard);
     set.shards_.push_back(std::move(file));
   }
   for (const auto& [tensor, shards] : holders) {
     if (shards.size() > 1) {
-      throw WeightsError(path + ": tensor \"" + tensor + "\" is in two shards, \"" + shards[0] + "\" and \"" +
-                         shards[1] + "\"");
+      throw WeightsError(
+          path + ": tensor \"" + tensor + "\" is in two shards, \"" + shards[0] + "\" and \"" + shards[1] + "\"", path,
+          tensor);
     }
   }
   for (const auto& [tensor, shard] : shard_of) {
     const auto it = holders.find(tensor);
     if (it == holders.end() || it->second.front() != shard) {
-      throw WeightsError(path + ": tensor \"" + tensor + "\" is listed for shard \"" + shard +
-                         "\", which does not hold it");
+      throw WeightsError(
+          path + ": tensor \"" + tensor + "\" is listed for shard \"" + shard + "\", which does not hold it", path,
+          tensor);
     }
   }
   for (const auto& [tensor, shards] : holders) {
     if (!shard_of.count(tensor)) {
-      throw WeightsError(path + ": shard \"" + shards.front() + "\" holds tensor \"" + tensor +
-                         "\", which the index does not list");
+      throw WeightsError(
+          path + ": shard \"" + shards.front() + "\" holds tensor \"" + tensor + "\", which the index does not list",
+          path, tensor);
     }
   }
   auto shards = std::move(set.shards_);
@@ -542,7 +554,7 @@ const TensorView* WeightsSet::find(std::string_view name) const {
 
 const TensorView& WeightsSet::at(std::string_view name) const {
   const TensorView* t = find(name);
-  if (!t) throw WeightsError(path_ + ": no tensor \"" + std::string(name) + "\"");
+  if (!t) throw WeightsError(path_ + ": no tensor \"" + std::string(name) + "\"", path_, std::string(name));
   return *t;
 }
 

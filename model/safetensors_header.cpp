@@ -62,7 +62,7 @@ class Parser {
 
  private:
   [[noreturn]] void fail(const std::string& why) const {
-    throw WeightsError(what_ + ": invalid JSON at byte " + std::to_string(pos_) + ": " + why);
+    throw WeightsError(what_ + ": invalid JSON at byte " + std::to_string(pos_) + ": " + why, what_);
   }
 
   bool at_end() const { return pos_ >= text_.size(); }
@@ -389,12 +389,15 @@ const char* kind_name(JsonValue::Kind kind) {
   return "?";
 }
 
-// A non-negative integer that fits int64, or an error naming `field`.
-uint64_t non_negative(const JsonValue& v, const std::string& where) {
+// A non-negative integer that fits int64, or an error naming `where` (in
+// tensor `tensor`'s entry of `file`).
+uint64_t non_negative(const JsonValue& v, const std::string& where, const std::string& file,
+                      const std::string& tensor) {
   const auto n = v.kind == JsonValue::Kind::kNumber ? v.as_int64() : std::nullopt;
   if (!n || *n < 0) {
     throw WeightsError(where + " must be a non-negative integer, got " +
-                       (v.kind == JsonValue::Kind::kNumber ? v.text : kind_name(v.kind)));
+                           (v.kind == JsonValue::Kind::kNumber ? v.text : kind_name(v.kind)),
+                       file, tensor);
   }
   return static_cast<uint64_t>(*n);
 }
@@ -402,47 +405,51 @@ uint64_t non_negative(const JsonValue& v, const std::string& where) {
 TensorEntry parse_entry(const std::string& name, const JsonValue& v, uint64_t buffer_size, const std::string& file) {
   const std::string where = file + ": tensor \"" + name + "\"";
   if (v.kind != JsonValue::Kind::kObject)
-    throw WeightsError(where + ": entry must be an object, got " + kind_name(v.kind));
+    throw WeightsError(where + ": entry must be an object, got " + kind_name(v.kind), file, name);
   TensorEntry e;
   e.name = name;
   for (const auto& m : v.members) {
     if (m.key != "dtype" && m.key != "shape" && m.key != "data_offsets") {
-      throw WeightsError(where + ": unexpected field \"" + m.key + "\"");
+      throw WeightsError(where + ": unexpected field \"" + m.key + "\"", file, name);
     }
   }
   const JsonValue* dtype = v.find("dtype");
   const JsonValue* shape = v.find("shape");
   const JsonValue* offsets = v.find("data_offsets");
-  if (!dtype || !shape || !offsets) throw WeightsError(where + ": needs \"dtype\", \"shape\" and \"data_offsets\"");
-  if (dtype->kind != JsonValue::Kind::kString) throw WeightsError(where + ": dtype must be a string");
+  if (!dtype || !shape || !offsets) {
+    throw WeightsError(where + ": needs \"dtype\", \"shape\" and \"data_offsets\"", file, name);
+  }
+  if (dtype->kind != JsonValue::Kind::kString) throw WeightsError(where + ": dtype must be a string", file, name);
   const auto parsed = parse_dtype(dtype->text);
-  if (!parsed) throw WeightsError(where + ": unknown dtype \"" + dtype->text + "\"");
+  if (!parsed) throw WeightsError(where + ": unknown dtype \"" + dtype->text + "\"", file, name);
   e.dtype = *parsed;
 
-  if (shape->kind != JsonValue::Kind::kArray) throw WeightsError(where + ": shape must be an array");
+  if (shape->kind != JsonValue::Kind::kArray) throw WeightsError(where + ": shape must be an array", file, name);
   const uint64_t esize = element_size(e.dtype);
   uint64_t count = 1;
   for (const auto& d : shape->items) {
-    const uint64_t dim = non_negative(d, where + ": shape dimension");
+    const uint64_t dim = non_negative(d, where + ": shape dimension", file, name);
     e.shape.push_back(static_cast<int64_t>(dim));
     if (dim != 0 && count > std::numeric_limits<uint64_t>::max() / esize / dim) {
-      throw WeightsError(where + ": element count overflows");
+      throw WeightsError(where + ": element count overflows", file, name);
     }
     count *= dim;
   }
 
   if (offsets->kind != JsonValue::Kind::kArray || offsets->items.size() != 2) {
-    throw WeightsError(where + ": data_offsets must be [begin, end]");
+    throw WeightsError(where + ": data_offsets must be [begin, end]", file, name);
   }
-  e.begin = non_negative(offsets->items[0], where + ": data_offsets begin");
-  e.end = non_negative(offsets->items[1], where + ": data_offsets end");
+  e.begin = non_negative(offsets->items[0], where + ": data_offsets begin", file, name);
+  e.end = non_negative(offsets->items[1], where + ": data_offsets end", file, name);
   if (e.begin > e.end || e.end > buffer_size) {
     throw WeightsError(where + ": data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
-                       "] are outside the " + std::to_string(buffer_size) + "-byte data buffer");
+                           "] are outside the " + std::to_string(buffer_size) + "-byte data buffer",
+                       file, name);
   }
   if (e.end - e.begin != count * esize) {
     throw WeightsError(where + ": holds " + std::to_string(e.end - e.begin) + " bytes but its dtype and shape need " +
-                       std::to_string(count * esize));
+                           std::to_string(count * esize),
+                       file, name);
   }
   return e;
 }
@@ -529,15 +536,15 @@ void append_json_string(std::string& out, std::string_view s) {
 SafetensorsHeader parse_safetensors_header(std::string_view json, uint64_t buffer_size, const std::string& file) {
   const JsonValue root = parse_json(json, file + ": header");
   if (root.kind != JsonValue::Kind::kObject) {
-    throw WeightsError(file + ": header must be a JSON object, got " + kind_name(root.kind));
+    throw WeightsError(file + ": header must be a JSON object, got " + kind_name(root.kind), file);
   }
   SafetensorsHeader header;
   for (const auto& m : root.members) {
     if (m.key == "__metadata__") {
-      if (m.value.kind != JsonValue::Kind::kObject) throw WeightsError(file + ": __metadata__ must be an object");
+      if (m.value.kind != JsonValue::Kind::kObject) throw WeightsError(file + ": __metadata__ must be an object", file);
       for (const auto& kv : m.value.members) {
         if (kv.value.kind != JsonValue::Kind::kString) {
-          throw WeightsError(file + ": __metadata__ value for \"" + kv.key + "\" must be a string");
+          throw WeightsError(file + ": __metadata__ value for \"" + kv.key + "\" must be a string", file, kv.key);
         }
         header.metadata.emplace(kv.key, kv.value.text);
       }
@@ -557,18 +564,21 @@ SafetensorsHeader parse_safetensors_header(std::string_view json, uint64_t buffe
   const TensorEntry* previous = nullptr;
   for (const TensorEntry* t : by_offset) {
     if (t->begin < covered) {
-      throw WeightsError(file + ": tensor \"" + t->name + "\" overlaps tensor \"" + previous->name + "\"");
+      throw WeightsError(file + ": tensor \"" + t->name + "\" overlaps tensor \"" + previous->name + "\"", file,
+                         t->name);
     }
     if (t->begin > covered) {
       throw WeightsError(file + ": bytes [" + std::to_string(covered) + ", " + std::to_string(t->begin) +
-                         ") before tensor \"" + t->name + "\" belong to no tensor");
+                             ") before tensor \"" + t->name + "\" belong to no tensor",
+                         file, t->name);
     }
     covered = t->end;
     previous = t;
   }
   if (covered != buffer_size) {
     throw WeightsError(file + ": the last " + std::to_string(buffer_size - covered) + " bytes of the " +
-                       std::to_string(buffer_size) + "-byte data buffer belong to no tensor");
+                           std::to_string(buffer_size) + "-byte data buffer belong to no tensor",
+                       file);
   }
   std::sort(header.tensors.begin(), header.tensors.end(),
             [](const TensorEntry& a, const TensorEntry& b) { return a.name < b.name; });

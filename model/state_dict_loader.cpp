@@ -75,6 +75,7 @@ void load_weights(torch::nn::Module& module, const WeightsSet& weights, const st
   std::vector<std::string> missing;
   std::vector<std::string> wrong_shape;
   std::vector<std::string> wrong_dtype;
+  std::string first_misfit;  // the first tensor of a wrong shape or dtype
   std::set<std::string> used;
 
   auto match = [&](const std::string& name, const torch::Tensor& target) {
@@ -87,11 +88,13 @@ void load_weights(torch::nn::Module& module, const WeightsSet& weights, const st
     used.insert(key);
     const std::vector<int64_t> expected(target.sizes().begin(), target.sizes().end());
     if (view->shape != expected) {
+      if (first_misfit.empty()) first_misfit = key;
       wrong_shape.push_back(key + ": got " + shape_text(view->shape) + ", expected " + shape_text(expected));
       return;
     }
     const std::string problem = dtype_problem(*view, target);
     if (!problem.empty()) {
+      if (first_misfit.empty()) first_misfit = key;
       wrong_dtype.push_back(key + ": " + problem);
       return;
     }
@@ -110,6 +113,9 @@ void load_weights(torch::nn::Module& module, const WeightsSet& weights, const st
   }
 
   if (!missing.empty() || !unexpected.empty() || !wrong_shape.empty() || !wrong_dtype.empty()) {
+    const std::string& first_at_fault = !missing.empty()      ? missing.front()
+                                        : !unexpected.empty() ? unexpected.front()
+                                                              : first_misfit;
     std::ostringstream message;
     message << "weights " << weights.path() << " do not match the model under prefix '" << prefix
             << "': " << missing.size() << " missing, " << unexpected.size() << " unexpected, " << wrong_shape.size()
@@ -118,7 +124,7 @@ void load_weights(torch::nn::Module& module, const WeightsSet& weights, const st
     for (const std::string& key : unexpected) message << "\n  unexpected: " << key;
     for (const std::string& line : wrong_shape) message << "\n  shape mismatch: " << line;
     for (const std::string& line : wrong_dtype) message << "\n  dtype mismatch: " << line;
-    throw WeightsError(message.str());
+    throw WeightsError(message.str(), weights.path(), first_at_fault);
   }
 
   torch::NoGradGuard no_grad;

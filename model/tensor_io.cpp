@@ -28,13 +28,13 @@ torch::Tensor to_torch(const TensorView& view) {
     if (pair.dtype != view.dtype) continue;
     auto tensor = torch::empty(view.shape, torch::TensorOptions().dtype(pair.scalar));
     if (size_t(tensor.nbytes()) != view.bytes) {
-      throw WeightsError(view.name + ": " + std::to_string(view.bytes) + " bytes do not fill its shape");
+      throw WeightsError(view.name + ": " + std::to_string(view.bytes) + " bytes do not fill its shape", "", view.name);
     }
     // safetensors data is little-endian and need not be aligned: copy bytes.
     if (view.bytes > 0) std::memcpy(tensor.data_ptr(), view.data, view.bytes);
     return tensor;
   }
-  throw WeightsError(view.name + ": its dtype has no torch equivalent here");
+  throw WeightsError(view.name + ": its dtype has no torch equivalent here", "", view.name);
 }
 
 TensorData from_torch(std::string name, const torch::Tensor& tensor) {
@@ -49,14 +49,14 @@ TensorData from_torch(std::string name, const torch::Tensor& tensor) {
     if (!data.bytes.empty()) std::memcpy(data.bytes.data(), cpu.data_ptr(), data.bytes.size());
     return data;
   }
-  throw WeightsError(name + ": tensors of this dtype are not written");
+  throw WeightsError(name + ": tensors of this dtype are not written", "", name);
 }
 
 DType safetensors_dtype(torch::ScalarType type, const std::string& what) {
   for (const auto& pair : kPairs) {
     if (pair.scalar == type) return pair.dtype;
   }
-  throw WeightsError(what + ": tensors of this dtype are not written");
+  throw WeightsError(what + ": tensors of this dtype are not written", "", what);
 }
 
 std::vector<const TensorView*> match_checkpoint(const SafetensorsFile& file,
@@ -70,6 +70,7 @@ std::vector<const TensorView*> match_checkpoint(const SafetensorsFile& file,
     return out.str();
   };
   std::vector<std::string> missing, mismatched, unexpected;
+  std::string first_mismatched;
   std::set<std::string> keys;
   std::vector<const TensorView*> views;
   for (const auto& entry : expected) {
@@ -82,6 +83,7 @@ std::vector<const TensorView*> match_checkpoint(const SafetensorsFile& file,
     }
     const DType dtype = safetensors_dtype(entry.like.scalar_type(), entry.key);
     if (view->shape != entry.like.sizes() || view->dtype != dtype) {
+      if (mismatched.empty()) first_mismatched = entry.key;
       mismatched.push_back(entry.key + ": got " + std::string(dtype_name(view->dtype)) + " " + shape_text(view->shape) +
                            ", expected " + std::string(dtype_name(dtype)) + " " + shape_text(entry.like.sizes()));
     }
@@ -90,13 +92,16 @@ std::vector<const TensorView*> match_checkpoint(const SafetensorsFile& file,
     if (keys.count(view.name) == 0) unexpected.push_back(view.name);
   }
   if (!missing.empty() || !mismatched.empty() || !unexpected.empty()) {
+    const std::string& first_at_fault = !missing.empty()      ? missing.front()
+                                        : !unexpected.empty() ? unexpected.front()
+                                                              : first_mismatched;
     std::ostringstream message;
     message << what << " " << file.path() << " does not match " << whom << ": " << missing.size() << " missing, "
             << unexpected.size() << " unexpected, " << mismatched.size() << " mismatched";
     for (const std::string& key : missing) message << "\n  missing: " << key;
     for (const std::string& key : unexpected) message << "\n  unexpected: " << key;
     for (const std::string& line : mismatched) message << "\n  mismatch: " << line;
-    throw WeightsError(message.str());
+    throw WeightsError(message.str(), file.path(), first_at_fault);
   }
   return views;
 }

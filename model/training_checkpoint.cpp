@@ -142,14 +142,16 @@ std::map<std::string, std::string> load_training_checkpoint(const std::string& p
   const auto format = stored_metadata.find(kFormatKey);
   if (format == stored_metadata.end() || format->second != kFormat) {
     throw WeightsError("training checkpoint " + path + ": not a tessera training checkpoint (metadata " + kFormatKey +
-                       " is not '" + kFormat + "')");
+                           " is not '" + kFormat + "')",
+                       path);
   }
   const std::string ema_here = trainer.ema() != nullptr ? "on" : "off";
   const auto ema_there = stored_metadata.find(kEmaKey);
   if (ema_there == stored_metadata.end() || ema_there->second != ema_here) {
     throw WeightsError("training checkpoint " + path + ": saved with EMA " +
-                       (ema_there == stored_metadata.end() ? std::string("unknown") : ema_there->second) +
-                       ", the trainer has EMA " + ema_here);
+                           (ema_there == stored_metadata.end() ? std::string("unknown") : ema_there->second) +
+                           ", the trainer has EMA " + ema_here,
+                       path);
   }
 
   const std::vector<Entry> list = entries(trainer);

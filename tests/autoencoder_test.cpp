@@ -91,17 +91,17 @@ TEST_F(AutoencoderTest, ConfigValidation) {
   EXPECT_NO_THROW(kl_tiny_config().validate());
   AutoencoderConfig config = kl_tiny_config();
   config.ch = 48;
-  EXPECT_THROW(config.validate(), std::invalid_argument);
+  EXPECT_THROW(config.validate(), ConfigError);
   config = kl_tiny_config();
   config.double_z = false;
-  EXPECT_THROW(config.validate(), std::invalid_argument);
+  EXPECT_THROW(config.validate(), ConfigError);
   config = vq_tiny_config();
   config.n_embed = 0;
-  EXPECT_THROW(Autoencoder{config}, std::invalid_argument);
+  EXPECT_THROW(Autoencoder{config}, ConfigError);
   config = kl_tiny_config();
   config.resolution = 30;
   config.ch_mult = {1, 2, 4};
-  EXPECT_THROW(config.validate(), std::invalid_argument);
+  EXPECT_THROW(config.validate(), ConfigError);
 }
 
 TEST_F(AutoencoderTest, ParameterNamesAreCheckpointKeys) {

@@ -15,6 +15,7 @@
 
 #include "model/attention.h"
 #include "model/clip_text_config.h"
+#include "model/config_error.h"
 #include "model/safetensors.h"
 #include "model/state_dict_loader.h"
 #include "parity_support.h"
@@ -31,13 +32,13 @@ void write_text(const fs::path& path, const std::string& text) {
   out << text;
 }
 
-// The message of the std::invalid_argument that reading `json` throws, or "".
+// The message of the ConfigError that reading `json` throws, or "".
 std::string config_error(const tessera::testing::TempDir& dir, const std::string& json) {
   const fs::path path = dir / "config.json";
   write_text(path, json);
   try {
     ClipTextConfig::from_hugging_face_json(path.string());
-  } catch (const std::invalid_argument& error) {
+  } catch (const ConfigError& error) {
     return error.what();
   }
   return {};
@@ -165,7 +166,7 @@ TEST_F(ClipTextTest, ConfigErrorsNameTheKey) {
   EXPECT_NE(error.find("bos_token_id"), std::string::npos) << error;
   EXPECT_NE(config_error(dir, R"({"hidden_size": 64,})"), "");
   EXPECT_NE(config_error(dir, "[]"), "");
-  EXPECT_THROW(ClipTextConfig::from_hugging_face_json((dir / "absent.json").string()), std::invalid_argument);
+  EXPECT_THROW(ClipTextConfig::from_hugging_face_json((dir / "absent.json").string()), ConfigError);
 
   // Keys that do not change the model are accepted.
   EXPECT_EQ(config_error(dir, tiny_json(R"(, "dropout": 0.1, "attention_dropout": 0.0, "projection_dim": 512,
@@ -233,7 +234,7 @@ TEST_F(ClipTextTest, KnownConfigsAndParameterCounts) {
   EXPECT_EQ(l14.intermediate_size, 3072);
   EXPECT_EQ(l14.vocab_size, 49408);
   EXPECT_EQ(l14.max_position_embeddings, 77);
-  EXPECT_THROW(ClipTextConfig::known("openai/clip-vit-huge"), std::invalid_argument);
+  EXPECT_THROW(ClipTextConfig::known("openai/clip-vit-huge"), ConfigError);
 
   // ViT-B/32: token embedding 49408*512 + positions 77*512 + 12 layers of
   // (4 biased 512x512 projections + fc1 512->2048 + fc2 2048->512 + 2 layer
@@ -314,7 +315,7 @@ TEST_F(ClipTextTest, RejectsBadInputs) {
   EXPECT_EQ(model.encode_pathldm_154(ids_154, torch::ones_like(ids_154)).sizes(), (std::vector<int64_t>{2, 154, 64}));
   ClipTextConfig bad = tiny_config();
   bad.hidden_act = "relu";
-  EXPECT_THROW(ClipTextModel{bad}, std::invalid_argument);
+  EXPECT_THROW(ClipTextModel{bad}, ConfigError);
 }
 
 }  // namespace

@@ -64,27 +64,27 @@ TEST_F(UNetTest, ConfigValidation) {
   EXPECT_NO_THROW(pathldm_config().validate());
   UNetConfig config = unet_tiny_config();
   config.model_channels = 48;
-  EXPECT_THROW(config.validate(), std::invalid_argument);
+  EXPECT_THROW(config.validate(), ConfigError);
   config = unet_tiny_config();
   config.context_dim = -1;
-  EXPECT_THROW(config.validate(), std::invalid_argument);
+  EXPECT_THROW(config.validate(), ConfigError);
   config = unet_tiny_config();
   config.use_spatial_transformer = false;
-  EXPECT_THROW(config.validate(), std::invalid_argument);  // context_dim without a transformer
+  EXPECT_THROW(config.validate(), ConfigError);  // context_dim without a transformer
   config = unet_tiny_config();
   config.num_heads = -1;
-  EXPECT_THROW(config.validate(), std::invalid_argument);  // neither heads nor head channels
+  EXPECT_THROW(config.validate(), ConfigError);  // neither heads nor head channels
   config.num_head_channels = 24;
-  EXPECT_THROW(config.validate(), std::invalid_argument);  // 24 does not divide 64
+  EXPECT_THROW(config.validate(), ConfigError);  // 24 does not divide 64
   config.num_head_channels = 16;
   EXPECT_NO_THROW(config.validate());
   config = unet_tiny_config();
   config.dims = 3;
-  EXPECT_THROW(config.validate(), std::invalid_argument);
+  EXPECT_THROW(config.validate(), ConfigError);
   config = unet_tiny_config();
   config.channel_mult = {2, 4};
-  EXPECT_THROW(config.validate(), std::invalid_argument);
-  EXPECT_THROW(UNet{config}, std::invalid_argument);
+  EXPECT_THROW(config.validate(), ConfigError);
+  EXPECT_THROW(UNet{config}, ConfigError);
 }
 
 TEST_F(UNetTest, TimestepEmbeddingIsCosThenSin) {

@@ -47,7 +47,7 @@ struct DiagonalGaussian {
 
 class Autoencoder : public torch::nn::Module {
  public:
-  // Validates `config` (std::invalid_argument) and builds float32 modules with
+  // Validates `config` (ConfigError) and builds float32 modules with
   // LibTorch's default initialisation; load weights before use.
   explicit Autoencoder(AutoencoderConfig config);
   ~Autoencoder() override;

@@ -6,9 +6,10 @@
 // config readers outside model/ can fill it without including LibTorch.
 
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "model/config_error.h"
 
 namespace tessera::model {
 
@@ -31,35 +32,37 @@ struct AutoencoderConfig {
   // Latents are multiplied by this before diffusion (LDM's first-stage scale).
   double scale_factor = 1.0;
 
-  // Throws std::invalid_argument naming the first inconsistent field. The
+  // Throws ConfigError naming the first inconsistent field. The
   // channel counts must suit GroupNorm(32), and a KL model needs double_z
   // (its encoder emits mean and log-variance).
   void validate() const {
-    auto fail = [](const std::string& what) { throw std::invalid_argument("autoencoder config: " + what); };
-    if (ch <= 0 || ch % 32 != 0) fail("ch must be a positive multiple of 32, got " + std::to_string(ch));
-    if (in_channels <= 0) fail("in_channels must be positive");
-    if (out_ch <= 0) fail("out_ch must be positive");
-    if (z_channels <= 0) fail("z_channels must be positive");
-    if (embed_dim <= 0) fail("embed_dim must be positive");
-    if (num_res_blocks <= 0) fail("num_res_blocks must be positive");
-    if (ch_mult.empty()) fail("ch_mult must not be empty");
+    auto fail = [](const char* field, const std::string& what) {
+      throw ConfigError("autoencoder config: " + what, "", field);
+    };
+    if (ch <= 0 || ch % 32 != 0) fail("ch", "ch must be a positive multiple of 32, got " + std::to_string(ch));
+    if (in_channels <= 0) fail("in_channels", "in_channels must be positive");
+    if (out_ch <= 0) fail("out_ch", "out_ch must be positive");
+    if (z_channels <= 0) fail("z_channels", "z_channels must be positive");
+    if (embed_dim <= 0) fail("embed_dim", "embed_dim must be positive");
+    if (num_res_blocks <= 0) fail("num_res_blocks", "num_res_blocks must be positive");
+    if (ch_mult.empty()) fail("ch_mult", "ch_mult must not be empty");
     for (int64_t mult : ch_mult) {
-      if (mult <= 0) fail("ch_mult entries must be positive");
+      if (mult <= 0) fail("ch_mult", "ch_mult entries must be positive");
     }
-    if (resolution <= 0) fail("resolution must be positive");
+    if (resolution <= 0) fail("resolution", "resolution must be positive");
     int64_t res = resolution;
     for (size_t level = 1; level < ch_mult.size(); ++level) {
       if (res % 2 != 0) {
-        fail("resolution " + std::to_string(resolution) + " must be divisible by 2^(len(ch_mult)-1)");
+        fail("resolution", "resolution " + std::to_string(resolution) + " must be divisible by 2^(len(ch_mult)-1)");
       }
       res /= 2;
     }
-    if (dropout < 0.0 || dropout >= 1.0) fail("dropout must be in [0, 1)");
-    if (!(scale_factor > 0.0)) fail("scale_factor must be positive");
+    if (dropout < 0.0 || dropout >= 1.0) fail("dropout", "dropout must be in [0, 1)");
+    if (!(scale_factor > 0.0)) fail("scale_factor", "scale_factor must be positive");
     if (kind == AutoencoderKind::kVq) {
-      if (n_embed <= 0) fail("a VQ model needs n_embed > 0");
+      if (n_embed <= 0) fail("n_embed", "a VQ model needs n_embed > 0");
     } else if (!double_z) {
-      fail("a KL model needs double_z");
+      fail("double_z", "a KL model needs double_z");
     }
   }
 };

@@ -28,7 +28,7 @@ class ClipTextTransformer;
 
 class ClipTextModel : public torch::nn::Module {
  public:
-  // Validates `config` (std::invalid_argument) and builds float32 modules with
+  // Validates `config` (ConfigError) and builds float32 modules with
   // LibTorch's default initialisation; load weights before use.
   explicit ClipTextModel(ClipTextConfig config);
   ~ClipTextModel() override;

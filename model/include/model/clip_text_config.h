@@ -29,7 +29,7 @@ struct ClipTextConfig {
   std::optional<int64_t> eos_token_id = 49407;
   std::optional<int64_t> pad_token_id = 49407;
 
-  // Throws std::invalid_argument naming the first inconsistent field.
+  // Throws ConfigError naming the first inconsistent field.
   void validate() const;
 
   // Reads a Hugging Face config.json: either a CLIPTextConfig
@@ -46,8 +46,9 @@ struct ClipTextConfig {
   // architecture, is an error naming it. Missing architecture keys take
   // CLIPTextConfig's defaults in current transformers versions (the fields'
   // defaults above, except pad_token_id, whose default there is 1). Throws
-  // std::invalid_argument starting with `path` for unreadable files,
-  // malformed JSON, unknown keys, wrongly-typed values and invalid configs.
+  // ConfigError starting with `path` (and naming the key) for unreadable
+  // files, malformed JSON, unknown keys, wrongly-typed values and invalid
+  // configs.
   static ClipTextConfig from_hugging_face_json(const std::string& path);
 
   // Built-in configs for the text towers of "openai/clip-vit-base-patch32"
@@ -57,7 +58,7 @@ struct ClipTextConfig {
   // positions, quick_gelu and eps 1e-5, as their Hugging Face config.json
   // files say. The token ids are the CLIP tokenizer's (<|startoftext|> 49406,
   // <|endoftext|> 49407, also the pad token), not the legacy 0 / 2 / 1 that
-  // those config.json files carry. Throws std::invalid_argument for other names.
+  // those config.json files carry. Throws ConfigError for other names.
   static ClipTextConfig known(const std::string& name);
 
   bool operator==(const ClipTextConfig& other) const;

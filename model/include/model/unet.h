@@ -47,7 +47,7 @@ struct UNetTrace {
 
 class UNet : public torch::nn::Module {
  public:
-  // Validates `config` (std::invalid_argument) and builds float32 modules with
+  // Validates `config` (ConfigError) and builds float32 modules with
   // LibTorch's default initialisation; load weights before use.
   explicit UNet(UNetConfig config);
   ~UNet() override;

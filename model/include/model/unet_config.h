@@ -8,9 +8,10 @@
 // always uses upstream's legacy QKV split.
 
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "model/config_error.h"
 
 namespace tessera::model {
 
@@ -36,39 +37,45 @@ struct UNetConfig {
   bool legacy = true;
   int64_t num_heads_upsample = -1;  // -1: num_heads
 
-  // Throws std::invalid_argument naming the first inconsistent field. Only
+  // Throws ConfigError naming the first inconsistent field. Only
   // 2-D UNets are supported, every level's channel count must suit
   // GroupNorm(32), and the heads must divide the channels where attention is.
   void validate() const {
-    auto fail = [](const std::string& what) { throw std::invalid_argument("unet config: " + what); };
-    if (image_size <= 0) fail("image_size must be positive");
-    if (in_channels <= 0) fail("in_channels must be positive");
-    if (out_channels <= 0) fail("out_channels must be positive");
+    auto fail = [](const char* field, const std::string& what) {
+      throw ConfigError("unet config: " + what, "", field);
+    };
+    if (image_size <= 0) fail("image_size", "image_size must be positive");
+    if (in_channels <= 0) fail("in_channels", "in_channels must be positive");
+    if (out_channels <= 0) fail("out_channels", "out_channels must be positive");
     if (model_channels <= 0 || model_channels % 32 != 0) {
-      fail("model_channels must be a positive multiple of 32, got " + std::to_string(model_channels));
+      fail("model_channels", "model_channels must be a positive multiple of 32, got " + std::to_string(model_channels));
     }
-    if (num_res_blocks <= 0) fail("num_res_blocks must be positive");
-    if (channel_mult.empty()) fail("channel_mult must not be empty");
+    if (num_res_blocks <= 0) fail("num_res_blocks", "num_res_blocks must be positive");
+    if (channel_mult.empty()) fail("channel_mult", "channel_mult must not be empty");
     for (int64_t mult : channel_mult) {
-      if (mult <= 0) fail("channel_mult entries must be positive");
+      if (mult <= 0) fail("channel_mult", "channel_mult entries must be positive");
     }
     // Upstream's final conv reads model_channels from a GroupNorm over
     // model_channels * channel_mult[0].
-    if (channel_mult[0] != 1) fail("channel_mult[0] must be 1");
+    if (channel_mult[0] != 1) fail("channel_mult", "channel_mult[0] must be 1");
     for (int64_t factor : attention_resolutions) {
-      if (factor <= 0) fail("attention_resolutions entries must be positive downsample factors");
+      if (factor <= 0)
+        fail("attention_resolutions", "attention_resolutions entries must be positive downsample factors");
     }
-    if (dropout < 0.0 || dropout >= 1.0) fail("dropout must be in [0, 1)");
-    if (dims != 2) fail("only dims 2 is supported, got " + std::to_string(dims));
-    if (num_heads == -1 && num_head_channels == -1) fail("either num_heads or num_head_channels must be set");
-    if (num_heads != -1 && num_heads <= 0) fail("num_heads must be positive or -1");
-    if (num_head_channels != -1 && num_head_channels <= 0) fail("num_head_channels must be positive or -1");
-    if (num_heads_upsample != -1 && num_heads_upsample <= 0) fail("num_heads_upsample must be positive or -1");
+    if (dropout < 0.0 || dropout >= 1.0) fail("dropout", "dropout must be in [0, 1)");
+    if (dims != 2) fail("dims", "only dims 2 is supported, got " + std::to_string(dims));
+    if (num_heads == -1 && num_head_channels == -1)
+      fail("num_heads", "either num_heads or num_head_channels must be set");
+    if (num_heads != -1 && num_heads <= 0) fail("num_heads", "num_heads must be positive or -1");
+    if (num_head_channels != -1 && num_head_channels <= 0)
+      fail("num_head_channels", "num_head_channels must be positive or -1");
+    if (num_heads_upsample != -1 && num_heads_upsample <= 0)
+      fail("num_heads_upsample", "num_heads_upsample must be positive or -1");
     if (use_spatial_transformer) {
-      if (context_dim <= 0) fail("use_spatial_transformer needs a positive context_dim");
-      if (transformer_depth <= 0) fail("transformer_depth must be positive");
+      if (context_dim <= 0) fail("context_dim", "use_spatial_transformer needs a positive context_dim");
+      if (transformer_depth <= 0) fail("transformer_depth", "transformer_depth must be positive");
     } else if (context_dim != -1) {
-      fail("context_dim needs use_spatial_transformer");
+      fail("context_dim", "context_dim needs use_spatial_transformer");
     }
     // Levels with attention: those whose downsample factor is listed, and the
     // lowest one (the middle block always attends).
@@ -81,11 +88,12 @@ struct UNetConfig {
       const int64_t channels = model_channels * channel_mult[level];
       const std::string where = " at level " + std::to_string(level) + " (" + std::to_string(channels) + " channels)";
       if (num_head_channels != -1) {
-        if (channels % num_head_channels != 0) fail("num_head_channels must divide the channels" + where);
+        if (channels % num_head_channels != 0)
+          fail("num_head_channels", "num_head_channels must divide the channels" + where);
       } else {
-        if (channels % num_heads != 0) fail("num_heads must divide the channels" + where);
+        if (channels % num_heads != 0) fail("num_heads", "num_heads must divide the channels" + where);
         if (!use_spatial_transformer && legacy && heads_up != -1 && channels % heads_up != 0) {
-          fail("num_heads_upsample must divide the channels" + where);
+          fail("num_heads_upsample", "num_heads_upsample must divide the channels" + where);
         }
       }
     }

@@ -1,11 +1,12 @@
 #pragma once
 
 // Loading the LDM sub-models that stages run, from an upstream-style config
-// and safetensors weights, each with its fingerprint. Weights may be a whole
-// LDM checkpoint (the sub-model's tensors under its prefix, e.g.
-// "first_stage_model.") or the sub-model alone (no prefix); the fingerprint
-// is the same either way. Everything is checked here, before a caller touches
-// a store: a truncated file, a missing or extra tensor, a wrong shape.
+// and safetensors weights, each with its id (the fingerprint `tessera model
+// info` prints for the same files). Weights may be a whole LDM checkpoint
+// (the sub-model's tensors under its prefix, e.g. "first_stage_model.") or
+// the sub-model alone (no prefix); the id is the same either way. Everything
+// is checked here, before a caller touches a store: a truncated file, a
+// missing or extra tensor, a wrong shape.
 
 #include <memory>
 #include <string>
@@ -48,16 +49,18 @@ struct LoadedUNet {
 };
 
 // `config`: an LDM YAML with a first_stage_config, or a stand-alone
-// autoencoder YAML. Throws tessera::Error or model::WeightsError naming the file.
-LoadedAutoencoder load_autoencoder(const std::string& config, const std::string& weights);
+// autoencoder YAML. Throws tessera::Error naming the config, or
+// model::WeightsError naming the weights file and tensor.
+[[nodiscard]] LoadedAutoencoder load_autoencoder(const std::string& config, const std::string& weights);
 
 // `config`: an LDM YAML with a cond_stage_config, or a Hugging Face
-// CLIPTextConfig / CLIPConfig .json.
-LoadedTextEncoder load_text_encoder(const std::string& config, const std::string& weights);
+// CLIPTextConfig / CLIPConfig .json. Throws as load_autoencoder does.
+[[nodiscard]] LoadedTextEncoder load_text_encoder(const std::string& config, const std::string& weights);
 
 // `config`: an LDM YAML with a unet_config. `weights`: a whole LDM checkpoint,
 // a training checkpoint (its sampling weights are under the same prefix; the
 // `train.*` tensors are outside it and ignored) or the denoiser alone.
-LoadedUNet load_unet(const std::string& config, const std::string& weights);
+// Throws as load_autoencoder does.
+[[nodiscard]] LoadedUNet load_unet(const std::string& config, const std::string& weights);
 
 }  // namespace tessera::runtime
