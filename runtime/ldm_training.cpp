@@ -13,10 +13,10 @@
 #include "model/lr_schedule.h"
 #include "model/noise_schedule.h"
 #include "model/safetensors.h"
-#include "model/state_dict_loader.h"
 #include "model/trainer.h"
 #include "model/training_checkpoint.h"
 #include "model/unet.h"
+#include "model_parts.h"
 #include "runtime/latent_samples.h"
 
 namespace tessera::runtime {
@@ -60,14 +60,16 @@ void check_samples_fit(const LdmTrainingOptions& options, const LatentSamples& s
 }
 
 std::shared_ptr<model::UNet> make_denoiser(const LdmTrainingOptions& options) {
-  auto unet = std::make_shared<model::UNet>(*options.config.unet);
+  std::shared_ptr<model::UNet> unet;
   if (options.init_weights.empty()) {
+    unet = std::make_shared<model::UNet>(*options.config.unet);
     model::initialize_unet(*unet, options.seed);
   } else {
-    const auto weights = model::WeightsSet::open(options.init_weights);
-    bool whole_ldm = false;
-    for (const auto& name : weights.names()) whole_ldm |= name.rfind(config::kUNetPrefix, 0) == 0;
-    model::load_weights(*unet, weights, whole_ldm ? config::kUNetPrefix : "");
+    // The builder every command loads with: a whole LDM or the UNet alone.
+    auto part = unet_part(*options.config.unet);
+    load_part_weights(part, model::WeightsSet::open(options.init_weights));
+    unet = std::static_pointer_cast<model::UNet>(part.module);
+    unet->train();
   }
   unet->set_gradient_checkpointing(options.config.training.gradient_checkpointing);
   return unet;
