@@ -29,7 +29,7 @@ void add_encode_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--vae-weights", flags->weights, "safetensors file or *.safetensors.index.json")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--batch", o.batch, "Tiles per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
+  add_batch_flag(cmd, o.batch, "Tiles per forward pass");
   cmd->add_option("--jobs", o.jobs, "JPEG decoders (0 = one per core)")->capture_default_str();
   add_run_flags(cmd, flags->run);
   add_progress_flag(cmd, flags->progress);
@@ -81,7 +81,7 @@ void add_encode_text_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--text-weights", flags->weights, "safetensors file or *.safetensors.index.json")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--batch", o.batch, "Prompts per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
+  add_batch_flag(cmd, o.batch, "Prompts per forward pass");
   add_run_flags(cmd, flags->run);
   add_progress_flag(cmd, flags->progress);
   cmd->add_flag("--json", flags->json, "Print the summary as JSON on stdout");

@@ -48,7 +48,7 @@ void add_generate_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--eta", o.eta, "DDIM's eta (0: deterministic given the seed)")->capture_default_str();
   cmd->add_option("--guidance", o.guidance, "Classifier-free guidance scale (1: off)")->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed of the noise and of the prompt draw")->capture_default_str();
-  cmd->add_option("--batch", o.batch, "Images per sampler call")->capture_default_str()->check(CLI::Range(1, 4096));
+  add_batch_flag(cmd, o.batch, "Images per sampler call");
   cmd->add_option("--out", o.out, "Output folder (a rerun with the same settings continues it)")->required();
   cmd->add_option("--format", o.format, "Image format: png, or jpeg (quality 90)")
       ->check(CLI::IsMember({"png", "jpeg"}))

@@ -48,7 +48,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
                 "Keep tile pixels in the LSM tree instead of RocksDB blob files (for comparison)");
   cmd->add_option("--jpeg-quality", o.jpeg.quality, "JPEG quality of stored tile pixels")
       ->capture_default_str()
-      ->check(CLI::Range(1, 100));
+      ->check(CLI::Range(stages::kMinJpegQuality, stages::kMaxJpegQuality));
   cmd->add_option("--min-tissue", o.filter.min_tissue, "Minimum tissue-mask fraction of a tile")->capture_default_str();
   cmd->add_option("--max-background", o.filter.max_background, "Maximum background fraction of a tile")
       ->capture_default_str();
@@ -92,9 +92,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
       ->check(CLI::ExistingFile)
       ->needs(vae);
   vae->needs("--vae-weights");
-  cmd->add_option("--encode-batch", o.encode_batch, "Tiles per VAE forward pass")
-      ->capture_default_str()
-      ->check(CLI::Range(size_t{1}, pipeline::kMaxEncodeBatch));
+  add_batch_flag(cmd, o.encode_batch, "Tiles per VAE forward pass", "--encode-batch");
   add_run_flags(cmd, flags->run);
   add_progress_flag(cmd, flags->progress);
 

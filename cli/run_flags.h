@@ -8,6 +8,7 @@
 
 #include "prompts/clip_vocabulary.h"
 #include "runtime/latent_encoder.h"
+#include "runtime/model_batch.h"
 #include "runtime/text_encoder.h"
 
 namespace tessera::cli {
@@ -45,6 +46,14 @@ inline CLI::Option* add_clip_vocab_flag(CLI::App* cmd, std::string& path, const 
   return cmd->add_option("--clip-vocab", path,
                          "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) for " + needed_for + "; default $" +
                              stages::kClipVocabularyVariable);
+}
+
+// --batch (or `name`): items per model call, 1..runtime::kMaxModelBatch.
+template <typename Count>
+CLI::Option* add_batch_flag(CLI::App* cmd, Count& batch, const std::string& help, const std::string& name = "--batch") {
+  return cmd->add_option(name, batch, help)
+      ->capture_default_str()
+      ->check(CLI::Range(Count{1}, Count(runtime::kMaxModelBatch)));
 }
 
 template <typename EncoderOptions>

@@ -29,7 +29,7 @@ void add_train_vae_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--steps", o.steps, "Optimiser steps the run ends at")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--batch", o.batch, "Crops per step")->capture_default_str()->check(CLI::Range(1, 4096));
+  add_batch_flag(cmd, o.batch, "Crops per step");
   cmd->add_option("--lr", o.learning_rate, "Adam learning rate, used as given")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

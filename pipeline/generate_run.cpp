@@ -18,7 +18,8 @@ namespace tessera::pipeline {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr int kJpegQuality = 90;
+// Two batches: the next one samples while the last one's images are written.
+constexpr size_t kBatchesInFlight = 2;
 
 std::set<uint64_t> keys_of(const std::map<uint64_t, std::string>& rows) {
   std::set<uint64_t> keys;
@@ -108,9 +109,8 @@ void GenerateRun::write(BatchJob& job, GenerateSummary& summary) {
       files[k] = stages::SyntheticSet::image_file(job.indices[k], options_.format);
       const fs::path path = options_.out / files[k];
       if (options_.format == "jpeg") {
-        stages::JpegOptions jpeg;
-        jpeg.quality = kJpegQuality;
-        tessera::write_file(path, stages::encode_jpeg(job.images[k], jpeg));
+        // The stored tiles' codec, so that real and synthetic tiles compare.
+        tessera::write_file(path, stages::encode_jpeg(job.images[k], stages::JpegOptions{}));
       } else {
         stages::save_png(job.images[k], path.string());
       }
@@ -140,8 +140,7 @@ void GenerateRun::run(GenerateSummary& summary) {
     control.stop();
     return {};
   });
-  // Two batches: the next one samples while the last one's images are written.
-  limiter_node<JobPtr> limiter(g, 2);
+  limiter_node<JobPtr> limiter(g, kBatchesInFlight);
   function_node<JobPtr, JobPtr> sampler(g, serial, [this](const JobPtr& job) {
     sample(*job);
     return job;

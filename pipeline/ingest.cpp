@@ -22,6 +22,7 @@
 #include "pipeline/encode.h"
 #include "pipeline/progress.h"
 #include "run_clock.h"
+#include "runtime/model_batch.h"
 #include "slide/resolution.h"
 #include "slide/tile_filter.h"
 #include "slide/tile_reader.h"
@@ -395,12 +396,15 @@ void validate(const IngestOptions& o) {
     throw Error("--min-tissue, --max-background and --max-pen are fractions within [0, 1]");
   }
   if (!(o.filter.min_blur_variance >= 0)) throw Error("--min-blur-variance must not be negative");
-  if (o.jpeg.quality < 1 || o.jpeg.quality > 100) throw Error("JPEG quality must be in 1..100");
+  if (o.jpeg.quality < stages::kMinJpegQuality || o.jpeg.quality > stages::kMaxJpegQuality) {
+    throw Error("JPEG quality must be in " + std::to_string(stages::kMinJpegQuality) + ".." +
+                std::to_string(stages::kMaxJpegQuality));
+  }
   if (o.write_batch_bytes < kMinWriteBatchKib * 1024) {
     throw Error("--write-batch-kib must be at least " + std::to_string(kMinWriteBatchKib));
   }
-  if (o.encode_batch < 1 || o.encode_batch > kMaxEncodeBatch) {
-    throw Error("--encode-batch must be within 1.." + std::to_string(kMaxEncodeBatch));
+  if (o.encode_batch < 1 || o.encode_batch > runtime::kMaxModelBatch) {
+    throw Error("--encode-batch must be within 1.." + std::to_string(runtime::kMaxModelBatch));
   }
 }
 

@@ -20,8 +20,6 @@ namespace tessera::pipeline {
 
 // Tiles in flight per tile reader when IngestOptions::tiles_in_flight is 0.
 inline constexpr size_t kTilesInFlightPerReader = 4;
-// The most tiles one VAE forward pass may take (IngestOptions::encode_batch).
-inline constexpr size_t kMaxEncodeBatch = 4096;
 // The bounds of IngestOptions::write_batch_bytes, in KiB.
 inline constexpr size_t kMinWriteBatchKib = 4;
 inline constexpr size_t kMaxWriteBatchKib = size_t{1} << 20;
@@ -70,7 +68,7 @@ struct IngestOptions {
   // complete with its tiles and latents or not at all. Slides stored earlier
   // are then topped up as `tessera encode` would. Default: unset (tiles only).
   std::optional<runtime::LatentEncoderOptions> encoder;
-  size_t encode_batch = 16;  // tiles per forward pass. Default: 16; at most kMaxEncodeBatch.
+  size_t encode_batch = 16;  // tiles per forward pass. Default: 16; at most runtime::kMaxModelBatch.
 
   // Tile readers; 0 means one per core. Default: 0.
   int jobs = 0;

@@ -8,8 +8,12 @@
 
 namespace tessera::stages {
 
+// libjpeg's quality scale.
+inline constexpr int kMinJpegQuality = 1;
+inline constexpr int kMaxJpegQuality = 100;
+
 struct JpegOptions {
-  int quality = 90;  // Default: 90.
+  int quality = 90;  // kMinJpegQuality..kMaxJpegQuality. Default: 90.
   // 4:4:4 keeps full chroma: haematoxylin/eosin boundaries are chroma edges.
   // Default: true (bench/tile_codec measures the alternatives).
   bool full_chroma = true;
