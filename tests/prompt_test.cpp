@@ -11,7 +11,7 @@
 #include "prompts/report_fields.h"
 #include "prompts/report_source.h"
 #include "prompts/tile_attributes.h"
-#include "test_support.h"
+#include "test_data.h"
 
 namespace tessera::stages {
 namespace {
