@@ -52,11 +52,13 @@ void check(const rocksdb::Status& s, const std::string& what) {
   if (!s.ok()) throw Error(what + ": " + s.ToString());
 }
 
-TensorRecord decode_tensor(std::string_view bytes, const std::string& what) {
+// A stored value that does not decode is reported with its entry: "<entry>: <reason>".
+template <typename Decode, typename Bytes>
+auto decode_entry(const Decode& decode, const Bytes& bytes, const std::string& entry) -> decltype(decode(bytes)) {
   try {
-    return decode_tensor_record(bytes);
+    return decode(bytes);
   } catch (const Error& e) {
-    throw Error(what + ": " + e.what());
+    throw Error(entry + ": " + e.what());
   }
 }
 
@@ -182,13 +184,16 @@ std::optional<SlideRecord> Store::slide(std::string_view slide_id) const {
       db_->Get(rocksdb::ReadOptions(), cf(kSlidesCf), rocksdb::Slice(slide_id.data(), slide_id.size()), &value);
   if (s.IsNotFound()) return std::nullopt;
   check(s, "cannot read slide " + std::string(slide_id));
-  return decode_slide_record(value);
+  return decode_entry(decode_slide_record, value, "the record of slide " + std::string(slide_id));
 }
 
 std::vector<SlideRecord> Store::slides() const {
   std::vector<SlideRecord> out;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kSlidesCf)));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) out.push_back(decode_slide_record(it->value().ToString()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    out.push_back(
+        decode_entry(decode_slide_record, it->value().ToString(), "the record of slide " + it->key().ToString()));
+  }
   check(it->status(), "cannot list slides of store " + dir_.string());
   return out;
 }
@@ -232,7 +237,9 @@ void Store::for_each_tile(std::string_view slide_id,
   read.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, cf(kTilesCf)));
   for (it->Seek(begin); it->Valid(); it->Next()) {
-    visit(decode_tile_key(it->key().ToStringView()), decode_tile_record(it->value().ToStringView()));
+    const auto tile =
+        decode_entry(decode_tile_key, it->key().ToStringView(), "a tile key of slide " + std::string(slide_id));
+    visit(tile, decode_entry(decode_tile_record, it->value().ToStringView(), tile_text(slide_id, tile.row, tile.col)));
   }
   check(it->status(), "cannot read tiles of slide " + std::string(slide_id));
 }
@@ -260,9 +267,10 @@ std::optional<PromptRecord> Store::prompt(std::string_view prompt_id) const {
   for (it->Seek(rocksdb::Slice(prompt_id.data(), prompt_id.size())); it->Valid(); it->Next()) {
     const auto key = it->key().ToStringView();
     if (key == prompt_id) {
-      record = decode_prompt_record(it->value().ToString());
+      record = decode_entry(decode_prompt_record, it->value().ToString(), "prompt " + std::string(prompt_id));
     } else if (key.substr(0, source_prefix.size()) == source_prefix && record) {
-      record->sources.push_back(decode_prompt_source(it->value().ToString()));
+      record->sources.push_back(
+          decode_entry(decode_prompt_source, it->value().ToString(), "prompt source " + std::string(key)));
     } else {
       break;
     }
@@ -277,9 +285,10 @@ std::vector<PromptRecord> Store::prompts() const {
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const auto key = it->key().ToStringView();
     if (key.find('/') == std::string_view::npos) {
-      out.push_back(decode_prompt_record(it->value().ToString()));
+      out.push_back(decode_entry(decode_prompt_record, it->value().ToString(), "prompt " + std::string(key)));
     } else if (!out.empty() && key.substr(0, out.back().id.size()) == out.back().id) {
-      out.back().sources.push_back(decode_prompt_source(it->value().ToString()));
+      out.back().sources.push_back(
+          decode_entry(decode_prompt_source, it->value().ToString(), "prompt source " + std::string(key)));
     }
   }
   check(it->status(), "cannot list prompts of store " + dir_.string());
@@ -303,7 +312,7 @@ std::optional<ModelRecord> Store::model(std::string_view model_id) const {
       db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kModelKeyPrefix + std::string(model_id), &value);
   if (s.IsNotFound()) return std::nullopt;
   check(s, "cannot read model " + std::string(model_id));
-  return decode_model_record(value);
+  return decode_entry(decode_model_record, value, "the record of model " + std::string(model_id));
 }
 
 std::vector<ModelRecord> Store::models() const {
@@ -311,7 +320,8 @@ std::vector<ModelRecord> Store::models() const {
   const std::string prefix = kModelKeyPrefix;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kMetaCf)));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    out.push_back(decode_model_record(it->value().ToString()));
+    out.push_back(decode_entry(decode_model_record, it->value().ToString(),
+                               "the record of model " + it->key().ToString().substr(prefix.size())));
   }
   check(it->status(), "cannot list the models of store " + dir_.string());
   return out;
@@ -352,7 +362,7 @@ std::vector<TileKey> Store::tiles_without_latents(std::string_view model_id, std
     const auto key = tiles->key().ToStringView();
     while (index && index->Valid() && index->key().ToStringView().substr(prefix.size()) < key) index->Next();
     if (index && index->Valid() && index->key().ToStringView().substr(prefix.size()) == key) continue;
-    missing.push_back(decode_tile_key(key));
+    missing.push_back(decode_entry(decode_tile_key, key, "a tile key of slide " + std::string(slide_id)));
   }
   check(tiles->status(), "cannot read tiles of slide " + std::string(slide_id));
   if (index) check(index->status(), "cannot read the latent index of slide " + std::string(slide_id));
@@ -376,7 +386,8 @@ std::optional<TensorRecord> Store::latent(std::string_view model_id, std::string
       db_->Get(rocksdb::ReadOptions(), cf(kLatentsCf), encode_latent_key(model_id, slide_id, row, col), &value);
   if (s.IsNotFound()) return std::nullopt;
   check(s, "cannot read the latent of model " + std::string(model_id) + " for " + tile_text(slide_id, row, col));
-  return decode_tensor(value, "the latent of model " + std::string(model_id) + " for " + tile_text(slide_id, row, col));
+  return decode_entry(decode_tensor_record, value,
+                      "the latent of model " + std::string(model_id) + " for " + tile_text(slide_id, row, col));
 }
 
 void Store::for_each_latent(std::string_view model_id, std::string_view slide_id,
@@ -388,9 +399,11 @@ void Store::for_each_latent(std::string_view model_id, std::string_view slide_id
   read.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, cf(kLatentsCf)));
   for (it->Seek(prefix + slide_range_begin(slide_id)); it->Valid(); it->Next()) {
-    const auto tile = decode_tile_key(it->key().ToStringView().substr(prefix.size()));
-    visit(tile, decode_tensor(it->value().ToStringView(), "the latent of model " + std::string(model_id) + " for " +
-                                                              tile_text(slide_id, tile.row, tile.col)));
+    const auto tile = decode_entry(decode_tile_key, it->key().ToStringView().substr(prefix.size()),
+                                   "a latent key of model " + std::string(model_id));
+    visit(tile, decode_entry(decode_tensor_record, it->value().ToStringView(),
+                             "the latent of model " + std::string(model_id) + " for " +
+                                 tile_text(slide_id, tile.row, tile.col)));
   }
   check(it->status(), "cannot read latents of slide " + std::string(slide_id));
 }
@@ -412,7 +425,7 @@ std::optional<TensorRecord> Store::embedding(std::string_view model_id, std::str
   if (s.IsNotFound()) return std::nullopt;
   const std::string what = "the embedding of prompt " + std::string(prompt_id) + " by model " + std::string(model_id);
   check(s, "cannot read " + what);
-  return decode_tensor(value, what);
+  return decode_entry(decode_tensor_record, value, what);
 }
 
 std::vector<std::string> Store::embedded_prompt_ids(std::string_view model_id) const {
@@ -460,7 +473,9 @@ Store::GcResult Store::gc(const std::vector<std::string>& keep) {
   {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kTilesCf)));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      const auto record = decode_tile_record(it->value().ToStringView());
+      const auto tile = decode_entry(decode_tile_key, it->key().ToStringView(), "a tile key of store " + dir_.string());
+      const auto record =
+          decode_entry(decode_tile_record, it->value().ToStringView(), tile_text(tile.slide_id, tile.row, tile.col));
       if (!record.prompt_id.empty()) referenced.insert(record.prompt_id);
     }
     check(it->status(), "cannot scan the tiles of store " + dir_.string());

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "base/error.h"
-#include "test_support.h"
+#include "test_data.h"
 #include "text/text_cleanup.h"
 
 namespace tessera::text {
@@ -285,20 +285,9 @@ TEST(ClipTokenizer, ConcurrentEncodingMatchesSequential) {
   EXPECT_EQ(mismatches, (std::vector<int>{0, 0, 0, 0}));
 }
 
-TEST(ClipTokenizer, CommandLine) {
+TEST(ClipTokenizer, TokenizeAddsStartAndEnd) {
   REQUIRE_CLIP_VOCAB(clip);
-  auto r = testing::run_tessera({"tokenize", "a photo of a cat", "it's", "--clip-vocab", clip_path->string()});
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(r.output, "49406 320 1125 539 320 2368 49407\n49406 585 568 49407\n");
   EXPECT_EQ(clip.tokenize("it's"), (Ids{49406, 585, 568, 49407}));
-  r = testing::run_tessera({"tokenize", "cat cat cat cat", "--context", "4", "--json"},
-                           {"TESSERA_CLIP_VOCAB=" + clip_path->string()});
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto j = nlohmann::json::parse(r.output);
-  ASSERT_EQ(j.size(), 1u);
-  EXPECT_EQ(j[0]["text"], "cat cat cat cat");
-  EXPECT_EQ(j[0]["ids"], (Ids{49406, 2368, 2368, 49407}));
-  EXPECT_EQ(j[0]["tokens"], (Strings{"<|startoftext|>", "cat</w>", "cat</w>", "<|endoftext|>"}));
 }
 
 // ---------------------------------------------------------------------------
@@ -448,13 +437,6 @@ TEST(ClipTokenizerTiny, ContextLimits) {
   EXPECT_EQ(t.tokenize("a a a", 1), (Ids{519}));
   EXPECT_THROW(t.tokenize("a", 0), Error);
   EXPECT_EQ(t.count_tokens("a a a"), 5u);
-}
-
-TEST(ClipTokenizerTiny, CommandLineNeedsAVocabulary) {
-  const auto r = testing::run_tessera({"tokenize", "a cat"}, {"TESSERA_CLIP_VOCAB="});
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("bpe_simple_vocab_16e6.txt.gz"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("TESSERA_CLIP_VOCAB"), std::string::npos) << r.output;
 }
 
 // ---------------------------------------------------------------------------

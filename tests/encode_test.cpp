@@ -232,7 +232,8 @@ TEST_F(EncodeTest, ReIngestingASlideDropsItsLatentsOfEveryModel) {
 TEST_F(EncodeTest, AKilledEncodeResumesWithoutDuplicates) {
   const auto store_dir = dir_ / "store";
   ASSERT_EQ(ingest(store_dir).exit_code, 0);
-  const auto killed = encode(store_dir, "tiny-vq.yaml", vq_, {"--batch", "4"}, {"TESSERA_CRASH_AT=encode.batch_stored:3"});
+  const auto killed =
+      encode(store_dir, "tiny-vq.yaml", vq_, {"--batch", "4"}, {"TESSERA_CRASH_AT=encode.batch_stored:3"});
   EXPECT_EQ(killed.exit_code, 128 + 9) << killed.output;
   uint64_t tiles = 0;
   std::string id;

@@ -10,7 +10,7 @@
 #include "base/error.h"
 #include "config/fingerprint.h"
 #include "model/safetensors.h"
-#include "test_support.h"
+#include "test_data.h"
 
 namespace tessera::config {
 namespace {

@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "model/safetensors.h"
-#include "test_support.h"
+#include "test_data.h"
 
 namespace tessera::model {
 namespace {

@@ -20,7 +20,7 @@
 #include "prompts/report_source.h"
 #include "prompts/tile_attributes.h"
 #include "prompts/user_summaries.h"
-#include "test_support.h"
+#include "test_data.h"
 #include "text/clip_tokenizer.h"
 
 namespace tessera::stages {

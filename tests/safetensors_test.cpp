@@ -9,7 +9,7 @@
 #include <functional>
 #include <limits>
 
-#include "test_support.h"
+#include "test_data.h"
 
 namespace tessera::model {
 namespace {

@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "base/error.h"
-#include "test_support.h"
+#include "test_data.h"
 
 namespace tessera::stages {
 namespace {

@@ -4,9 +4,10 @@
 #include <rocksdb/db.h>
 
 #include <fstream>
+#include <functional>
 
 #include "base/error.h"
-#include "test_support.h"
+#include "test_data.h"
 
 namespace tessera::store {
 namespace {
@@ -42,6 +43,36 @@ void write_tiles(Store& store, const std::string& id, int n, size_t batch_bytes 
   auto r = record(id, SlideStatus::kComplete);
   r.tiles_kept = n;
   writer.commit(r);
+}
+
+// Writes `value` under `key` of a column family with RocksDB itself, as another
+// program or a damaged disk would.
+void put_raw(const fs::path& store_dir, const std::string& cf_name, const std::string& key, const std::string& value) {
+  const std::string db_dir = (store_dir / "db").string();
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), db_dir, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), db_dir, cfs, &handles, &db).ok());
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == cf_name) {
+      EXPECT_TRUE(db->Put(rocksdb::WriteOptions(), handles[i], key, value).ok());
+    }
+  }
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  delete db;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no tessera::Error thrown";
+  return "";
 }
 
 TEST(Keys, TileKeysSortRowMajorAndRoundTrip) {
@@ -270,23 +301,8 @@ TEST(Store, SecondWriterIsRefusedWithTheLockNamed) {
 TEST(Store, OtherSchemaVersionIsRefused) {
   testing::TempDir dir;
   { Store::open(dir / "s"); }
-  {
-    // Rewrite the version as a future tessera would.
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    std::vector<std::string> names;
-    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), (dir / "s/db").string(), &names).ok());
-    for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), (dir / "s/db").string(), cfs, &handles, &db).ok());
-    for (size_t i = 0; i < names.size(); ++i) {
-      if (names[i] == kMetaCf) {
-        ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[i], "schema_version", "999").ok());
-      }
-    }
-    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-    delete db;
-  }
+  // Rewrite the version as a future tessera would.
+  put_raw(dir / "s", kMetaCf, "schema_version", "999");
   try {
     Store::open(dir / "s");
     FAIL();
@@ -294,6 +310,23 @@ TEST(Store, OtherSchemaVersionIsRefused) {
     EXPECT_NE(std::string(e.what()).find("has schema version 999, but this tessera reads version 1"), std::string::npos)
         << e.what();
   }
+}
+
+TEST(Store, ACorruptRecordIsReportedWithItsEntry) {
+  testing::TempDir dir;
+  {
+    auto store = Store::open(dir / "s");
+    write_tiles(*store, "A", 2);
+  }
+  put_raw(dir / "s", kSlidesCf, "A", "{not json");
+  put_raw(dir / "s", kTilesCf, encode_tile_key("A", 0, 1), "\x01short");
+  const auto store = Store::open(dir / "s");
+  EXPECT_NE(error_of([&] { (void)store->slide("A"); }).find("the record of slide A: corrupt slide record"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { (void)store->slides(); }).find("the record of slide A: corrupt slide record"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { (void)store->count_tiles("A"); }).find("tile (0, 1) of slide A: corrupt tile record"),
+            std::string::npos);
 }
 
 TEST(Store, RefusesAFolderThatIsNotAStore) {

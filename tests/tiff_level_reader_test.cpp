@@ -4,7 +4,7 @@
 
 #include "base/error.h"
 #include "slide/slide.h"
-#include "test_support.h"
+#include "test_data.h"
 
 namespace tessera::stages {
 namespace {

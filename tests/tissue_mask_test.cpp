@@ -5,7 +5,7 @@
 #include "imaging/vips_runtime.h"
 #include "slide/slide.h"
 #include "slide/thumbnail.h"
-#include "test_support.h"
+#include "test_data.h"
 
 namespace tessera::stages {
 namespace {

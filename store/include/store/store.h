@@ -54,58 +54,92 @@ class SlideWriter;
 
 // One store directory: RocksDB lives in DIR/db. Thread-safe; one writer process
 // at a time, enforced by RocksDB's LOCK file.
+//
+// Every failure is a tessera::Error that names the store, slide, tile, model
+// or prompt concerned; "read failure" below is RocksDB failing to read, or a
+// stored value that does not decode. A write is one RocksDB batch: when it
+// throws, none of it is stored.
 class Store {
  public:
+  // Throws when DIR is not a tessera store (or, read-only, no store at all),
+  // another process holds its lock, or it has another schema version.
   static std::unique_ptr<Store> open(const std::filesystem::path& dir, const StoreOptions& options = {});
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  const std::filesystem::path& dir() const { return dir_; }
-  bool read_only() const { return read_only_; }
+  // Never fail.
+  [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
+  [[nodiscard]] bool read_only() const { return read_only_; }
 
-  std::optional<SlideRecord> slide(std::string_view slide_id) const;
-  std::vector<SlideRecord> slides() const;
+  // std::nullopt when the slide is absent; throws on a read failure.
+  [[nodiscard]] std::optional<SlideRecord> slide(std::string_view slide_id) const;
+  // Throws on a read failure.
+  [[nodiscard]] std::vector<SlideRecord> slides() const;
+  // Throws for an invalid slide id (keys.h), on a read-only store, or when the write fails.
   void put_slide(const SlideRecord& record);
 
   // Removes every tile of a slide (metadata and pixels) with range deletes, then
   // writes `pending` as its record: the first step of (re)doing a slide.
+  // Throws for an invalid slide id, on a read-only store, or when the write fails.
   void reset_slide(const SlideRecord& pending);
 
   // Bounded batches of one slide's tiles; see SlideWriter.
-  SlideWriter slide_writer(std::string_view slide_id, size_t max_batch_bytes = size_t{4} << 20);
+  // Throws for an invalid slide id.
+  [[nodiscard]] SlideWriter slide_writer(std::string_view slide_id, size_t max_batch_bytes = size_t{4} << 20);
 
+  // Throws on a read failure, and passes on what `visit` throws.
   void for_each_tile(std::string_view slide_id,
                      const std::function<void(const TileKey&, const TileRecord&)>& visit) const;
-  uint64_t count_tiles(std::string_view slide_id) const;
-  std::optional<std::string> tile_pixels(std::string_view slide_id, uint32_t row, uint32_t col) const;
+  // Throws on a read failure.
+  [[nodiscard]] uint64_t count_tiles(std::string_view slide_id) const;
+  // std::nullopt when the tile is absent; throws on a read failure.
+  [[nodiscard]] std::optional<std::string> tile_pixels(std::string_view slide_id, uint32_t row, uint32_t col) const;
 
-  std::optional<PromptRecord> prompt(std::string_view prompt_id) const;
-  std::vector<PromptRecord> prompts() const;
+  // std::nullopt when the prompt is absent; throws on a read failure.
+  [[nodiscard]] std::optional<PromptRecord> prompt(std::string_view prompt_id) const;
+  // Throws on a read failure.
+  [[nodiscard]] std::vector<PromptRecord> prompts() const;
 
   // Models whose latents or embeddings the store holds (meta "models/<id>").
+  // Throws for an invalid model id (keys.h), on a read-only store, or when the write fails.
   void put_model(const ModelRecord& record);
   // put_model unless the id is registered already (its first record stays).
+  // Throws as put_model does, or on a read failure.
   void ensure_model(const ModelRecord& record);
-  std::optional<ModelRecord> model(std::string_view model_id) const;
-  std::vector<ModelRecord> models() const;
+  // std::nullopt when the model is not registered; throws on a read failure.
+  [[nodiscard]] std::optional<ModelRecord> model(std::string_view model_id) const;
+  // Throws on a read failure.
+  [[nodiscard]] std::vector<ModelRecord> models() const;
 
   // Latents: one per (first-stage model, tile), keyed model prefix + tile key.
   // The tiles of a slide without a latent of the model, in key order; reads
   // keys only, so a re-encode that finds nothing to do costs a key scan.
-  std::vector<TileKey> tiles_without_latents(std::string_view model_id, std::string_view slide_id) const;
-  uint64_t count_latents(std::string_view model_id) const;
-  uint64_t count_latents(std::string_view model_id, std::string_view slide_id) const;
-  std::optional<TensorRecord> latent(std::string_view model_id, std::string_view slide_id, uint32_t row,
-                                     uint32_t col) const;
+  // Throws for an invalid model id, or on a read failure.
+  [[nodiscard]] std::vector<TileKey> tiles_without_latents(std::string_view model_id, std::string_view slide_id) const;
+  // Throws for an invalid model id, or on a read failure.
+  [[nodiscard]] uint64_t count_latents(std::string_view model_id) const;
+  // Throws for an invalid model id, or on a read failure.
+  [[nodiscard]] uint64_t count_latents(std::string_view model_id, std::string_view slide_id) const;
+  // std::nullopt when the tile has no latent of the model; throws for an
+  // invalid model id, or on a read failure.
+  [[nodiscard]] std::optional<TensorRecord> latent(std::string_view model_id, std::string_view slide_id, uint32_t row,
+                                                   uint32_t col) const;
+  // Throws for an invalid model id, on a read failure, and passes on what `visit` throws.
   void for_each_latent(std::string_view model_id, std::string_view slide_id,
                        const std::function<void(const TileKey&, const TensorRecord&)>& visit) const;
   // Writes the latents in one batch: all of them or none.
+  // Throws for an invalid model id or record, on a read-only store, or when the write fails.
   void put_latents(std::string_view model_id, const std::vector<std::pair<TileKey, TensorRecord>>& latents);
 
   // Embeddings: one per (text encoder, prompt id).
-  std::optional<TensorRecord> embedding(std::string_view model_id, std::string_view prompt_id) const;
-  std::vector<std::string> embedded_prompt_ids(std::string_view model_id) const;  // sorted
+  // std::nullopt when the prompt has no embedding of the model; throws for an
+  // invalid model id, or on a read failure.
+  [[nodiscard]] std::optional<TensorRecord> embedding(std::string_view model_id, std::string_view prompt_id) const;
+  // Sorted. Throws for an invalid model id, or on a read failure.
+  [[nodiscard]] std::vector<std::string> embedded_prompt_ids(std::string_view model_id) const;
+  // Writes the embeddings in one batch: all of them or none.
+  // Throws for an invalid model id or record, on a read-only store, or when the write fails.
   void put_embeddings(std::string_view model_id, const std::vector<std::pair<std::string, TensorRecord>>& embeddings);
 
   struct GcResult {
@@ -117,9 +151,12 @@ class Store {
   // Removes the latents, embeddings and records of every model not in `keep`
   // with range deletes, then the prompts no tile refers to and their
   // embeddings, and compacts so that the space is returned.
+  // Throws for an invalid model id in `keep`, on a read failure, on a read-only
+  // store, or when the write or the compaction fails.
   GcResult gc(const std::vector<std::string>& keep);
 
   // Forces memtables to SST/blob files (used by benchmarks to measure size).
+  // Does nothing on a read-only store; throws when RocksDB cannot flush.
   void flush();
 
  private:
@@ -146,16 +183,22 @@ class SlideWriter {
   SlideWriter(SlideWriter&&) noexcept;
   ~SlideWriter();
 
+  // Throws for an invalid record (tile_record.h), or when the batch it fills
+  // cannot be written (a read-only store, a failed write).
   void add(uint32_t row, uint32_t col, const TileRecord& record, std::string_view pixels);
   // Writes the prompt and its sources. A prompt's key is a hash of its text and
   // a source's key adds the case, so writing either again changes nothing;
   // they ride in the slide's batches.
+  // Only adds to the batch: its failure shows at the next add, add_latent or commit.
   void add_prompt(const PromptRecord& prompt);
   // A tile's latent, riding in the same batches as the tiles, so a slide
   // encoded while it is ingested is complete with its latents or not at all.
+  // Throws for an invalid model id or record, or when the batch it fills cannot be written.
   void add_latent(std::string_view model_id, uint32_t row, uint32_t col, const TensorRecord& latent);
+  // Throws when `final_record` is another slide's, or when the last batch cannot be written.
   void commit(const SlideRecord& final_record);
-  uint64_t tiles_written() const { return tiles_written_; }
+  // Never fails.
+  [[nodiscard]] uint64_t tiles_written() const { return tiles_written_; }
 
  private:
   friend class Store;

@@ -1,0 +1,45 @@
+#pragma once
+
+// What the unit tests of the torch-free libraries share: scratch directories,
+// the shared data beside the checkout and synthetic slides. Links no
+// LibTorch, so these tests build in the sanitizer build too.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "examples/synthetic_slide.h"
+
+namespace tessera::testing {
+
+// A fresh directory under the system temp dir, removed with its contents.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// ../shared/data beside the checkout (or $TESSERA_SHARED_DATA), if present.
+std::optional<std::filesystem::path> shared_data();
+
+#define TESSERA_REQUIRE_SHARED_DATA(var)                                            \
+  const auto var##_opt = ::tessera::testing::shared_data();                         \
+  if (!var##_opt) GTEST_SKIP() << "../shared/data is not present in this checkout"; \
+  const std::filesystem::path var = *var##_opt
+
+// A small synthetic slide (see examples/synthetic_slide.h), cached per spec in
+// the test's temp dir.
+std::filesystem::path make_slide(const std::filesystem::path& dir, const std::string& name,
+                                 const examples::SyntheticSlideSpec& spec);
+
+// The spec most tests use: 2048 x 1536 at 0.5 µm/px, 8 x 6 tiles of 256.
+examples::SyntheticSlideSpec small_spec();
+
+}  // namespace tessera::testing
