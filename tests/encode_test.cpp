@@ -23,9 +23,6 @@ namespace fs = std::filesystem;
 using testing::json_of;
 using testing::run_tessera;
 
-const fs::path kSchemas = fs::path(TESSERA_SOURCE_DIR) / "schemas" / "ldm";
-constexpr const char* kSlideId = "TCGA-AA-0001-01Z-00-DX1";
-
 std::unique_ptr<store::Store> open_read_only(const fs::path& dir) {
   store::StoreOptions ro;
   ro.read_only = true;
@@ -37,13 +34,13 @@ class EncodeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     slides_ = dir_ / "slides";
-    testing::make_slide(slides_, std::string(kSlideId) + ".tiff", testing::small_spec());
+    testing::make_slide(slides_, std::string(testing::kTestSlideId) + ".tiff", testing::small_spec());
     vq_ = init_weights("tiny-vq.yaml", 1);
   }
 
   std::string init_weights(const std::string& config, int seed) {
     const auto out = dir_ / (config + "." + std::to_string(seed) + ".safetensors");
-    const auto r = run_tessera({"model", "init", "--config", (kSchemas / config).string(), "--seed",
+    const auto r = run_tessera({"model", "init", "--config", (testing::kLdmConfigs / config).string(), "--seed",
                                 std::to_string(seed), "--out", out.string()});
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return out.string();
@@ -59,7 +56,7 @@ class EncodeTest : public ::testing::Test {
   testing::CommandResult encode(const fs::path& store, const std::string& config, const std::string& weights,
                                 const std::vector<std::string>& extra = {}, const std::vector<std::string>& env = {}) {
     std::vector<std::string> args = {
-        "encode",        "--store", store.string(), "--vae-config", (kSchemas / config).string(),
+        "encode",        "--store", store.string(), "--vae-config", (testing::kLdmConfigs / config).string(),
         "--vae-weights", weights,   "--progress",   "quiet",        "--json"};
     args.insert(args.end(), extra.begin(), extra.end());
     return run_tessera(args, env);
@@ -78,7 +75,7 @@ TEST_F(EncodeTest, VqLatentsHaveTheirShapeDtypeAndDecodeAsInMemory) {
   const auto summary = json_of(r);
 
   auto store = open_read_only(store_dir);
-  const uint64_t tiles = store->count_tiles(kSlideId);
+  const uint64_t tiles = store->count_tiles(testing::kTestSlideId);
   ASSERT_GT(tiles, 10u);
   EXPECT_EQ(summary["tiles_encoded"].get<uint64_t>(), tiles);
   const std::string id = summary["model_id"];
@@ -91,19 +88,19 @@ TEST_F(EncodeTest, VqLatentsHaveTheirShapeDtypeAndDecodeAsInMemory) {
   // The stored latent is the pre-quantisation h of the stored pixels, in
   // fp16; decoding it gives the image that encoding and decoding in memory
   // gives, within fp16 rounding.
-  auto vae = runtime::load_autoencoder((kSchemas / "tiny-vq.yaml").string(), vq_);
+  auto vae = runtime::load_autoencoder((testing::kLdmConfigs / "tiny-vq.yaml").string(), vq_);
   torch::NoGradGuard no_grad;
   int checked = 0;
-  store->for_each_tile(kSlideId, [&](const store::TileKey& key, const store::TileRecord&) {
+  store->for_each_tile(testing::kTestSlideId, [&](const store::TileKey& key, const store::TileRecord&) {
     if (checked == 3) return;
     ++checked;
-    const auto latent = *store->latent(id, kSlideId, key.row, key.col);
+    const auto latent = *store->latent(id, testing::kTestSlideId, key.row, key.col);
     EXPECT_EQ(latent.kind, store::TensorKind::kVqLatent);
     EXPECT_EQ(latent.dtype, store::TensorDType::kF16);
     EXPECT_EQ(latent.shape, (std::vector<uint32_t>{3, 32, 32}));
     EXPECT_FLOAT_EQ(latent.scale_factor, 1.0f);
 
-    const auto rgb = stages::decode_jpeg(*store->tile_pixels(kSlideId, key.row, key.col));
+    const auto rgb = stages::decode_jpeg(*store->tile_pixels(testing::kTestSlideId, key.row, key.col));
     auto x = torch::from_blob(const_cast<uint8_t*>(rgb.pixels.data()), {1, 64, 64, 3}, torch::kUInt8)
                  .permute({0, 3, 1, 2})
                  .to(torch::kFloat32)
@@ -129,16 +126,16 @@ TEST_F(EncodeTest, KlLatentsHoldThePosteriorMeanAndLogVariance) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string id = json_of(r)["model_id"];
   auto store = open_read_only(store_dir);
-  auto vae = runtime::load_autoencoder((kSchemas / "tiny-kl.yaml").string(), kl);
+  auto vae = runtime::load_autoencoder((testing::kLdmConfigs / "tiny-kl.yaml").string(), kl);
   torch::NoGradGuard no_grad;
   bool checked = false;
-  store->for_each_latent(id, kSlideId, [&](const store::TileKey& key, const store::TensorRecord& latent) {
+  store->for_each_latent(id, testing::kTestSlideId, [&](const store::TileKey& key, const store::TensorRecord& latent) {
     if (checked) return;
     checked = true;
     EXPECT_EQ(latent.kind, store::TensorKind::kKlMoments);
     EXPECT_EQ(latent.dtype, store::TensorDType::kF32);
     EXPECT_EQ(latent.shape, (std::vector<uint32_t>{8, 32, 32}));  // mean and logvar of 4 channels
-    const auto rgb = stages::decode_jpeg(*store->tile_pixels(kSlideId, key.row, key.col));
+    const auto rgb = stages::decode_jpeg(*store->tile_pixels(testing::kTestSlideId, key.row, key.col));
     auto x = torch::from_blob(const_cast<uint8_t*>(rgb.pixels.data()), {1, 64, 64, 3}, torch::kUInt8)
                  .permute({0, 3, 1, 2})
                  .to(torch::kFloat32)
@@ -184,7 +181,7 @@ TEST_F(EncodeTest, ReEncodingIsIncrementalPerModelAndGcFreesOldModels) {
   {
     auto store = open_read_only(store_dir);
     new_tiles = store->count_tiles("TCGA-AA-0002-01Z-00-DX1");
-    EXPECT_EQ(store->count_tiles(kSlideId), tiles);  // skipped as current
+    EXPECT_EQ(store->count_tiles(testing::kTestSlideId), tiles);  // skipped as current
   }
   ASSERT_GT(new_tiles, 0u);
   const auto third = encode(store_dir, "tiny-vq.yaml", vq2);
@@ -206,8 +203,8 @@ TEST_F(EncodeTest, ReEncodingIsIncrementalPerModelAndGcFreesOldModels) {
   EXPECT_EQ(store->count_latents(old_id), 0u);
   EXPECT_FALSE(store->model(old_id));
   EXPECT_EQ(store->count_latents(new_id), tiles + new_tiles);
-  store->for_each_tile(kSlideId, [&](const store::TileKey& key, const store::TileRecord&) {
-    EXPECT_FALSE(store->latent(old_id, kSlideId, key.row, key.col));
+  store->for_each_tile(testing::kTestSlideId, [&](const store::TileKey& key, const store::TileRecord&) {
+    EXPECT_FALSE(store->latent(old_id, testing::kTestSlideId, key.row, key.col));
   });
   EXPECT_EQ(run_tessera({"gc", "--store", store_dir.string(), "--keep", old_id}).exit_code, 1);
 }
@@ -225,8 +222,8 @@ TEST_F(EncodeTest, ReIngestingASlideDropsItsLatentsOfEveryModel) {
   }
   const auto again = encode(store_dir, "tiny-vq.yaml", vq_);
   auto store = open_read_only(store_dir);
-  EXPECT_EQ(json_of(again)["tiles_encoded"].get<uint64_t>(), store->count_tiles(kSlideId));
-  EXPECT_EQ(store->count_latents(id), store->count_tiles(kSlideId));
+  EXPECT_EQ(json_of(again)["tiles_encoded"].get<uint64_t>(), store->count_tiles(testing::kTestSlideId));
+  EXPECT_EQ(store->count_latents(id), store->count_tiles(testing::kTestSlideId));
 }
 
 TEST_F(EncodeTest, AKilledEncodeResumesWithoutDuplicates) {
@@ -239,7 +236,7 @@ TEST_F(EncodeTest, AKilledEncodeResumesWithoutDuplicates) {
   std::string id;
   {
     auto store = open_read_only(store_dir);
-    tiles = store->count_tiles(kSlideId);
+    tiles = store->count_tiles(testing::kTestSlideId);
     ASSERT_EQ(store->models().size(), 1u);
     id = store->models()[0].id;
     // Exactly the committed batches survive the kill.
@@ -251,7 +248,7 @@ TEST_F(EncodeTest, AKilledEncodeResumesWithoutDuplicates) {
   auto store = open_read_only(store_dir);
   EXPECT_EQ(store->count_latents(id), tiles);
   std::set<std::pair<uint32_t, uint32_t>> cells;
-  store->for_each_latent(id, kSlideId, [&](const store::TileKey& k, const store::TensorRecord&) {
+  store->for_each_latent(id, testing::kTestSlideId, [&](const store::TileKey& k, const store::TensorRecord&) {
     EXPECT_TRUE(cells.emplace(k.row, k.col).second);
   });
   EXPECT_EQ(cells.size(), tiles);
@@ -259,7 +256,8 @@ TEST_F(EncodeTest, AKilledEncodeResumesWithoutDuplicates) {
 
 TEST_F(EncodeTest, EncodingWhileIngestingEqualsEncodingAfterwards) {
   const auto streaming = dir_ / "streaming";
-  const auto r = ingest(streaming, {"--vae-config", (kSchemas / "tiny-vq.yaml").string(), "--vae-weights", vq_});
+  const auto r =
+      ingest(streaming, {"--vae-config", (testing::kLdmConfigs / "tiny-vq.yaml").string(), "--vae-weights", vq_});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto separate = dir_ / "separate";
   ASSERT_EQ(ingest(separate).exit_code, 0);
@@ -271,8 +269,8 @@ TEST_F(EncodeTest, EncodingWhileIngestingEqualsEncodingAfterwards) {
   ASSERT_EQ(a->count_latents(id), b->count_latents(id));
   ASSERT_GT(a->count_latents(id), 0u);
   size_t compared = 0;
-  a->for_each_latent(id, kSlideId, [&](const store::TileKey& key, const store::TensorRecord& latent) {
-    const auto other = b->latent(id, kSlideId, key.row, key.col);
+  a->for_each_latent(id, testing::kTestSlideId, [&](const store::TileKey& key, const store::TensorRecord& latent) {
+    const auto other = b->latent(id, testing::kTestSlideId, key.row, key.col);
     ASSERT_TRUE(other);
     const auto diff = (runtime::to_float_tensor(latent) - runtime::to_float_tensor(*other)).abs().max().item<float>();
     EXPECT_LE(diff, 2e-3f);
@@ -280,7 +278,8 @@ TEST_F(EncodeTest, EncodingWhileIngestingEqualsEncodingAfterwards) {
   });
   EXPECT_EQ(compared, a->count_latents(id));
   // The top-up pass of a second ingest with the same VAE finds nothing.
-  const auto rerun = ingest(streaming, {"--vae-config", (kSchemas / "tiny-vq.yaml").string(), "--vae-weights", vq_});
+  const auto rerun =
+      ingest(streaming, {"--vae-config", (testing::kLdmConfigs / "tiny-vq.yaml").string(), "--vae-weights", vq_});
   EXPECT_NE(rerun.output.find("0 tiles encoded"), std::string::npos) << rerun.output;
 }
 
@@ -300,8 +299,8 @@ TEST_F(EncodeTest, BadWeightsAreRefusedBeforeAnythingIsWritten) {
   EXPECT_NE(m.output.find("missing"), std::string::npos) << m.output;
   // Also in ingest, before the store is touched.
   const auto fresh = dir_ / "fresh";
-  const auto i =
-      ingest(fresh, {"--vae-config", (kSchemas / "tiny-vq.yaml").string(), "--vae-weights", truncated.string()});
+  const auto i = ingest(
+      fresh, {"--vae-config", (testing::kLdmConfigs / "tiny-vq.yaml").string(), "--vae-weights", truncated.string()});
   EXPECT_EQ(i.exit_code, 1);
   EXPECT_FALSE(fs::exists(fresh));
 

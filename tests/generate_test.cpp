@@ -29,9 +29,6 @@ namespace fs = std::filesystem;
 using testing::json_of;
 using testing::run_tessera;
 
-const fs::path kSchemas = fs::path(TESSERA_SOURCE_DIR) / "schemas" / "ldm";
-constexpr const char* kSlideId = "TCGA-AA-0001-01Z-00-DX1";
-
 std::optional<fs::path> clip_vocab() {
   std::vector<fs::path> candidates;
   if (const auto data = testing::shared_data()) candidates.push_back(*data / "clip");
@@ -99,19 +96,14 @@ class GenerateTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir();
     const auto initialised = *dir_ / "init.safetensors";
-    const auto init = run_tessera({"model", "init", "--config", (kSchemas / "tiny-ldm.yaml").string(), "--seed", "1",
-                                   "--out", initialised.string()});
+    const auto init = run_tessera({"model", "init", "--config", (testing::kLdmConfigs / "tiny-ldm.yaml").string(),
+                                   "--seed", "1", "--out", initialised.string()});
     ASSERT_EQ(init.exit_code, 0) << init.output;
     weights_ = *dir_ / "ldm.safetensors";
     write_conditioned_weights(initialised, weights_);
     fs::remove(initialised);
-    const auto slides = *dir_ / "slides";
-    testing::make_slide(slides, std::string(kSlideId) + ".tiff", testing::small_spec());
-    store_ = *dir_ / "store";
-    const auto ingest = run_tessera({"ingest", "--store", store_.string(), "--slides", slides.string(), "--tile", "64",
-                                     "--mpp", "2", "--progress", "quiet", "--no-qc"});
-    ASSERT_EQ(ingest.exit_code, 0) << ingest.output;
-    const auto config = (kSchemas / "tiny-ldm.yaml").string();
+    store_ = testing::ingest_test_slide(*dir_);
+    const auto config = (testing::kLdmConfigs / "tiny-ldm.yaml").string();
     vae_id_ = runtime::load_autoencoder(config, weights_.string()).id;
     text_id_ = runtime::load_text_encoder(config, weights_.string()).id;
     run_ = make_run("run", vae_id_);
@@ -125,7 +117,7 @@ class GenerateTest : public ::testing::Test {
   static fs::path make_run(const std::string& name, const std::string& vae_id) {
     const fs::path run = *dir_ / name;
     fs::create_directories(run / "checkpoints");
-    fs::copy_file(kSchemas / "tiny-ldm.yaml", run / "config.yaml");
+    fs::copy_file(testing::kLdmConfigs / "tiny-ldm.yaml", run / "config.yaml");
     fs::create_symlink(weights_, run / "checkpoints" / "step-00000001.safetensors");
     const nlohmann::json manifest = {
         {"format", "tessera-run/1"},
@@ -133,8 +125,8 @@ class GenerateTest : public ::testing::Test {
         {"config", "config.yaml"},
         {"vae_model_id", vae_id},
         {"text_model_id", text_id_},
-        {"vae", {{"config", (kSchemas / "tiny-ldm.yaml").string()}, {"weights", weights_.string()}}},
-        {"text", {{"config", (kSchemas / "tiny-ldm.yaml").string()}, {"weights", weights_.string()}}},
+        {"vae", {{"config", (testing::kLdmConfigs / "tiny-ldm.yaml").string()}, {"weights", weights_.string()}}},
+        {"text", {{"config", (testing::kLdmConfigs / "tiny-ldm.yaml").string()}, {"weights", weights_.string()}}},
         {"template", "pathldm"},
         {"token_budget", 35},
         {"seed", 0},
@@ -350,8 +342,8 @@ TEST_F(GenerateTest, TheHighestStepIsUsedAndOneLdmCheckpointGivesTheSameImages) 
   ASSERT_EQ(from_run.exit_code, 0) << from_run.output;
   EXPECT_NE(json_of(from_run)["checkpoint"].get<std::string>().find("step-00000100"), std::string::npos);
 
-  const auto ldm = generate(
-      *dir_ / "ldm", {"--config", (kSchemas / "tiny-ldm.yaml").string(), "--weights", weights_.string(), "--n", "2"});
+  const auto ldm = generate(*dir_ / "ldm", {"--config", (testing::kLdmConfigs / "tiny-ldm.yaml").string(), "--weights",
+                                            weights_.string(), "--n", "2"});
   ASSERT_EQ(ldm.exit_code, 0) << ldm.output;
   EXPECT_EQ(json_of(ldm)["model_ids"], json_of(from_run)["model_ids"]);
   EXPECT_EQ(image_files(*dir_ / "ldm"), image_files(*dir_ / "highest"));
@@ -376,7 +368,7 @@ TEST_F(GenerateTest, TheStoresEmbeddingsGiveTheImagesOfComputedOnes) {
   // to fp16 the same way): the same contexts, so the same files.
   const auto store = *dir_ / "embedded-store";
   fs::copy(store_, store, fs::copy_options::recursive);
-  const auto config = (kSchemas / "tiny-ldm.yaml").string();
+  const auto config = (testing::kLdmConfigs / "tiny-ldm.yaml").string();
   const auto e = run_tessera({"encode-text", "--store", store.string(), "--text-config", config, "--text-weights",
                               weights_.string(), "--device", "cpu", "--threads", "1", "--progress", "quiet", "--json"});
   ASSERT_EQ(e.exit_code, 0) << e.output;
@@ -448,7 +440,7 @@ TEST_F(GenerateTest, BalanceGivesEachBinTheSameNumberOfImages) {
     out << "slide,x,y,w,h,mpp,tumor,til\n";
     for (int y = 0; y < 1536; y += 256) {
       for (int x = 0; x < 2048; x += 256) {
-        out << kSlideId << ',' << x << ',' << y << ",256,256,0.5," << (x < 1024 ? 0.9 : 0.1) << ','
+        out << testing::kTestSlideId << ',' << x << ',' << y << ",256,256,0.5," << (x < 1024 ? 0.9 : 0.1) << ','
             << (y < 768 ? 0.5 : 0.1) << '\n';
       }
     }

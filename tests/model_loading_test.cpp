@@ -25,9 +25,6 @@ namespace fs = std::filesystem;
 using testing::json_of;
 using testing::run_tessera;
 
-const fs::path kSchemas = fs::path(TESSERA_SOURCE_DIR) / "schemas" / "ldm";
-constexpr const char* kSlideId = "TCGA-AA-0001-01Z-00-DX1";
-
 // A two-layer CLIP text tower with a 77-token context, so encode-text is quick.
 constexpr const char* kTinyClipJson =
     R"({"model_type": "clip_text_model", "hidden_size": 32, "intermediate_size": 64,
@@ -53,12 +50,7 @@ class ModelLoadingTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir();
-    const auto slides = *dir_ / "slides";
-    testing::make_slide(slides, std::string(kSlideId) + ".tiff", testing::small_spec());
-    store_ = *dir_ / "store";
-    const auto ingest = run_tessera({"ingest", "--store", store_.string(), "--slides", slides.string(), "--tile", "64",
-                                     "--mpp", "2", "--progress", "quiet", "--no-qc"});
-    ASSERT_EQ(ingest.exit_code, 0) << ingest.output;
+    store_ = testing::ingest_test_slide(*dir_);
   }
 
   static void TearDownTestSuite() {
@@ -108,7 +100,7 @@ fs::path ModelLoadingTest::store_;
 TEST_F(ModelLoadingTest, AutoencoderIdIsTheIdEncodeStores) {
   for (const std::string name : {"tiny-vq.yaml", "tiny-kl.yaml"}) {
     SCOPED_TRACE(name);
-    const auto config = kSchemas / name;
+    const auto config = testing::kLdmConfigs / name;
     const auto prefixed = init_weights(config, 3);
     const auto bare = write_bare(prefixed, "first_stage_model.", *dir_ / (name + ".bare.safetensors"));
     // Bare first: the store has no model of this id until that run registers it.
@@ -143,7 +135,7 @@ TEST_F(ModelLoadingTest, TextEncoderIdIncludesTheContextLengthAsEncodeTextStores
 TEST_F(ModelLoadingTest, UNetIdIsTheIdGenerateRecords) {
   // tiny-ldm.yaml's denoiser alone: its text tower (CLIP B/32) is too slow to
   // initialise here, and generate records the id runtime::load_unet gives.
-  std::string yaml = read_file(kSchemas / "tiny-ldm.yaml");
+  std::string yaml = read_file(testing::kLdmConfigs / "tiny-ldm.yaml");
   const auto first_stage = yaml.find("    first_stage_config:");
   const auto training = yaml.find("training:");
   ASSERT_NE(first_stage, std::string::npos);
@@ -164,9 +156,9 @@ TEST_F(ModelLoadingTest, UNetIdIsTheIdGenerateRecords) {
 }
 
 TEST_F(ModelLoadingTest, ErrorsNameTheFileAndTheTensorOrField) {
-  const auto vq = init_weights(kSchemas / "tiny-vq.yaml", 4);
+  const auto vq = init_weights(testing::kLdmConfigs / "tiny-vq.yaml", 4);
   try {
-    (void)runtime::load_autoencoder((kSchemas / "tiny-kl.yaml").string(), vq.string());
+    (void)runtime::load_autoencoder((testing::kLdmConfigs / "tiny-kl.yaml").string(), vq.string());
     ADD_FAILURE() << "a KL autoencoder loaded VQ weights";
   } catch (const model::WeightsError& e) {
     EXPECT_EQ(e.file(), vq.string());

@@ -76,6 +76,16 @@ nlohmann::json json_of(const CommandResult& result) {
   return nlohmann::json::parse(out.substr(begin, end + 2 - begin));
 }
 
+std::filesystem::path ingest_test_slide(const std::filesystem::path& dir) {
+  const auto slides = dir / "slides";
+  make_slide(slides, std::string(kTestSlideId) + ".tiff", small_spec());
+  const auto store = dir / "store";
+  const auto ingest = run_tessera({"ingest", "--store", store.string(), "--slides", slides.string(), "--tile", "64",
+                                   "--mpp", "2", "--progress", "quiet", "--no-qc"});
+  if (ingest.exit_code != 0) throw std::runtime_error("ingest of the test slide failed:\n" + ingest.output);
+  return store;
+}
+
 pipeline::IngestOptions quiet_ingest(const fs::path& store, std::vector<std::string> slides) {
   pipeline::IngestOptions o;
   o.store = store;

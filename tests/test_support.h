@@ -4,6 +4,7 @@
 // binary, reading its JSON, in-process ingest options. Links the pipeline, and
 // so LibTorch.
 
+#include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -13,6 +14,11 @@
 #include "test_data.h"
 
 namespace tessera::testing {
+
+// The tiny model configs (schemas/ldm/) the command tests run.
+inline const std::filesystem::path kLdmConfigs = std::filesystem::path(TESSERA_SOURCE_DIR) / "schemas" / "ldm";
+// The slide of the model tests' stores: a TCGA barcode, so that reports match it.
+inline constexpr const char* kTestSlideId = "TCGA-AA-0001-01Z-00-DX1";
 
 struct CommandResult {
   int exit_code = -1;  // or 128 + signal
@@ -35,6 +41,11 @@ CommandResult run_release_tessera(const std::vector<std::string>& args, const st
 // starts with '{' to the last line that starts with '}' (log lines, which
 // share the output, never start with a brace). Fails the test without one.
 nlohmann::json json_of(const CommandResult& result);
+
+// A store in `dir`/store holding one small slide (kTestSlideId, small_spec())
+// as 64 px tiles at 2 µm/px, ingested by the binary. Throws std::runtime_error
+// with the command's output when the ingest fails.
+std::filesystem::path ingest_test_slide(const std::filesystem::path& dir);
 
 // Ingest options with progress off, for in-process runs.
 pipeline::IngestOptions quiet_ingest(const std::filesystem::path& store, std::vector<std::string> slides);

@@ -23,8 +23,6 @@ namespace fs = std::filesystem;
 using testing::json_of;
 using testing::run_tessera;
 
-const fs::path kSchemas = fs::path(TESSERA_SOURCE_DIR) / "schemas" / "ldm";
-
 // A denoiser for 3x32x32 latents conditioned on a 32-wide text tower.
 constexpr const char* kTinyLdm = R"(model:
   base_learning_rate: 1.0e-3
@@ -94,13 +92,13 @@ class TrainTest : public ::testing::Test {
                   .exit_code,
               0);
     const auto vq = (d / "vq.safetensors").string();
-    ASSERT_EQ(
-        run_tessera({"model", "init", "--config", (kSchemas / "tiny-vq.yaml").string(), "--seed", "1", "--out", vq})
-            .exit_code,
-        0);
-    const auto encode =
-        run_tessera({"encode", "--store", (d / "store").string(), "--vae-config", (kSchemas / "tiny-vq.yaml").string(),
-                     "--vae-weights", vq, "--progress", "quiet", "--json"});
+    ASSERT_EQ(run_tessera({"model", "init", "--config", (testing::kLdmConfigs / "tiny-vq.yaml").string(), "--seed", "1",
+                           "--out", vq})
+                  .exit_code,
+              0);
+    const auto encode = run_tessera({"encode", "--store", (d / "store").string(), "--vae-config",
+                                     (testing::kLdmConfigs / "tiny-vq.yaml").string(), "--vae-weights", vq,
+                                     "--progress", "quiet", "--json"});
     ASSERT_EQ(encode.exit_code, 0) << encode.output;
     *vae_id_ = json_of(encode)["model_id"];
     std::ofstream(d / "clip.json") << R"({"model_type": "clip_text_model", "hidden_size": 32,

@@ -36,9 +36,6 @@ namespace fs = std::filesystem;
 using testing::json_of;
 using testing::run_tessera;
 
-const fs::path kSchemas = fs::path(TESSERA_SOURCE_DIR) / "schemas" / "ldm";
-constexpr const char* kSlideId = "TCGA-AA-0001-01Z-00-DX1";
-
 std::vector<std::string> lines_of(const fs::path& path) {
   std::vector<std::string> lines;
   std::ifstream in(path);
@@ -208,10 +205,10 @@ TEST(AutoencoderLoss, KlTermMatchesHandComputation) {
 std::shared_ptr<model::Autoencoder> tiny_autoencoder(const std::string& config, int seed) {
   testing::TempDir dir;
   const auto weights = dir / "w.safetensors";
-  const auto r = run_tessera({"model", "init", "--config", (kSchemas / config).string(), "--seed", std::to_string(seed),
-                              "--out", weights.string()});
+  const auto r = run_tessera({"model", "init", "--config", (testing::kLdmConfigs / config).string(), "--seed",
+                              std::to_string(seed), "--out", weights.string()});
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  auto loaded = runtime::load_autoencoder((kSchemas / config).string(), weights.string());
+  auto loaded = runtime::load_autoencoder((testing::kLdmConfigs / config).string(), weights.string());
   loaded.module->train();
   return loaded.module;
 }
@@ -403,14 +400,14 @@ class TrainVaeTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     shared_ = new testing::TempDir();
-    testing::make_slide(*shared_ / "slides", std::string(kSlideId) + ".tiff", testing::small_spec());
+    testing::make_slide(*shared_ / "slides", std::string(testing::kTestSlideId) + ".tiff", testing::small_spec());
     const auto r =
         run_tessera({"ingest", "--store", (*shared_ / "store").string(), "--slides", (*shared_ / "slides").string(),
                      "--tile", "64", "--mpp", "2", "--progress", "quiet", "--no-qc"});
     ASSERT_EQ(r.exit_code, 0) << r.output;
     for (const auto& [config, seed] : {std::pair<std::string, int>{"tiny-vq.yaml", 1}, {"tiny-kl.yaml", 3}}) {
       const auto out = *shared_ / (config + ".safetensors");
-      const auto init = run_tessera({"model", "init", "--config", (kSchemas / config).string(), "--seed",
+      const auto init = run_tessera({"model", "init", "--config", (testing::kLdmConfigs / config).string(), "--seed",
                                      std::to_string(seed), "--out", out.string()});
       ASSERT_EQ(init.exit_code, 0) << init.output;
     }
@@ -432,7 +429,7 @@ class TrainVaeTest : public ::testing::Test {
                                      "--store",
                                      store_dir().string(),
                                      "--config",
-                                     (kSchemas / config).string(),
+                                     (testing::kLdmConfigs / config).string(),
                                      "--init-weights",
                                      init.empty() ? weights(config) : init,
                                      "--out",
@@ -488,11 +485,11 @@ TEST_F(TrainVaeTest, VqLossFallsOverAShortCpuRunAndTheRunHasItsOutputs) {
   const auto summary = json_of(r);
   const auto manifest = nlohmann::json::parse(tessera::read_file(run / "run.json"));
   const auto reloaded =
-      runtime::load_autoencoder((kSchemas / "tiny-vq.yaml").string(), (run / "vae.safetensors").string());
+      runtime::load_autoencoder((testing::kLdmConfigs / "tiny-vq.yaml").string(), (run / "vae.safetensors").string());
   EXPECT_EQ(manifest["model_id"], reloaded.id);
   EXPECT_EQ(summary["model_id"], reloaded.id);
   EXPECT_EQ(manifest["init_model_id"],
-            runtime::load_autoencoder((kSchemas / "tiny-vq.yaml").string(), weights("tiny-vq.yaml")).id);
+            runtime::load_autoencoder((testing::kLdmConfigs / "tiny-vq.yaml").string(), weights("tiny-vq.yaml")).id);
   EXPECT_NE(manifest["model_id"], manifest["init_model_id"]);
   EXPECT_EQ(manifest["steps"], 40);
   EXPECT_EQ(manifest["batch"], 4);
@@ -584,8 +581,9 @@ TEST_F(TrainVaeTest, NewWeightsAreANewModelThatEncodeEncodesForEveryTileBesideTh
   const auto store = dir_ / "store";
   fs::copy(store_dir(), store, fs::copy_options::recursive);
   const auto encode = [&](const std::string& weights) {
-    return run_tessera({"encode", "--store", store.string(), "--vae-config", (kSchemas / "tiny-vq.yaml").string(),
-                        "--vae-weights", weights, "--progress", "quiet", "--json", "--threads", "1"});
+    return run_tessera({"encode", "--store", store.string(), "--vae-config",
+                        (testing::kLdmConfigs / "tiny-vq.yaml").string(), "--vae-weights", weights, "--progress",
+                        "quiet", "--json", "--threads", "1"});
   };
   const auto before = encode(weights("tiny-vq.yaml"));
   ASSERT_EQ(before.exit_code, 0) << before.output;
@@ -598,7 +596,7 @@ TEST_F(TrainVaeTest, NewWeightsAreANewModelThatEncodeEncodesForEveryTileBesideTh
                                          "--store",
                                          store.string(),
                                          "--config",
-                                         (kSchemas / "tiny-vq.yaml").string(),
+                                         (testing::kLdmConfigs / "tiny-vq.yaml").string(),
                                          "--init-weights",
                                          weights("tiny-vq.yaml"),
                                          "--out",
@@ -628,7 +626,7 @@ TEST_F(TrainVaeTest, NewWeightsAreANewModelThatEncodeEncodesForEveryTileBesideTh
   auto opened = store::Store::open(store, ro);
   EXPECT_EQ(opened->count_latents(old_id), tiles);
   EXPECT_EQ(opened->count_latents(new_id), tiles);
-  EXPECT_EQ(opened->count_tiles(kSlideId), tiles);
+  EXPECT_EQ(opened->count_tiles(testing::kTestSlideId), tiles);
 }
 
 TEST_F(TrainVaeTest, BadInputsAreClearErrorsAndWriteNothing) {
@@ -647,7 +645,7 @@ TEST_F(TrainVaeTest, BadInputsAreClearErrorsAndWriteNothing) {
                                      "--store",
                                      empty.string(),
                                      "--config",
-                                     (kSchemas / "tiny-vq.yaml").string(),
+                                     (testing::kLdmConfigs / "tiny-vq.yaml").string(),
                                      "--init-weights",
                                      weights("tiny-vq.yaml"),
                                      "--out",
