@@ -102,7 +102,7 @@ class GenerateTest : public ::testing::Test {
     weights_ = *dir_ / "ldm.safetensors";
     write_conditioned_weights(initialised, weights_);
     fs::remove(initialised);
-    store_ = testing::ingest_test_slide(*dir_);
+    store_ = testing::ingest_test_slide(dir_->path());
     const auto config = (testing::kLdmConfigs / "tiny-ldm.yaml").string();
     vae_id_ = runtime::load_autoencoder(config, weights_.string()).id;
     text_id_ = runtime::load_text_encoder(config, weights_.string()).id;

@@ -50,7 +50,7 @@ class ModelLoadingTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir();
-    store_ = testing::ingest_test_slide(*dir_);
+    store_ = testing::ingest_test_slide(dir_->path());
   }
 
   static void TearDownTestSuite() {
