@@ -2,24 +2,20 @@
 
 #include <xxhash.h>
 
-#include <charconv>
 #include <cstdint>
 #include <optional>
 #include <string_view>
 #include <vector>
 
 #include "base/error.h"
+#include "base/number_text.h"
 
 namespace tessera::config {
 namespace {
 
 std::string number(int64_t value) { return std::to_string(value); }
 
-std::string number(double value) {
-  char buffer[64];
-  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
-  return std::string(buffer, result.ptr);
-}
+std::string number(double value) { return shortest_decimal(value); }
 
 std::string number(bool value) { return value ? "true" : "false"; }
 

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <future>
 #include <nlohmann/json.hpp>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/number_text.h"
 #include "interrupt.h"
 #include "run_clock.h"
 #include "runtime/loss_log.h"
@@ -23,13 +23,6 @@
 namespace tessera::pipeline {
 namespace {
 namespace fs = std::filesystem;
-
-// Shortest text that reads back as the same double.
-std::string number(double value) {
-  char text[32];
-  const auto result = std::to_chars(text, text + sizeof text, value);
-  return std::string(text, result.ptr);
-}
 
 runtime::VaeTrainingOptions trainer_options(const TrainVaeOptions& options) {
   runtime::VaeTrainingOptions o;
@@ -60,8 +53,8 @@ runtime::RunSettings run_settings(const TrainVaeOptions& options, const runtime:
   return {{"init_model_id", trainer.initial_model_id()},
           {"batch", std::to_string(options.batch)},
           {"seed", std::to_string(options.seed)},
-          {"learning_rate", number(options.learning_rate)},
-          {"max_grad_norm", number(options.max_grad_norm)},
+          {"learning_rate", shortest_decimal(options.learning_rate)},
+          {"max_grad_norm", shortest_decimal(options.max_grad_norm)},
           {"perceptual", trainer.perceptual() ? "on" : "off"},
           {"crop", std::to_string(crop)},
           {"tiles", std::to_string(tiles.tiles.size())}};
@@ -129,13 +122,13 @@ void train_steps(runtime::VaeTrainer& trainer, runtime::CropSource& source, cons
     const runtime::VaeStepLoss loss = trainer.step(pixels.data(), size_t(options.batch), crop);
     if (!std::isfinite(loss.loss)) {
       if (next.valid()) next.wait();
-      throw Error("train-vae: the loss is " + number(loss.loss) + " at step " + std::to_string(step + 1) +
+      throw Error("train-vae: the loss is " + shortest_decimal(loss.loss) + " at step " + std::to_string(step + 1) +
                   " (lower --lr, or set --clip-grad); the last checkpoint is intact");
     }
     losses.append(trainer.step_count(), loss);
     if (step == summary.first_step) summary.first_loss = loss.loss;
     summary.last_loss = loss.loss;
-    progress.set_detail("loss " + number(loss.loss));
+    progress.set_detail("loss " + shortest_decimal(loss.loss));
     progress.tiles_done(1);
     if (trainer.step_count() % options.checkpoint_every == 0 || trainer.step_count() == options.steps) save();
   }
@@ -204,7 +197,7 @@ TrainVaeSummary run_train_vae(const TrainVaeOptions& options) {
   if (mode != Progress::Mode::kQuiet) {
     spdlog::info("train-vae: {} model {} on {} tiles of {} slides, crops of {} px, batch {}, lr {}, on the {}{}",
                  summary.architecture, summary.initial_model_id, tiles.tiles.size(), tiles.slide_ids.size(), crop,
-                 options.batch, number(options.learning_rate), trainer.on_gpu() ? "GPU" : "CPU",
+                 options.batch, shortest_decimal(options.learning_rate), trainer.on_gpu() ? "GPU" : "CPU",
                  resumed ? ", resumed at step " + std::to_string(summary.first_step) : std::string());
     if (options.resume && !resumed)
       spdlog::info("train-vae: no checkpoint in {}: starting at step 0", run.root().string());

@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -10,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/file_io.h"
+#include "base/number_text.h"
 #include "imaging/loss_plot.h"
 #include "runtime/ldm_training.h"
 #include "runtime/vae_training.h"
@@ -28,13 +28,6 @@ bool is_number(const std::string& text) {
   char* end = nullptr;
   std::strtod(text.c_str(), &end);
   return !text.empty() && end == text.c_str() + text.size();
-}
-
-// Shortest text that reads back as the same double.
-std::string shortest(double value) {
-  char text[32];
-  const auto result = std::to_chars(text, text + sizeof text, value);
-  return std::string(text, result.ptr);
 }
 
 }  // namespace
@@ -87,8 +80,9 @@ void LossLog::append(int64_t step, const LdmStepLoss& loss) const {
 }
 
 void LossLog::append(int64_t step, const VaeStepLoss& loss) const {
-  append_row(std::to_string(step) + "," + shortest(loss.loss) + "," + shortest(loss.rec) + "," +
-             shortest(loss.regulariser) + "," + shortest(loss.perceptual) + "," + shortest(loss.learning_rate));
+  append_row(std::to_string(step) + "," + shortest_decimal(loss.loss) + "," + shortest_decimal(loss.rec) + "," +
+             shortest_decimal(loss.regulariser) + "," + shortest_decimal(loss.perceptual) + "," +
+             shortest_decimal(loss.learning_rate));
 }
 
 void LossLog::plot(const std::string& title, const std::vector<LossColumn>& columns) const {

@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <sstream>
+#include <stdexcept>
 #include <system_error>
 #include <utility>
 
@@ -147,6 +148,8 @@ void RunFolder::check_resume_settings(int64_t step, const RunSettings& current) 
 }
 
 void RunFolder::keep_only_training_state(int64_t step) const {
+  // An LDM run's state is its weights file: every checkpoint is kept.
+  if (kind_ == RunKind::kLdm) throw std::logic_error("keep_only_training_state: an LDM run's state is its weights");
   const std::string suffix = state_suffix(kind_);
   for (const auto& entry : fs::directory_iterator(checkpoints())) {
     const auto found = step_of(entry.path().filename().string(), suffix);

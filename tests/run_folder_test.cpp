@@ -9,6 +9,7 @@
 
 #include <fstream>
 #include <functional>
+#include <stdexcept>
 #include <string>
 
 #include "base/error.h"
@@ -90,6 +91,13 @@ TEST(RunFolder, AVaeRunResumesFromTheNewestStepWithBothFilesAndKeepsOneState) {
   EXPECT_FALSE(fs::exists(run.training_state(4)));
   EXPECT_FALSE(fs::exists(run.training_state(16)));
   EXPECT_TRUE(fs::exists(run.weights(12)));
+
+  // An LDM run's training states are its weights: none is deleted.
+  const RunFolder ldm(dir / "ldm", RunKind::kLdm);
+  touch(ldm.weights(1));
+  touch(ldm.weights(2));
+  EXPECT_THROW(ldm.keep_only_training_state(2), std::logic_error);
+  EXPECT_TRUE(fs::exists(ldm.weights(1)));
 }
 
 TEST(RunFolder, ARunWithoutCheckpointsIsNamedWhenWeightsAreAskedFor) {

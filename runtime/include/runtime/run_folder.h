@@ -84,8 +84,10 @@ class RunFolder {
   // first setting whose recorded value (or its absence) differs from `current`;
   // model::WeightsError when the state file cannot be read.
   void check_resume_settings(int64_t step, const RunSettings& current) const;
-  // Deletes every training state but `step`'s: only the newest is needed to
-  // resume. Throws std::filesystem::filesystem_error naming the file.
+  // VAE runs: deletes every training state but `step`'s, since only the
+  // newest is needed to resume. Throws std::filesystem::filesystem_error
+  // naming the file; std::logic_error for an LDM run, whose states are its
+  // weights.
   void keep_only_training_state(int64_t step) const;
 
   // Throws tessera::Error naming run.json when it is missing, not a JSON
