@@ -74,10 +74,7 @@ ModelSources resolve_models(const GenerateOptions& options) {
   if (manifest.has("template")) s.template_name = manifest.string("template");
   if (manifest.has("token_budget")) {
     const uint64_t budget = manifest.unsigned_integer("token_budget");
-    if (budget < stages::kMinTokenBudget || budget > stages::kClipContext) {
-      throw Error(run.manifest().string() + ": field \"token_budget\" must be an integer in " +
-                  std::to_string(stages::kMinTokenBudget) + ".." + std::to_string(stages::kClipContext));
-    }
+    stages::check_token_budget(budget, run.manifest().string() + ": field \"token_budget\"");
     s.token_budget = size_t(budget);
   }
   return s;
