@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   tessera::cli::add_encode_command(app, exit_code);
   tessera::cli::add_encode_text_command(app, exit_code);
   tessera::cli::add_gc_command(app, exit_code);
+  tessera::cli::add_repair_command(app, exit_code);
   tessera::cli::add_train_command(app, exit_code);
   tessera::cli::add_train_vae_command(app, exit_code);
   tessera::cli::add_generate_command(app, exit_code);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "base/error.h"
@@ -48,6 +49,41 @@ std::string describe_open_failure(const fs::path& db_dir, const rocksdb::Status&
   return "cannot open store " + db_dir.parent_path().string() + ": " + text;
 }
 
+// Thrown by Store::open for a damaged write-ahead log; Store::repair tells it
+// from every other failure.
+class DamagedLogError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Whether the store opens (read-only, changing nothing) when the replay of its
+// write-ahead log stops at the damage: then the damage is in the log, and
+// nowhere else.
+bool opens_up_to_the_damage(rocksdb::DBOptions db_options, const fs::path& db_dir,
+                            const std::vector<rocksdb::ColumnFamilyDescriptor>& descriptors) {
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  if (!rocksdb::DB::OpenForReadOnly(db_options, db_dir.string(), descriptors, &handles, &raw).ok()) return false;
+  for (auto* handle : handles) raw->DestroyColumnFamilyHandle(handle);
+  delete raw;
+  return true;
+}
+
+std::string describe_damaged_log(const fs::path& db_dir, const rocksdb::Status& s) {
+  std::vector<std::string> logs;
+  for (const auto& entry : fs::directory_iterator(db_dir)) {
+    if (entry.path().extension() == ".log") logs.push_back(entry.path().string());
+  }
+  std::sort(logs.begin(), logs.end());
+  std::string names;
+  for (const auto& log : logs) names += (names.empty() ? "" : ", ") + log;
+  const std::string store = db_dir.parent_path().string();
+  return "store " + store + " has a damaged write-ahead log (" + names + "): " + s.ToString() +
+         ". Its last writes cannot all be read back, so it is not opened. `tessera repair --store " + store +
+         "` recovers it to the last consistent point before the damage and reports what that drops";
+}
+
 void check(const rocksdb::Status& s, const std::string& what) {
   if (!s.ok()) throw Error(what + ": " + s.ToString());
 }
@@ -69,6 +105,10 @@ std::string tile_text(std::string_view slide_id, uint32_t row, uint32_t col) {
 }  // namespace
 
 std::unique_ptr<Store> Store::open(const fs::path& dir, const StoreOptions& options) {
+  return open(dir, options, LogReplay::kRefuseDamage);
+}
+
+std::unique_ptr<Store> Store::open(const fs::path& dir, const StoreOptions& options, LogReplay replay) {
   const fs::path db_dir = dir / "db";
   const bool exists = fs::exists(db_dir / "CURRENT");
   if (!exists) {
@@ -109,6 +149,21 @@ std::unique_ptr<Store> Store::open(const fs::path& dir, const StoreOptions& opti
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 4;
+  switch (replay) {
+    case LogReplay::kRefuseDamage:
+      // Not kAbsoluteConsistency: that refuses the torn last record a kill
+      // leaves as well, and resuming after kill -9 must open the store.
+      // Not RocksDB's default kPointInTimeRecovery: that stops at damage
+      // anywhere without a word, and the writes after it are silently gone.
+      db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+      break;
+    case LogReplay::kStopAtDamage:
+      db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+      break;
+    case LogReplay::kSkipDamage:
+      db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords;
+      break;
+  }
 
   auto store = std::unique_ptr<Store>(new Store());
   store->dir_ = dir;
@@ -127,7 +182,13 @@ std::unique_ptr<Store> Store::open(const fs::path& dir, const StoreOptions& opti
   } else {
     s = rocksdb::DB::Open(db_options, db_dir.string(), descriptors, &store->handles_, &raw);
   }
-  if (!s.ok()) throw Error(describe_open_failure(db_dir, s));
+  if (!s.ok()) {
+    if (replay == LogReplay::kRefuseDamage && s.IsCorruption() &&
+        opens_up_to_the_damage(db_options, db_dir, descriptors)) {
+      throw DamagedLogError(describe_damaged_log(db_dir, s));
+    }
+    throw Error(describe_open_failure(db_dir, s));
+  }
   store->db_.reset(raw);
   for (const auto& d : descriptors) store->handle_names_.push_back(d.name);
 
@@ -156,6 +217,10 @@ std::unique_ptr<Store> Store::open(const fs::path& dir, const StoreOptions& opti
 
 Store::~Store() {
   if (db_) {
+    // The memtables go to table files, whose blocks carry checksums, so the
+    // write-ahead log of a store closed cleanly holds nothing to lose. A
+    // failed flush leaves them in the log, which the next open replays.
+    if (!read_only_) db_->Flush(rocksdb::FlushOptions(), handles_).PermitUncheckedError();
     for (auto* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
     db_->Close();
     db_.reset();
@@ -507,6 +572,71 @@ Store::GcResult Store::gc(const std::vector<std::string>& keep) {
   for (const char* name : {kLatentsCf, kLatentIndexCf, kEmbeddingsCf, kPromptsCf}) {
     check(db_->CompactRange(compact, cf(name), nullptr, nullptr), std::string("compaction of ") + name + " failed");
   }
+  return result;
+}
+
+StoreCounts Store::counts() const {
+  StoreCounts c;
+  for (const auto& slide : slides()) {
+    ++c.slides;
+    c.complete_slides += slide.status == SlideStatus::kComplete;
+  }
+  const auto all_keys = [&](const char* name) {
+    uint64_t n = 0;
+    if (!has_cf(name)) return n;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(name)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+    check(it->status(), std::string("cannot scan ") + name + " of store " + dir_.string());
+    return n;
+  };
+  c.tiles = all_keys(kTilesCf);
+  c.latents = all_keys(kLatentIndexCf);
+  c.embeddings = all_keys(kEmbeddingsCf);
+  c.prompts = prompts().size();
+  return c;
+}
+
+RepairResult Store::repair(const fs::path& dir) {
+  if (!fs::exists(dir / "db" / "CURRENT")) throw Error("no tessera store at " + dir.string());
+  RepairResult result;
+  try {
+    const auto whole = open(dir, StoreOptions(), LogReplay::kRefuseDamage);
+    result.before = result.after = whole->counts();
+    return result;
+  } catch (const DamagedLogError&) {
+    result.log_damaged = true;
+  }
+  std::map<std::string, std::string> status_before;
+  try {
+    StoreOptions view;
+    view.read_only = true;
+    const auto skipped = open(dir, view, LogReplay::kSkipDamage);
+    result.before = skipped->counts();
+    for (const auto& slide : skipped->slides()) status_before[slide.id] = to_string(slide.status);
+  } catch (const Error&) {
+    // Skipping the damaged records can leave pieces of writes that RocksDB
+    // cannot apply ("Write batch content corrupted"): the view is best effort.
+  }
+  // A writable open at the last consistent point: RocksDB writes what it
+  // replayed to table files and starts a new log, so that the store opens
+  // normally from now on.
+  const auto repaired = open(dir, StoreOptions(), LogReplay::kStopAtDamage);
+  repaired->flush();
+  result.after = repaired->counts();
+  std::map<std::string, std::string> status_after;
+  for (const auto& slide : repaired->slides()) status_after[slide.id] = to_string(slide.status);
+  if (!result.before) return result;
+  const std::string absent = "absent";
+  for (const auto& [id, before] : status_before) {
+    const auto after = status_after.find(id);
+    const std::string now = after == status_after.end() ? absent : after->second;
+    if (now != before) result.slides_rolled_back.push_back({id, before, now});
+  }
+  for (const auto& [id, after] : status_after) {
+    if (!status_before.count(id)) result.slides_rolled_back.push_back({id, absent, after});
+  }
+  std::sort(result.slides_rolled_back.begin(), result.slides_rolled_back.end(),
+            [](const SlideRollback& a, const SlideRollback& b) { return a.id < b.id; });
   return result;
 }
 

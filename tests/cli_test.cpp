@@ -222,5 +222,48 @@ TEST_F(CliTest, KillNineAtARandomTileThenRerunFinishesWithoutDuplicates) {
   }
 }
 
+TEST_F(CliTest, ADamagedLogIsRefusedByEveryCommandAndRepairRecoversTheStore) {
+  const fs::path store = dir_ / "s";
+  const std::vector<std::string> ingest = {
+      "ingest", "--store", store.string(), "--slides",          (dir_ / "slides").string(),
+      "--jobs", "1",       "--no-qc",      "--write-batch-kib", "4"};
+  // Killed in slide B: every write of the run is in the log only.
+  const auto killed = run_tessera(ingest, {"TESSERA_CRASH_AT=ingest.tile_stored:30"});
+  ASSERT_EQ(killed.exit_code, 128 + 9) << killed.output;
+  const auto log = testing::write_ahead_log(store);
+  testing::flip_bytes(log, fs::file_size(log) / 2, 16);
+
+  const std::string refused = "store " + store.string() + " has a damaged write-ahead log (" + log.string() + ")";
+  for (const auto& args : {std::vector<std::string>{"info", "--store", store.string()}, ingest}) {
+    const auto r = run_tessera(args);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find(refused), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("`tessera repair --store " + store.string() + "`"), std::string::npos) << r.output;
+  }
+
+  const auto repaired = run_tessera({"repair", "--store", store.string(), "--json"});
+  ASSERT_EQ(repaired.exit_code, 0) << repaired.output;
+  const auto j = testing::json_of(repaired);
+  EXPECT_EQ(j["store"], store.string());
+  EXPECT_EQ(j["log_damaged"], true);
+  for (const auto* count : {"slides", "complete_slides", "tiles", "latents", "embeddings", "prompts"}) {
+    EXPECT_TRUE(j["after"][count].is_number_unsigned()) << count;
+    // `before` is null when RocksDB cannot read the log past the damage.
+    if (!j["before"].is_null()) EXPECT_TRUE(j["before"][count].is_number_unsigned()) << count;
+  }
+  EXPECT_TRUE(j["slides_rolled_back"].is_array());
+  // Slide B, in flight at the kill, is not complete: the rerun redoes it.
+  EXPECT_LT(j["after"]["complete_slides"].get<uint64_t>(), 2u) << repaired.output;
+  EXPECT_NE(repaired.output.find("recovered to its last consistent point"), std::string::npos) << repaired.output;
+  // The store opens again, holds what repair kept, and the rerun completes it.
+  EXPECT_EQ(info(store)["slides"].size(), j["after"]["slides"].get<size_t>());
+  const auto again = run_tessera({"repair", "--store", store.string(), "--json"});
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(testing::json_of(again)["log_damaged"], false);
+  const auto rerun = run_tessera(ingest);
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
+  EXPECT_EQ(info(store)["totals"]["complete"], 2);
+}
+
 }  // namespace
 }  // namespace tessera

@@ -329,6 +329,115 @@ TEST(Store, ACorruptRecordIsReportedWithItsEntry) {
             std::string::npos);
 }
 
+// A copy of a store's files taken while it is open, as a writer killed now
+// leaves them: its writes since the open are in the write-ahead log only.
+fs::path copy_of_open_store(const fs::path& store_dir, const fs::path& to) {
+  fs::create_directories(to);
+  fs::copy(store_dir / "db", to / "db", fs::copy_options::recursive);
+  return to;
+}
+
+// Slides A, B and C of 4 tiles each, one write each, in a store left as a
+// killed writer leaves it; returns the write-ahead log's length after A.
+// B's pixels are larger than a block of the log (32 KiB), so that C's write
+// starts in another block: a damaged block is skipped whole.
+uint64_t killed_store_of_three_slides(const fs::path& live, const fs::path& copy) {
+  auto store = Store::open(live);
+  write_tiles(*store, "A", 4);
+  const uint64_t after_a = fs::file_size(testing::write_ahead_log(live));
+  {
+    auto writer = store->slide_writer("B");
+    for (uint32_t i = 0; i < 4; ++i) writer.add(0, i, tile(i), std::string(20000, char('a' + i)));
+    auto r = record("B", SlideStatus::kComplete);
+    r.tiles_kept = 4;
+    writer.commit(r);
+  }
+  write_tiles(*store, "C", 4);
+  copy_of_open_store(live, copy);
+  return after_a;
+}
+
+TEST(Store, ADamagedWriteAheadLogIsRefusedWithTheStoreNamed) {
+  testing::TempDir dir;
+  const uint64_t after_a = killed_store_of_three_slides(dir / "live", dir / "s");
+  const auto log = testing::write_ahead_log(dir / "s");
+  // Inside B's write, past its record header.
+  testing::flip_bytes(log, after_a + 40, 4);
+  for (const bool read_only : {false, true}) {
+    StoreOptions options;
+    options.read_only = read_only;
+    const std::string message = error_of([&] { Store::open(dir / "s", options); });
+    EXPECT_NE(message.find("store " + (dir / "s").string() + " has a damaged write-ahead log (" + log.string() + ")"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("`tessera repair --store " + (dir / "s").string() + "`"), std::string::npos) << message;
+  }
+}
+
+TEST(Store, ALogTornAtItsEndOpensWithoutTheUnfinishedWrite) {
+  // kill -9 in the middle of a write: the store opens, as a resume needs.
+  testing::TempDir dir;
+  const uint64_t after_a = killed_store_of_three_slides(dir / "live", dir / "s");
+  fs::resize_file(testing::write_ahead_log(dir / "s"), after_a + 40);
+  const auto store = Store::open(dir / "s");
+  EXPECT_EQ(store->count_tiles("A"), 4u);
+  EXPECT_FALSE(store->slide("B"));
+  EXPECT_FALSE(store->slide("C"));
+}
+
+TEST(Store, AStoreClosedCleanlyKeepsNothingInItsLog) {
+  testing::TempDir dir;
+  {
+    auto store = Store::open(dir / "s");
+    write_tiles(*store, "A", 4);
+  }
+  EXPECT_EQ(fs::file_size(testing::write_ahead_log(dir / "s")), 0u);
+  EXPECT_EQ(Store::open(dir / "s")->count_tiles("A"), 4u);
+}
+
+TEST(Store, RepairKeepsTheWritesBeforeTheDamageAndReportsWhatItDrops) {
+  testing::TempDir dir;
+  const uint64_t after_a = killed_store_of_three_slides(dir / "live", dir / "s");
+  testing::flip_bytes(testing::write_ahead_log(dir / "s"), after_a + 40, 4);
+
+  const auto r = Store::repair(dir / "s");
+  EXPECT_TRUE(r.log_damaged);
+  // B's damaged write is unreadable; C's, after it, is readable but dropped:
+  // it is not consistent without B's.
+  ASSERT_TRUE(r.before);
+  EXPECT_EQ(r.before->slides, 2u);
+  EXPECT_EQ(r.before->complete_slides, 2u);
+  EXPECT_EQ(r.before->tiles, 8u);
+  EXPECT_EQ(r.after.slides, 1u);
+  EXPECT_EQ(r.after.complete_slides, 1u);
+  EXPECT_EQ(r.after.tiles, 4u);
+  ASSERT_EQ(r.slides_rolled_back.size(), 1u);
+  EXPECT_EQ(r.slides_rolled_back[0].id, "C");
+  EXPECT_EQ(r.slides_rolled_back[0].before, "complete");
+  EXPECT_EQ(r.slides_rolled_back[0].after, "absent");
+
+  // The repaired store opens as any other, and a second repair finds nothing.
+  {
+    const auto store = Store::open(dir / "s");
+    EXPECT_EQ(store->count_tiles("A"), 4u);
+    EXPECT_FALSE(store->slide("C"));
+  }
+  const auto again = Store::repair(dir / "s");
+  EXPECT_FALSE(again.log_damaged);
+  EXPECT_EQ(again.after.tiles, 4u);
+  EXPECT_TRUE(again.slides_rolled_back.empty());
+}
+
+TEST(Store, RepairTakesTheStoresLockAndNeverCreatesAStore) {
+  testing::TempDir dir;
+  const auto holder = Store::open(dir / "s");
+  const std::string message = error_of([&] { Store::repair(dir / "s"); });
+  EXPECT_NE(message.find("is in use by another process"), std::string::npos) << message;
+  fs::create_directories(dir / "empty");
+  EXPECT_EQ(error_of([&] { Store::repair(dir / "empty"); }), "no tessera store at " + (dir / "empty").string());
+  EXPECT_TRUE(fs::is_empty(dir / "empty"));
+}
+
 TEST(Store, RefusesAFolderThatIsNotAStore) {
   testing::TempDir dir;
   fs::create_directories(dir / "photos");

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <stdexcept>
 
 namespace tessera::testing {
@@ -17,6 +18,29 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ignored;
   fs::remove_all(path_, ignored);
+}
+
+fs::path write_ahead_log(const fs::path& store_dir) {
+  fs::path largest;
+  for (const auto& entry : fs::directory_iterator(store_dir / "db")) {
+    if (entry.path().extension() != ".log") continue;
+    if (largest.empty() || entry.file_size() > fs::file_size(largest)) largest = entry.path();
+  }
+  if (largest.empty()) throw std::runtime_error("no write-ahead log in " + (store_dir / "db").string());
+  return largest;
+}
+
+void flip_bytes(const fs::path& file, uint64_t offset, uint64_t count) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  for (uint64_t i = offset; i < offset + count; ++i) {
+    f.seekg(std::streamoff(i));
+    const int byte = f.get();
+    if (byte == std::char_traits<char>::eof())
+      throw std::runtime_error(file.string() + " ends before the bytes to flip");
+    f.seekp(std::streamoff(i));
+    f.put(char(byte ^ 0xFF));
+  }
+  if (!f.flush()) throw std::runtime_error("cannot write " + file.string());
 }
 
 std::optional<fs::path> shared_data() {

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -25,6 +26,13 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// The write-ahead log of a store: the largest of DIR/db/*.log (RocksDB
+// starts a new, empty one when it flushes).
+std::filesystem::path write_ahead_log(const std::filesystem::path& store_dir);
+
+// Inverts `count` bytes of a file from `offset` on, as a failing disk would.
+void flip_bytes(const std::filesystem::path& file, uint64_t offset, uint64_t count);
 
 // ../shared/data beside the checkout (or $TESSERA_SHARED_DATA), if present.
 std::optional<std::filesystem::path> shared_data();

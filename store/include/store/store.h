@@ -52,6 +52,39 @@ struct StoreOptions {
 
 class SlideWriter;
 
+// How much a store holds: what `tessera repair` compares before and after.
+struct StoreCounts {
+  uint64_t slides = 0;
+  uint64_t complete_slides = 0;
+  uint64_t tiles = 0;
+  uint64_t latents = 0;     // of every first-stage model
+  uint64_t embeddings = 0;  // of every text encoder
+  uint64_t prompts = 0;
+};
+
+// A slide whose record repair changed: "complete", "pending", "failed" or
+// "absent" (no record).
+struct SlideRollback {
+  std::string id;
+  std::string before;
+  std::string after;
+};
+
+// What Store::repair found and did.
+struct RepairResult {
+  // false when the write-ahead log replayed whole, and nothing was changed.
+  bool log_damaged = false;
+  // The store as its damaged log gives it with the damaged records skipped:
+  // every write the log still holds readable. std::nullopt when RocksDB
+  // cannot replay the log past the damage (what follows it is unreadable).
+  std::optional<StoreCounts> before;
+  // The store now: the last consistent point, the writes up to the damage.
+  StoreCounts after;
+  // The slides whose record differs between `before` and `after`, by id;
+  // empty when `before` is unknown.
+  std::vector<SlideRollback> slides_rolled_back;
+};
+
 // One store directory: RocksDB lives in DIR/db. Thread-safe; one writer process
 // at a time, enforced by RocksDB's LOCK file.
 //
@@ -62,8 +95,17 @@ class SlideWriter;
 class Store {
  public:
   // Throws when DIR is not a tessera store (or, read-only, no store at all),
-  // another process holds its lock, or it has another schema version.
+  // another process holds its lock, it has another schema version, or its
+  // write-ahead log is damaged. A record torn at the very end of the log, as
+  // a writer killed mid-write leaves it, is not damage: that unfinished write
+  // is dropped, as every write of a killed run that never finished is.
   static std::unique_ptr<Store> open(const std::filesystem::path& dir, const StoreOptions& options = {});
+  // Opens DIR, a store whose write-ahead log is damaged, at its last
+  // consistent point: the log is replayed up to the first damaged record, and
+  // the writes from there on are dropped. Takes the store's lock like every
+  // writer. A store whose log is whole is left as it is.
+  // Throws as open() does, but never for a damaged log.
+  static RepairResult repair(const std::filesystem::path& dir);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -155,12 +197,22 @@ class Store {
   // store, or when the write or the compaction fails.
   GcResult gc(const std::vector<std::string>& keep);
 
+  // Throws on a read failure.
+  [[nodiscard]] StoreCounts counts() const;
+
   // Forces memtables to SST/blob files (used by benchmarks to measure size).
   // Does nothing on a read-only store; throws when RocksDB cannot flush.
   void flush();
 
  private:
   friend class SlideWriter;
+  // What opening does with a damaged record of the write-ahead log.
+  enum class LogReplay {
+    kRefuseDamage,  // throw; only a torn last record is dropped
+    kStopAtDamage,  // keep the writes before it, drop it and every later one
+    kSkipDamage,    // drop the damaged records only (read-only: a view, never stored)
+  };
+  static std::unique_ptr<Store> open(const std::filesystem::path& dir, const StoreOptions& options, LogReplay replay);
   Store() = default;
   void write(rocksdb::WriteBatch& batch);
   rocksdb::ColumnFamilyHandle* cf(const char* name) const;
