@@ -1,8 +1,14 @@
 #include "slide/slide.h"
 
+#include <fcntl.h>
 #include <openslide.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <optional>
 
 #include "base/error.h"
 
@@ -14,9 +20,25 @@ std::string vendor_or_empty(const PropertyMap& properties) {
   return it == properties.end() ? std::string() : it->second;
 }
 
+// Why a file cannot be a slide before any format is tried: it is gone, cannot
+// be read, is not a file, or is empty. std::nullopt when it can be read.
+std::optional<std::string> unreadable_because(const std::string& path) {
+  std::error_code error;
+  const auto status = std::filesystem::status(path, error);
+  if (status.type() == std::filesystem::file_type::not_found) return std::string("the file is missing");
+  if (error) return std::string("cannot read the file: ") + error.message();
+  if (!std::filesystem::is_regular_file(status)) return std::string("not a regular file");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::string("cannot read the file: ") + std::strerror(errno);
+  ::close(fd);
+  if (std::filesystem::file_size(path, error) == 0 && !error) return std::string("the file is empty (0 bytes)");
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::shared_ptr<Slide> Slide::open(const std::string& path, bool direct_tiff) {
+  if (const auto reason = unreadable_because(path)) throw Error(path + ": " + *reason);
   const char* vendor = openslide_detect_vendor(path.c_str());
   openslide_t* handle = openslide_open(path.c_str());
   if (!handle) {

@@ -3,6 +3,8 @@
 #include <tiffio.h>
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 
 #include "base/error.h"
@@ -13,19 +15,44 @@ namespace {
 // Decoded tiles kept for neighbouring reads: 32 MiB, like OpenSlide's cache.
 constexpr size_t kCacheBytes = size_t{32} << 20;
 
-// libtiff reports through global handlers; a probe must stay silent and a read
-// failure is reported through the return value.
-void silence_libtiff() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    TIFFSetWarningHandler(nullptr);
-    TIFFSetErrorHandler(nullptr);
-  });
+// What libtiff reported on one handle. Its JPEG codec passes libjpeg's
+// warnings on ("Corrupt JPEG data: ...", "Premature end of JPEG file"):
+// libjpeg then fills in what it could not decode and carries on, so a warning
+// while a tile is decoded means the tile's pixels are not the slide's.
+struct Diagnostics {
+  std::string first;  // "module: message"
+  int count = 0;
+  void clear() {
+    first.clear();
+    count = 0;
+  }
+};
+
+// Per handle, not libtiff's global handlers: libvips installs its own global
+// ones, which print "VIPS-WARNING" and let the read succeed.
+int record_diagnostic(TIFF*, void* user_data, const char* module, const char* format, va_list args) {
+  auto& diagnostics = *static_cast<Diagnostics*>(user_data);
+  if (diagnostics.count++ == 0) {
+    char message[512];
+    std::vsnprintf(message, sizeof message, format, args);
+    diagnostics.first = module && *module ? std::string(module) + ": " + message : std::string(message);
+  }
+  return 1;  // handled: the global handlers are not called
+}
+
+TIFF* open_tiff(const std::string& path, Diagnostics& diagnostics) {
+  TIFFOpenOptions* options = TIFFOpenOptionsAlloc();
+  TIFFOpenOptionsSetErrorHandlerExtR(options, record_diagnostic, &diagnostics);
+  TIFFOpenOptionsSetWarningHandlerExtR(options, record_diagnostic, &diagnostics);
+  TIFF* tiff = TIFFOpenExt(path.c_str(), "rm", options);
+  TIFFOpenOptionsFree(options);
+  return tiff;
 }
 
 }  // namespace
 
 struct TiffLevelReader::Handle {
+  Diagnostics diagnostics;  // libtiff keeps its address for the handle's life
   TIFF* tiff = nullptr;
   ~Handle() {
     if (tiff) TIFFClose(tiff);
@@ -35,8 +62,9 @@ struct TiffLevelReader::Handle {
 std::unique_ptr<TiffLevelReader> TiffLevelReader::probe(const std::string& path, const std::string& vendor,
                                                         int64_t width, int64_t height) {
   if (vendor != "generic-tiff" && vendor != "aperio") return nullptr;
-  silence_libtiff();
-  TIFF* tiff = TIFFOpen(path.c_str(), "rm");
+  // A probe stays silent: what it cannot read, OpenSlide reads instead.
+  Diagnostics ignored;
+  TIFF* tiff = open_tiff(path, ignored);
   if (!tiff) return nullptr;
   std::unique_ptr<TiffLevelReader> reader;
   int directory = 0;
@@ -85,7 +113,7 @@ std::unique_ptr<TiffLevelReader::Handle> TiffLevelReader::acquire() const {
     }
   }
   auto handle = std::make_unique<Handle>();
-  handle->tiff = TIFFOpen(path_.c_str(), "rm");
+  handle->tiff = open_tiff(path_, handle->diagnostics);
   if (!handle->tiff || !TIFFSetDirectory(handle->tiff, tdir_t(directory_))) {
     throw Error(path_ + ": libtiff cannot open directory " + std::to_string(directory_));
   }
@@ -111,11 +139,15 @@ std::shared_ptr<const std::vector<uint8_t>> TiffLevelReader::tile(uint32_t index
   }
   auto pixels = std::make_shared<std::vector<uint8_t>>(size_t(tile_width_) * tile_height_ * 3);
   auto handle = acquire();
+  handle->diagnostics.clear();
   const tmsize_t got = TIFFReadEncodedTile(handle->tiff, index, pixels->data(), tmsize_t(pixels->size()));
-  release(std::move(handle));
-  if (got < 0)
+  if (got < 0 || handle->diagnostics.count > 0) {
+    // The handle is dropped with the tile: its codec state is not trusted again.
+    const std::string what = handle->diagnostics.count > 0 ? handle->diagnostics.first : "corrupt or truncated file";
     throw Error(path_ + ": cannot decode tile " + std::to_string(index) + " of directory " +
-                std::to_string(directory_) + " (corrupt or truncated file)");
+                std::to_string(directory_) + " (" + what + ")");
+  }
+  release(std::move(handle));
   std::lock_guard lock(cache_mutex_);
   if (cache_.count(index) == 0) {
     lru_.push_front(index);

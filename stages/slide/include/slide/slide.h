@@ -29,6 +29,9 @@ class Slide {
   // `direct_tiff` lets levels that are plain tiled JPEG TIFF directories be read
   // with libtiff instead of OpenSlide (TiffLevelReader); the pixels are the
   // same, without OpenSlide's compositing cost.
+  // Throws, naming the file: a file that is missing, unreadable (with the
+  // system's reason), not a regular file or empty, before any format is
+  // tried; then a file OpenSlide cannot open.
   static std::shared_ptr<Slide> open(const std::string& path, bool direct_tiff = true);
   ~Slide();
   Slide(const Slide&) = delete;

@@ -32,7 +32,10 @@ class TiffLevelReader {
   ~TiffLevelReader();
 
   // Level coordinates; pixels outside the level are white, as OpenSlide's
-  // transparent pixels are after compositing.
+  // transparent pixels are after compositing. Throws, naming the file and the
+  // tile, when a tile it covers does not decode cleanly: libtiff or libjpeg
+  // reports an error, or a warning (corrupt or missing compressed data, which
+  // libjpeg would paint grey).
   RgbImage read(int64_t x, int64_t y, int64_t w, int64_t h) const;
 
   int directory() const { return directory_; }
