@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "config/ldm_limits.h"
 
 namespace tessera::config {
 namespace {
@@ -150,17 +151,20 @@ class Block {
     return *node;
   }
 
-  std::optional<int64_t> opt_int(const std::string& key) {
+  // Every integer key is read with its range (config/ldm_limits.h).
+  std::optional<int64_t> opt_int(const std::string& key, int64_t lowest, int64_t highest) {
     std::optional<YAML::Node> node = take(key);
     if (!node) return std::nullopt;
-    return to_int(*node, child_path(path_, key));
+    return to_int(*node, child_path(path_, key), lowest, highest);
   }
-  int64_t req_int(const std::string& key) { return to_int(take_required(key), child_path(path_, key)); }
+  int64_t req_int(const std::string& key, int64_t lowest, int64_t highest) {
+    return to_int(take_required(key), child_path(path_, key), lowest, highest);
+  }
   // An integer or null (upstream's None): nullopt for null or absent.
-  std::optional<int64_t> nullable_int(const std::string& key) {
+  std::optional<int64_t> nullable_int(const std::string& key, int64_t lowest, int64_t highest) {
     std::optional<YAML::Node> node = take(key);
     if (!node || scalar_kind_of(*node, key) == ScalarKind::kNull) return std::nullopt;
-    return to_int(*node, child_path(path_, key));
+    return to_int(*node, child_path(path_, key), lowest, highest);
   }
   std::optional<double> opt_double(const std::string& key) {
     std::optional<YAML::Node> node = take(key);
@@ -183,13 +187,14 @@ class Block {
     if (!node || scalar_kind_of(*node, key) == ScalarKind::kNull) return std::nullopt;
     return to_string(*node, child_path(path_, key));
   }
-  std::optional<std::vector<int64_t>> opt_int_list(const std::string& key) {
+  // A list of at most kMaxDepth integers, each within its range.
+  std::optional<std::vector<int64_t>> opt_int_list(const std::string& key, int64_t lowest, int64_t highest) {
     std::optional<YAML::Node> node = take(key);
     if (!node) return std::nullopt;
-    return to_int_list(*node, child_path(path_, key));
+    return to_int_list(*node, child_path(path_, key), lowest, highest);
   }
-  std::vector<int64_t> req_int_list(const std::string& key) {
-    return to_int_list(take_required(key), child_path(path_, key));
+  std::vector<int64_t> req_int_list(const std::string& key, int64_t lowest, int64_t highest) {
+    return to_int_list(take_required(key), child_path(path_, key), lowest, highest);
   }
   Block req_block(const std::string& key);
   // `node`, taken from this block's `key`, read as a mapping.
@@ -221,11 +226,12 @@ class Block {
     }
   }
   ScalarKind scalar_kind_of(const YAML::Node& node, const std::string& key) const;
-  int64_t to_int(const YAML::Node& node, const std::string& path) const;
+  int64_t to_int(const YAML::Node& node, const std::string& path, int64_t lowest, int64_t highest) const;
   double to_double(const YAML::Node& node, const std::string& path) const;
   bool to_bool(const YAML::Node& node, const std::string& path) const;
   std::string to_string(const YAML::Node& node, const std::string& path) const;
-  std::vector<int64_t> to_int_list(const YAML::Node& node, const std::string& path) const;
+  std::vector<int64_t> to_int_list(const YAML::Node& node, const std::string& path, int64_t lowest,
+                                   int64_t highest) const;
 
   const Reader* reader_;
   std::string path_;
@@ -259,6 +265,15 @@ class Reader {
     return value;
   }
 
+  int64_t to_int(const YAML::Node& node, const std::string& path, int64_t lowest, int64_t highest) const {
+    const int64_t value = to_int(node, path);
+    if (value < lowest || value > highest) {
+      fail(path, "must be within " + std::to_string(lowest) + ".." + std::to_string(highest) + ", got " +
+                     std::to_string(value));
+    }
+    return value;
+  }
+
   double to_double(const YAML::Node& node, const std::string& path) const {
     const ScalarKind k = node.IsScalar() ? kind(node, path) : ScalarKind::kString;
     if (!node.IsScalar() || (k != ScalarKind::kInt && k != ScalarKind::kFloat)) {
@@ -287,10 +302,16 @@ class Reader {
     return node.Scalar();
   }
 
-  std::vector<int64_t> to_int_list(const YAML::Node& node, const std::string& path) const {
+  std::vector<int64_t> to_int_list(const YAML::Node& node, const std::string& path, int64_t lowest,
+                                   int64_t highest) const {
     if (!node.IsSequence()) fail(path, "expected a list of integers, got " + describe(node));
+    if (int64_t(node.size()) > kMaxDepth) {
+      fail(path, "has " + std::to_string(node.size()) + " entries, more than " + std::to_string(kMaxDepth));
+    }
     std::vector<int64_t> values;
-    for (size_t i = 0; i < node.size(); ++i) values.push_back(to_int(node[i], path + "[" + std::to_string(i) + "]"));
+    for (size_t i = 0; i < node.size(); ++i) {
+      values.push_back(to_int(node[i], path + "[" + std::to_string(i) + "]", lowest, highest));
+    }
     return values;
   }
 
@@ -314,7 +335,9 @@ ScalarKind Block::scalar_kind_of(const YAML::Node& node, const std::string& key)
   return node.IsScalar() ? reader_->kind(node, child_path(path_, key))
                          : (node.IsNull() ? ScalarKind::kNull : ScalarKind::kString);
 }
-int64_t Block::to_int(const YAML::Node& node, const std::string& path) const { return reader_->to_int(node, path); }
+int64_t Block::to_int(const YAML::Node& node, const std::string& path, int64_t lowest, int64_t highest) const {
+  return reader_->to_int(node, path, lowest, highest);
+}
 double Block::to_double(const YAML::Node& node, const std::string& path) const {
   return reader_->to_double(node, path);
 }
@@ -322,8 +345,9 @@ bool Block::to_bool(const YAML::Node& node, const std::string& path) const { ret
 std::string Block::to_string(const YAML::Node& node, const std::string& path) const {
   return reader_->to_string(node, path);
 }
-std::vector<int64_t> Block::to_int_list(const YAML::Node& node, const std::string& path) const {
-  return reader_->to_int_list(node, path);
+std::vector<int64_t> Block::to_int_list(const YAML::Node& node, const std::string& path, int64_t lowest,
+                                        int64_t highest) const {
+  return reader_->to_int_list(node, path, lowest, highest);
 }
 Block Block::req_block(const std::string& key) { return Block(*reader_, take_required(key), child_path(path_, key)); }
 Block Block::block_of(const YAML::Node& node, const std::string& key) const {
@@ -349,6 +373,17 @@ void require_positive(Block& block, const std::string& key, double value) {
   if (!(value > 0.0)) block.fail(key, "must be positive");
 }
 
+// Each level's width, `channels` × its multiplier, within kMaxChannels.
+void check_level_widths(Block& block, const std::string& key, int64_t channels, const std::vector<int64_t>& mults) {
+  for (size_t level = 0; level < mults.size(); ++level) {
+    if (mults[level] > kMaxChannels / channels) {
+      block.fail(key + "[" + std::to_string(level) + "]",
+                 "gives level " + std::to_string(level) + " " + std::to_string(channels) + " × " +
+                     std::to_string(mults[level]) + " channels, more than " + std::to_string(kMaxChannels));
+    }
+  }
+}
+
 // The ddconfig / embed_dim / n_embed of VQModel, VQModelInterface or
 // AutoencoderKL. Upstream's Encoder and Decoder take ch, out_ch,
 // num_res_blocks, attn_resolutions, in_channels, resolution and z_channels
@@ -356,21 +391,22 @@ void require_positive(Block& block, const std::string& key, double value) {
 model::AutoencoderConfig read_first_stage(Block& params, model::AutoencoderKind kind) {
   model::AutoencoderConfig config;
   config.kind = kind;
-  config.embed_dim = params.req_int("embed_dim");
+  config.embed_dim = params.req_int("embed_dim", 1, kMaxChannels);
   if (kind == model::AutoencoderKind::kVq) {
-    config.n_embed = params.req_int("n_embed");
+    config.n_embed = params.req_int("n_embed", 1, kMaxCodebookSize);
     // VectorQuantizer2's remap rewrites the codebook indices.
     params.only_null("remap");
   }
   Block dd = params.req_block("ddconfig");
-  config.ch = dd.req_int("ch");
-  config.out_ch = dd.req_int("out_ch");
-  config.num_res_blocks = dd.req_int("num_res_blocks");
-  config.attn_resolutions = dd.req_int_list("attn_resolutions");
-  config.in_channels = dd.req_int("in_channels");
-  config.resolution = dd.req_int("resolution");
-  config.z_channels = dd.req_int("z_channels");
-  config.ch_mult = dd.opt_int_list("ch_mult").value_or(std::vector<int64_t>{1, 2, 4, 8});
+  config.ch = dd.req_int("ch", 1, kMaxChannels);
+  config.out_ch = dd.req_int("out_ch", 1, kMaxChannels);
+  config.num_res_blocks = dd.req_int("num_res_blocks", 1, kMaxDepth);
+  config.attn_resolutions = dd.req_int_list("attn_resolutions", 1, kMaxSide);
+  config.in_channels = dd.req_int("in_channels", 1, kMaxChannels);
+  config.resolution = dd.req_int("resolution", 1, kMaxSide);
+  config.z_channels = dd.req_int("z_channels", 1, kMaxChannels);
+  config.ch_mult = dd.opt_int_list("ch_mult", 1, kMaxChannels).value_or(std::vector<int64_t>{1, 2, 4, 8});
+  check_level_widths(dd, "ch_mult", config.ch, config.ch_mult);
   config.double_z = dd.opt_bool("double_z").value_or(true);
   config.dropout = dd.opt_double("dropout").value_or(0.0);
   // Encoder/Decoder options this model implements only at their defaults.
@@ -419,24 +455,27 @@ model::UNetConfig read_unet(Block& config_block) {
   config_block.finish();
   Block& p = *tb.params;
   model::UNetConfig config;
-  config.image_size = p.req_int("image_size");
-  config.in_channels = p.req_int("in_channels");
-  config.model_channels = p.req_int("model_channels");
-  config.out_channels = p.req_int("out_channels");
-  config.num_res_blocks = p.req_int("num_res_blocks");
-  config.attention_resolutions = p.req_int_list("attention_resolutions");
+  config.image_size = p.req_int("image_size", 1, kMaxSide);
+  config.in_channels = p.req_int("in_channels", 1, kMaxChannels);
+  config.model_channels = p.req_int("model_channels", 1, kMaxChannels);
+  config.out_channels = p.req_int("out_channels", 1, kMaxChannels);
+  config.num_res_blocks = p.req_int("num_res_blocks", 1, kMaxDepth);
+  config.attention_resolutions = p.req_int_list("attention_resolutions", 1, kMaxSide);
   config.dropout = p.opt_double("dropout").value_or(0.0);
-  config.channel_mult = p.opt_int_list("channel_mult").value_or(std::vector<int64_t>{1, 2, 4, 8});
+  config.channel_mult = p.opt_int_list("channel_mult", 1, kMaxChannels).value_or(std::vector<int64_t>{1, 2, 4, 8});
+  check_level_widths(p, "channel_mult", config.model_channels, config.channel_mult);
   config.conv_resample = p.opt_bool("conv_resample").value_or(true);
-  config.dims = p.opt_int("dims").value_or(2);
-  config.num_heads = p.opt_int("num_heads").value_or(-1);
-  config.num_head_channels = p.opt_int("num_head_channels").value_or(-1);
-  config.num_heads_upsample = p.opt_int("num_heads_upsample").value_or(-1);
+  // Upstream's UNet has 1-, 2- and 3-D variants; UNetConfig::validate takes 2.
+  config.dims = p.opt_int("dims", 1, 3).value_or(2);
+  // -1: derived from the other of num_heads and num_head_channels.
+  config.num_heads = p.opt_int("num_heads", -1, kMaxChannels).value_or(-1);
+  config.num_head_channels = p.opt_int("num_head_channels", -1, kMaxChannels).value_or(-1);
+  config.num_heads_upsample = p.opt_int("num_heads_upsample", -1, kMaxChannels).value_or(-1);
   config.use_scale_shift_norm = p.opt_bool("use_scale_shift_norm").value_or(false);
   config.resblock_updown = p.opt_bool("resblock_updown").value_or(false);
   config.use_spatial_transformer = p.opt_bool("use_spatial_transformer").value_or(false);
-  config.transformer_depth = p.opt_int("transformer_depth").value_or(1);
-  config.context_dim = p.nullable_int("context_dim").value_or(-1);
+  config.transformer_depth = p.opt_int("transformer_depth", 1, kMaxDepth).value_or(1);
+  config.context_dim = p.nullable_int("context_dim", 1, kMaxChannels).value_or(-1);
   config.legacy = p.opt_bool("legacy").value_or(true);
   // Upstream options (CompVis, and Stable Diffusion 2's additions) that this
   // UNet implements only at their defaults.
@@ -469,7 +508,7 @@ CondStageConfig read_cond_stage(Block& config_block) {
     if (!contains(kClipVersions, config.version)) {
       p.fail("version", "unknown CLIP version '" + config.version + "' (expected one of " + join(kClipVersions) + ")");
     }
-    config.max_length = p.opt_int("max_length").value_or(77);
+    config.max_length = p.opt_int("max_length", 77, 154).value_or(77);
     if (config.max_length != 77 && config.max_length != 154) {
       p.fail("max_length", "must be 77 or 154 (PathLDM's two windows), got " + std::to_string(config.max_length));
     }
@@ -481,8 +520,7 @@ CondStageConfig read_cond_stage(Block& config_block) {
 
 void read_latent_diffusion(Block& p, LdmConfig& out) {
   DiffusionParams& d = out.diffusion;
-  d.timesteps = p.opt_int("timesteps").value_or(d.timesteps);
-  if (d.timesteps < 1) p.fail("timesteps", "must be positive");
+  d.timesteps = p.opt_int("timesteps", 1, kMaxTimesteps).value_or(d.timesteps);
   d.beta_schedule = p.opt_string("beta_schedule").value_or(d.beta_schedule);
   constexpr std::string_view kSchedules[] = {"linear", "cosine", "sqrt_linear", "sqrt"};
   if (!contains(kSchedules, d.beta_schedule)) {
@@ -508,8 +546,8 @@ void read_latent_diffusion(Block& p, LdmConfig& out) {
   d.scale_by_std = p.opt_bool("scale_by_std").value_or(d.scale_by_std);
   d.first_stage_key = p.opt_string("first_stage_key").value_or(d.first_stage_key);
   d.cond_stage_key = p.opt_string("cond_stage_key").value_or(d.cond_stage_key);
-  d.image_size = p.opt_int("image_size").value_or(d.image_size);
-  d.channels = p.opt_int("channels").value_or(d.channels);
+  d.image_size = p.opt_int("image_size", 1, kMaxSide).value_or(d.image_size);
+  d.channels = p.opt_int("channels", 1, kMaxChannels).value_or(d.channels);
   const bool concat_mode = p.opt_bool("concat_mode").value_or(true);
   std::optional<std::string> conditioning_key = p.nullable_string("conditioning_key");
   constexpr std::string_view kConditioningKeys[] = {"crossattn", "concat", "hybrid", "adm"};
@@ -565,8 +603,8 @@ LambdaLinearSchedule read_schedule(const Reader& reader, Block& config_block) {
   config_block.finish();
   Block& p = *tb.params;
   LambdaLinearSchedule s;
-  s.warm_up_steps = p.req_int_list("warm_up_steps");
-  s.cycle_lengths = p.req_int_list("cycle_lengths");
+  s.warm_up_steps = p.req_int_list("warm_up_steps", 0, kMaxScheduleSteps);
+  s.cycle_lengths = p.req_int_list("cycle_lengths", 1, kMaxScheduleSteps);
   const auto list = [&](const char* key) {
     return double_list(reader, p.take_required(key), child_path(p.path(), key));
   };
@@ -578,23 +616,18 @@ LambdaLinearSchedule read_schedule(const Reader& reader, Block& config_block) {
   if (s.warm_up_steps.size() != n || s.f_start.size() != n || s.f_max.size() != n || s.f_min.size() != n) {
     p.fail_here("warm_up_steps, cycle_lengths, f_start, f_max and f_min must have one entry per cycle");
   }
-  for (size_t i = 0; i < n; ++i) {
-    if (s.warm_up_steps[i] < 0) p.fail("warm_up_steps", "must not be negative");
-    if (s.cycle_lengths[i] < 1) p.fail("cycle_lengths", "must be positive");
-  }
-  p.opt_int("verbosity_interval");  // logging only
+  p.opt_int("verbosity_interval", 0, kMaxScheduleSteps);  // logging only
   p.finish();
   return s;
 }
 
 void read_training(Block& t, TrainingParams& out) {
-  const auto positive = [&](const char* key, int64_t value) {
-    if (value < 1) t.fail(key, "must be at least 1");
-    return value;
+  const auto steps = [&](const char* key, int64_t lowest, int64_t fallback) {
+    return t.opt_int(key, lowest, kMaxScheduleSteps).value_or(fallback);
   };
-  out.batch_size = positive("batch_size", t.opt_int("batch_size").value_or(out.batch_size));
+  out.batch_size = t.opt_int("batch_size", 1, kMaxBatchSize).value_or(out.batch_size);
   out.accumulate_grad_batches =
-      positive("accumulate_grad_batches", t.opt_int("accumulate_grad_batches").value_or(out.accumulate_grad_batches));
+      t.opt_int("accumulate_grad_batches", 1, kMaxBatchSize).value_or(out.accumulate_grad_batches);
   out.gradient_clip_val = t.opt_double("gradient_clip_val").value_or(out.gradient_clip_val);
   if (out.gradient_clip_val < 0) t.fail("gradient_clip_val", "must not be negative");
   out.ema_decay = t.opt_double("ema_decay").value_or(out.ema_decay);
@@ -605,11 +638,10 @@ void read_training(Block& t, TrainingParams& out) {
   out.weight_decay = t.opt_double("weight_decay").value_or(out.weight_decay);
   if (out.weight_decay < 0) t.fail("weight_decay", "must not be negative");
   out.gradient_checkpointing = t.opt_bool("gradient_checkpointing").value_or(out.gradient_checkpointing);
-  out.log_every = positive("log_every", t.opt_int("log_every").value_or(out.log_every));
-  out.checkpoint_every = positive("checkpoint_every", t.opt_int("checkpoint_every").value_or(out.checkpoint_every));
-  out.sample_every = t.opt_int("sample_every").value_or(out.sample_every);
-  if (out.sample_every < 0) t.fail("sample_every", "must not be negative (0 turns sample grids off)");
-  out.sample_steps = positive("sample_steps", t.opt_int("sample_steps").value_or(out.sample_steps));
+  out.log_every = steps("log_every", 1, out.log_every);
+  out.checkpoint_every = steps("checkpoint_every", 1, out.checkpoint_every);
+  out.sample_every = steps("sample_every", 0, out.sample_every);  // 0 turns sample grids off
+  out.sample_steps = t.opt_int("sample_steps", 1, kMaxTimesteps).value_or(out.sample_steps);
   out.sample_guidance = t.opt_double("sample_guidance").value_or(out.sample_guidance);
   t.finish();
 }

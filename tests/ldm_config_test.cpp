@@ -385,6 +385,18 @@ const std::vector<ErrorCase>& error_cases() {
        "x.yaml: model.params.first_stage_config.params.ddconfig: expected a mapping, got a list"},
       {"integer overflow", "timesteps: 1000", "timesteps: 99999999999999999999",
        "x.yaml: model.params.timesteps: integer '99999999999999999999' is out of range"},
+      {"huge codebook", "n_embed: 8192", "n_embed: 99999999999999",
+       "x.yaml: model.params.first_stage_config.params.n_embed: must be within 1..1048576, got 99999999999999"},
+      {"huge width", "model_channels: 192", "model_channels: 1000000",
+       "x.yaml: model.params.unet_config.params.model_channels: must be within 1..8192, got 1000000"},
+      {"huge level width", "channel_mult: [1, 2, 3, 5]", "channel_mult: [1, 2, 3, 500]",
+       "x.yaml: model.params.unet_config.params.channel_mult[3]: gives level 3 192 × 500 channels, more than 8192"},
+      {"huge first-stage side", "resolution: 256", "resolution: 4000000000",
+       "x.yaml: model.params.first_stage_config.params.ddconfig.resolution: must be within 1..16384, got 4000000000"},
+      {"no timesteps", "timesteps: 1000", "timesteps: 0",
+       "x.yaml: model.params.timesteps: must be within 1..100000, got 0"},
+      {"negative heads", "num_heads: 1", "num_heads: -5",
+       "x.yaml: model.params.unet_config.params.num_heads: must be within -1..8192, got -5"},
       {"missing n_embed", "        n_embed: 8192\n", "",
        "x.yaml: model.params.first_stage_config.params.n_embed: missing required key"},
       {"missing ddconfig.ch", "          ch: 128\n", "",
@@ -692,7 +704,11 @@ TEST(TrainingParams, UpstreamKeysAndTheTrainingBlockAreRead) {
     return std::string("no error");
   };
   EXPECT_EQ(error("training: {cfg_dropout: 1.5}\n"), "t.yaml: training.cfg_dropout: must be within [0, 1]");
-  EXPECT_EQ(error("training: {batch_size: 0}\n"), "t.yaml: training.batch_size: must be at least 1");
+  EXPECT_EQ(error("training: {batch_size: 0}\n"), "t.yaml: training.batch_size: must be within 1..4096, got 0");
+  EXPECT_EQ(error("training: {batch_size: 99999999999}\n"),
+            "t.yaml: training.batch_size: must be within 1..4096, got 99999999999");
+  EXPECT_EQ(error("training: {sample_steps: 1000000000}\n"),
+            "t.yaml: training.sample_steps: must be within 1..100000, got 1000000000");
   EXPECT_EQ(error("training: {flips: true}\n"), "t.yaml: training.flips: unknown key");
 }
 

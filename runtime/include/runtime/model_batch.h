@@ -2,12 +2,13 @@
 
 #include <cstddef>
 
+#include "config/ldm_limits.h"
+
 namespace tessera::runtime {
 
 // The most items one model call takes: tiles per encoder pass, prompts per
-// text-encoder pass, images per sampler call, crops per VAE training step.
-// Far above what fits a GPU; it catches a mistyped number before it becomes
-// an allocation.
-inline constexpr size_t kMaxModelBatch = 4096;
+// text-encoder pass, images per sampler call, crops per VAE training step:
+// the bound of an LDM config's training.batch_size.
+inline constexpr size_t kMaxModelBatch = size_t(config::kMaxBatchSize);
 
 }  // namespace tessera::runtime
