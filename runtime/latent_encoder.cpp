@@ -115,7 +115,8 @@ std::vector<store::TensorRecord> LatentEncoder::encode(const HostBatch& batch, s
     moments = m.module->encode_moments(x);
   }
   const auto kind = m.architecture == "vq" ? store::TensorKind::kVqLatent : store::TensorKind::kKlMoments;
-  return to_tensor_records(moments, kind, impl_->stored_dtype, m.scale_factor);
+  return to_tensor_records(moments, kind, impl_->stored_dtype, m.scale_factor,
+                           "first-stage model " + m.id + " (weights " + impl_->weights_path + ")");
 }
 
 }  // namespace tessera::runtime
