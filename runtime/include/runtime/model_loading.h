@@ -6,7 +6,8 @@
 // (the sub-model's tensors under its prefix, e.g. "first_stage_model.") or
 // the sub-model alone (no prefix); the id is the same either way. Everything
 // is checked here, before a caller touches a store: a truncated file, a
-// missing or extra tensor, a wrong shape.
+// missing or extra tensor, a wrong shape, and a weights file that no longer
+// matches the checksum written beside it (runtime/checkpoint_checksum.h).
 
 #include <memory>
 #include <string>
