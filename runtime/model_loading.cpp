@@ -35,6 +35,7 @@ LoadedAutoencoder load_autoencoder(const std::string& config_path, const std::st
   loaded.scale_factor = float(config.scale_factor);
   loaded.downsample = 1 << (config.ch_mult.size() - 1);
   loaded.latent_channels = int(config.kind == model::AutoencoderKind::kVq ? config.embed_dim : 2 * config.embed_dim);
+  loaded.config = config;
   return loaded;
 }
 

@@ -14,6 +14,8 @@
 #include "model/autoencoder.h"
 #include "model/clip_text.h"
 #include "model/safetensors.h"
+#include "runtime/memory_budget.h"
+#include "runtime/memory_estimate.h"
 #include "runtime/model_loading.h"
 #include "runtime/tensor_records.h"
 #include "store/store.h"
@@ -330,6 +332,36 @@ TEST_F(EncodeTest, BadWeightsAreRefusedBeforeAnythingIsWritten) {
 
   auto store = open_read_only(store_dir);
   EXPECT_TRUE(store->models().empty());
+}
+
+TEST_F(EncodeTest, ABatchTooLargeForTheMemoryIsLoweredOrRefusedWithTheNumbers) {
+  const auto config = runtime::load_autoencoder((testing::kLdmConfigs / "tiny-vq.yaml").string(), vq_).config;
+  const uint64_t two = runtime::encode_peak_bytes(config, 64, 2), sixteen = runtime::encode_peak_bytes(config, 64, 16);
+  const std::string budget = std::string(runtime::kMemoryBudgetVariable) + "=";
+  const auto store_dir = dir_ / "store";
+  ASSERT_EQ(ingest(store_dir).exit_code, 0);
+  // Room for two tiles: --batch 16 is lowered to 2, with the numbers, and every tile is encoded.
+  const auto lowered = encode(store_dir, "tiny-vq.yaml", vq_, {"--batch", "16"}, {budget + std::to_string(two)});
+  ASSERT_EQ(lowered.exit_code, 0) << lowered.output;
+  EXPECT_NE(lowered.output.find("a batch of 16 needs about " + runtime::format_bytes(sixteen) +
+                                " of memory at its peak, " + runtime::format_bytes(two) + " is available (" +
+                                runtime::kMemoryBudgetVariable + "); batches lowered to 2"),
+            std::string::npos)
+      << lowered.output;
+  const auto summary = json_of(lowered);
+  EXPECT_EQ(summary["tiles_encoded"], summary["tiles"]);
+
+  // Room for less than one tile: refused with the numbers before anything is written.
+  const auto fresh = dir_ / "fresh";
+  ASSERT_EQ(ingest(fresh).exit_code, 0);
+  const auto refused = encode(fresh, "tiny-vq.yaml", vq_, {"--batch", "16"}, {budget + "1000"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find(
+                "a batch of one needs about " + runtime::format_bytes(runtime::encode_peak_bytes(config, 64, 1)) +
+                " of memory at its peak, but 1000 bytes is available (" + runtime::kMemoryBudgetVariable + ")"),
+            std::string::npos)
+      << refused.output;
+  EXPECT_TRUE(open_read_only(fresh)->models().empty());
 }
 
 TEST_F(EncodeTest, NonFiniteLatentsFailTheirBatchNamingTheModel) {

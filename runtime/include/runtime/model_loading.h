@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 
+#include "model/autoencoder_config.h"
+
 namespace tessera::model {
 class Autoencoder;
 class ClipTextModel;
@@ -27,6 +29,7 @@ struct LoadedAutoencoder {
   float scale_factor = 1.0f;
   int downsample = 1;       // pixels per latent cell along a side
   int latent_channels = 0;  // stored channels: embed_dim (VQ) or 2 * embed_dim (KL moments)
+  model::AutoencoderConfig config;
 };
 
 struct LoadedTextEncoder {
