@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "model/attention.h"
+
 // Structure and names follow ldm/modules/diffusionmodules/model.py (Encoder,
 // Decoder, ResnetBlock, AttnBlock, Downsample, Upsample, with temb_channels 0
 // and resamp_with_conv) and taming's VectorQuantizer2 with legacy=True.
@@ -71,14 +73,13 @@ class VaeAttentionBlock : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x) {
     const torch::Tensor h = norm_(x);
     const int64_t b = x.size(0), c = x.size(1), height = x.size(2), width = x.size(3);
-    const torch::Tensor q = q_(h).reshape({b, c, height * width}).permute({0, 2, 1});  // b (h w) c
-    const torch::Tensor k = k_(h).reshape({b, c, height * width});                     // b c (h w)
-    const torch::Tensor v = v_(h).reshape({b, c, height * width});                     // b c (h w)
-    // weights[b, i, j] = softmax_j(q_i . k_j / sqrt(c))
-    torch::Tensor weights = torch::bmm(q, k) * std::pow(static_cast<double>(c), -0.5);  // b (h w) (h w)
-    weights = torch::softmax(weights, 2);
-    // out[b, :, i] = sum_j v[b, :, j] * weights[b, i, j]
-    const torch::Tensor out = torch::bmm(v, weights.permute({0, 2, 1})).reshape({b, c, height, width});
+    // b c h w -> b 1 (h w) c: one head of c channels, whose default scale
+    // 1/sqrt(c) is upstream's c^-0.5.
+    auto tokens = [&](const torch::Tensor& t) {
+      return t.reshape({b, c, height * width}).transpose(1, 2).unsqueeze(1);
+    };
+    const torch::Tensor attended = scaled_dot_product(tokens(q_(h)), tokens(k_(h)), tokens(v_(h)));  // b 1 (h w) c
+    const torch::Tensor out = attended.squeeze(1).transpose(1, 2).reshape({b, c, height, width});
     return x + proj_out_(out);
   }
 

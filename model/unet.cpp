@@ -147,10 +147,11 @@ class AttentionBlock : public EmbedLayer {
     const torch::Tensor qkv = qkv_->forward(norm_->forward(flat));  // b 3c t
     const int64_t length = qkv.size(2), ch = c / heads_;
     const std::vector<torch::Tensor> parts = qkv.reshape({b * heads_, 3 * ch, length}).split(ch, 1);
-    const double scale = 1.0 / std::sqrt(std::sqrt(static_cast<double>(ch)));
-    torch::Tensor weight = torch::einsum("bct,bcs->bts", {parts[0] * scale, parts[1] * scale});  // (b h) t s
-    weight = torch::softmax(weight, -1);
-    const torch::Tensor a = torch::einsum("bts,bcs->bct", {weight, parts[2]}).reshape({b, -1, length});  // b c t
+    // (b h) ch t -> b h t ch; upstream scales q and k by ch^-1/4 each, the
+    // kernel's default 1/sqrt(ch) in one.
+    auto tokens = [&](const torch::Tensor& t) { return t.reshape({b, heads_, ch, length}).transpose(2, 3); };
+    const torch::Tensor attended = scaled_dot_product(tokens(parts[0]), tokens(parts[1]), tokens(parts[2]));
+    const torch::Tensor a = attended.transpose(2, 3).reshape({b, -1, length});  // b c t
     return (flat + proj_out_->forward(a)).reshape(x.sizes());
   }
 

@@ -5,6 +5,7 @@
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -248,6 +249,11 @@ EncodeSummary encode_missing(store::Store& store, runtime::LatentEncoder& encode
     summary.seconds = clock.seconds();
     return summary;
   }
+
+  // The largest tiles need the most memory; checked before anything is written.
+  int largest_side = 0;
+  for (const auto& [slide, missing] : work) largest_side = std::max(largest_side, slide.tile_size);
+  batch = encoder.affordable_batch(batch, largest_side);
 
   // Registered before any latent is written, so that re-ingesting a slide
   // (which removes the latents of every registered model) never leaves a

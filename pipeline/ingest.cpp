@@ -476,12 +476,15 @@ IngestSummary run_ingest(const IngestOptions& options) {
   // The readers plus the source and writer nodes.
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism, size_t(jobs) + 1);
   const size_t total = sources.size();
+  // Checked before the model is registered: a batch that cannot fit stops here.
+  IngestOptions fitted = options;
+  if (encoder) fitted.encode_batch = encoder->affordable_batch(options.encode_batch, options.tile);
   if (encoder) {
     auto record = encoder->model_record(options.tile);
     record.registered_at = utc_now();
     store->ensure_model(record);
   }
-  IngestRun run(options, *store, std::move(sources), std::move(overrides), prompts.get(), progress, encoder.get());
+  IngestRun run(fitted, *store, std::move(sources), std::move(overrides), prompts.get(), progress, encoder.get());
   IngestSummary summary = run.run(jobs, in_flight);
   progress.finish();
   if (encoder) {
@@ -490,7 +493,7 @@ IngestSummary run_ingest(const IngestOptions& options) {
     // Slides stored complete before this run (or skipped as current) may
     // lack this model's latents.
     if (!summary.interrupted) {
-      auto top_up = encode_missing(*store, *encoder, options.encode_batch, jobs, mode);
+      auto top_up = encode_missing(*store, *encoder, fitted.encode_batch, jobs, mode);
       summary.tiles_encoded += top_up.tiles_encoded;
       summary.encode_failures = std::move(top_up.failures);
       summary.interrupted = top_up.interrupted;

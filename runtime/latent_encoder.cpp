@@ -1,5 +1,6 @@
 #include "runtime/latent_encoder.h"
 
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -7,6 +8,8 @@
 #include "base/error.h"
 #include "model/autoencoder.h"
 #include "model/device.h"
+#include "runtime/memory_budget.h"
+#include "runtime/memory_estimate.h"
 #include "runtime/model_loading.h"
 #include "runtime/tensor_records.h"
 
@@ -83,6 +86,26 @@ store::ModelRecord LatentEncoder::model_record(int tile_side) const {
   return record;
 }
 
+uint64_t LatentEncoder::peak_bytes(int side, size_t batch) const {
+  return encode_peak_bytes(impl_->model.config, side, batch);
+}
+
+size_t LatentEncoder::affordable_batch(size_t requested, int side) const {
+  if (on_gpu()) return requested;
+  const AvailableMemory available = available_host_memory();
+  const std::string what = "encoding " + std::to_string(side) + " px tiles with model " + model_id();
+  const BatchFit fit = fit_batch(
+      requested, [&](size_t batch) { return peak_bytes(side, batch); }, available, what);
+  if (fit.batch < requested) {
+    spdlog::warn(
+        "{}: a batch of {} needs about {} of memory at its peak, {} is available ({}); batches lowered to {} "
+        "(about {})",
+        what, requested, format_bytes(fit.requested_bytes), format_bytes(available.bytes), available.source, fit.batch,
+        format_bytes(fit.fitted_bytes));
+  }
+  return fit.batch;
+}
+
 HostBatch LatentEncoder::make_batch(size_t capacity, int side) const {
   check_tile_side(side);
   HostBatch batch;
@@ -115,7 +138,8 @@ std::vector<store::TensorRecord> LatentEncoder::encode(const HostBatch& batch, s
     moments = m.module->encode_moments(x);
   }
   const auto kind = m.architecture == "vq" ? store::TensorKind::kVqLatent : store::TensorKind::kKlMoments;
-  return to_tensor_records(moments, kind, impl_->stored_dtype, m.scale_factor);
+  return to_tensor_records(moments, kind, impl_->stored_dtype, m.scale_factor,
+                           "first-stage model " + m.id + " (weights " + impl_->weights_path + ")");
 }
 
 }  // namespace tessera::runtime

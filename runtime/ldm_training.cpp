@@ -17,6 +17,7 @@
 #include "model/training_checkpoint.h"
 #include "model/unet.h"
 #include "model_parts.h"
+#include "runtime/checkpoint_checksum.h"
 #include "runtime/latent_samples.h"
 
 namespace tessera::runtime {
@@ -163,7 +164,9 @@ void LdmTraining::resume(const std::filesystem::path& checkpoint) {
 }
 
 void LdmTraining::save(const std::filesystem::path& checkpoint, const RunSettings& settings) const {
-  if (main_process()) model::save_training_checkpoint(checkpoint.string(), *impl_->trainer, settings);
+  if (!main_process()) return;
+  model::save_training_checkpoint(checkpoint.string(), *impl_->trainer, settings);
+  write_checksum(checkpoint);
 }
 
 LdmStepLoss LdmTraining::step() {

@@ -1,5 +1,7 @@
 #include "runtime/run_folder.h"
 
+#include <spdlog/spdlog.h>
+
 #include <charconv>
 #include <cinttypes>
 #include <cstdio>
@@ -11,6 +13,7 @@
 #include "base/error.h"
 #include "base/file_io.h"
 #include "model/safetensors.h"
+#include "runtime/checkpoint_checksum.h"
 
 namespace tessera::runtime {
 namespace fs = std::filesystem;
@@ -136,6 +139,15 @@ fs::path RunFolder::newest_weights() const {
 
 void RunFolder::check_resume_settings(int64_t step, const RunSettings& current) const {
   const fs::path state = training_state(step);
+  for (const fs::path& file : {weights(step), state}) {
+    if (!verify_checksum(file)) {
+      spdlog::warn(
+          "--resume: {} has no checksum ({} is absent: written before tessera kept checksums, or the run "
+          "stopped before writing it); resuming without verifying it",
+          file.string(), checksum_path(file).filename().string());
+    }
+    if (kind_ == RunKind::kLdm) break;  // the weights are the state
+  }
   const auto recorded = model::SafetensorsFile::open(state.string()).metadata();
   for (const auto& [key, now] : current) {
     const auto found = recorded.find(key);
@@ -153,7 +165,10 @@ void RunFolder::keep_only_training_state(int64_t step) const {
   const std::string suffix = state_suffix(kind_);
   for (const auto& entry : fs::directory_iterator(checkpoints())) {
     const auto found = step_of(entry.path().filename().string(), suffix);
-    if (found && *found != step) fs::remove(entry.path());
+    if (found && *found != step) {
+      fs::remove(entry.path());
+      fs::remove(checksum_path(entry.path()));
+    }
   }
 }
 

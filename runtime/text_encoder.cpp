@@ -85,7 +85,8 @@ std::vector<store::TensorRecord> TextEncoder::encode(const std::vector<std::vect
                  ? m.module->encode_pathldm_154(input, mask.to(impl_->device))
                  : m.module->forward(input);
   }
-  return to_tensor_records(hidden, store::TensorKind::kTextHidden, impl_->stored_dtype, 1.0f);
+  return to_tensor_records(hidden, store::TensorKind::kTextHidden, impl_->stored_dtype, 1.0f,
+                           "text encoder " + m.id + " (weights " + impl_->weights_path + ")");
 }
 
 }  // namespace tessera::runtime

@@ -18,6 +18,7 @@
 #include "model/sampler.h"
 #include "model/state_dict_loader.h"
 #include "model/tensor_io.h"
+#include "runtime/checkpoint_checksum.h"
 #include "runtime/model_loading.h"
 
 namespace tessera::runtime {
@@ -188,6 +189,7 @@ void VaeTrainer::save_weights(const std::string& path) const {
     tensors.push_back(model::from_torch(item.key(), item.value()));
   }
   model::write_safetensors(path, tensors);
+  write_checksum(path);
 }
 
 void VaeTrainer::save_state(const std::string& path, const std::map<std::string, std::string>& metadata) const {
@@ -202,6 +204,7 @@ void VaeTrainer::save_state(const std::string& path, const std::map<std::string,
   std::vector<model::TensorData> tensors;
   for (const StateEntry& entry : impl_->entries()) tensors.push_back(model::from_torch(entry.key, entry.value));
   model::write_safetensors(path, tensors, header);
+  write_checksum(path);
 }
 
 std::map<std::string, std::string> VaeTrainer::resume(const std::string& weights_path, const std::string& state_path) {

@@ -6,12 +6,16 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "imaging/jpeg_codec.h"
 #include "model/autoencoder.h"
 #include "model/clip_text.h"
+#include "model/safetensors.h"
+#include "runtime/memory_budget.h"
+#include "runtime/memory_estimate.h"
 #include "runtime/model_loading.h"
 #include "runtime/tensor_records.h"
 #include "store/store.h"
@@ -27,6 +31,28 @@ std::unique_ptr<store::Store> open_read_only(const fs::path& dir) {
   store::StoreOptions ro;
   ro.read_only = true;
   return store::Store::open(dir, ro);
+}
+
+// A copy of `weights` at `out` whose tensor `name` (with or without a
+// sub-model prefix) is all NaN, as weights that diverged in training are.
+void write_with_nan_tensor(const std::string& weights, const std::string& name, const fs::path& out) {
+  const auto set = model::WeightsSet::open(weights);
+  std::vector<model::TensorData> tensors;
+  size_t poisoned = 0;
+  for (const auto& tensor : set.names()) {
+    const auto& view = set.at(tensor);
+    std::vector<float> values = view.to_float32();
+    const bool target =
+        tensor == name || (tensor.size() > name.size() &&
+                           tensor.compare(tensor.size() - name.size() - 1, std::string::npos, "." + name) == 0);
+    if (target) {
+      std::fill(values.begin(), values.end(), std::numeric_limits<float>::quiet_NaN());
+      ++poisoned;
+    }
+    tensors.push_back(model::TensorData::from_floats(tensor, view.shape, values));
+  }
+  ASSERT_EQ(poisoned, 1u) << name << " in " << weights;
+  model::write_safetensors(out.string(), tensors, set.metadata());
 }
 
 // Small stores: 64 px tiles at 2 µm/px of small_spec(), a few dozen tiles.
@@ -306,6 +332,82 @@ TEST_F(EncodeTest, BadWeightsAreRefusedBeforeAnythingIsWritten) {
 
   auto store = open_read_only(store_dir);
   EXPECT_TRUE(store->models().empty());
+}
+
+TEST_F(EncodeTest, ABatchTooLargeForTheMemoryIsLoweredOrRefusedWithTheNumbers) {
+  const auto config = runtime::load_autoencoder((testing::kLdmConfigs / "tiny-vq.yaml").string(), vq_).config;
+  const uint64_t two = runtime::encode_peak_bytes(config, 64, 2), sixteen = runtime::encode_peak_bytes(config, 64, 16);
+  const std::string budget = std::string(runtime::kMemoryBudgetVariable) + "=";
+  const auto store_dir = dir_ / "store";
+  ASSERT_EQ(ingest(store_dir).exit_code, 0);
+  // Room for two tiles: --batch 16 is lowered to 2, with the numbers, and every tile is encoded.
+  const auto lowered = encode(store_dir, "tiny-vq.yaml", vq_, {"--batch", "16"}, {budget + std::to_string(two)});
+  ASSERT_EQ(lowered.exit_code, 0) << lowered.output;
+  EXPECT_NE(lowered.output.find("a batch of 16 needs about " + runtime::format_bytes(sixteen) +
+                                " of memory at its peak, " + runtime::format_bytes(two) + " is available (" +
+                                runtime::kMemoryBudgetVariable + "); batches lowered to 2"),
+            std::string::npos)
+      << lowered.output;
+  const auto summary = json_of(lowered);
+  EXPECT_EQ(summary["tiles_encoded"], summary["tiles"]);
+
+  // Room for less than one tile: refused with the numbers before anything is written.
+  const auto fresh = dir_ / "fresh";
+  ASSERT_EQ(ingest(fresh).exit_code, 0);
+  const auto refused = encode(fresh, "tiny-vq.yaml", vq_, {"--batch", "16"}, {budget + "1000"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find(
+                "a batch of one needs about " + runtime::format_bytes(runtime::encode_peak_bytes(config, 64, 1)) +
+                " of memory at its peak, but 1000 bytes is available (" + runtime::kMemoryBudgetVariable + ")"),
+            std::string::npos)
+      << refused.output;
+  EXPECT_TRUE(open_read_only(fresh)->models().empty());
+}
+
+TEST_F(EncodeTest, NonFiniteLatentsFailTheirBatchNamingTheModel) {
+  const auto store_dir = dir_ / "store";
+  ASSERT_EQ(ingest(store_dir).exit_code, 0);
+  // The last layer before the stored latent: every latent is NaN.
+  const auto nan_weights = dir_ / "nan-encoder.safetensors";
+  write_with_nan_tensor(vq_, "quant_conv.bias", nan_weights);
+  const auto r = encode(store_dir, "tiny-vq.yaml", nan_weights.string());
+  EXPECT_EQ(r.exit_code, 3) << r.output;  // the run finished, its slide failed
+  const auto summary = json_of(r);
+  const std::string id = summary["model_id"];
+  EXPECT_EQ(summary["tiles_encoded"].get<uint64_t>(), 0u);
+  ASSERT_EQ(summary["failures"].size(), 1u) << r.output;
+  const std::string error = summary["failures"][0]["error"];
+  EXPECT_NE(error.find("first-stage model " + id), std::string::npos) << error;
+  EXPECT_NE(error.find(nan_weights.string()), std::string::npos) << error;
+  EXPECT_NE(error.find("non-finite values (NaN or infinite"), std::string::npos) << error;
+
+  auto store = open_read_only(store_dir);
+  EXPECT_EQ(store->count_latents(id), 0u);
+  EXPECT_TRUE(store->tiles_without_latents(id, testing::kTestSlideId).size() > 0);
+}
+
+TEST_F(EncodeTest, NonFiniteTextEmbeddingsFailNamingTheModel) {
+  const auto config = dir_ / "tiny-clip.json";
+  std::ofstream(config) << R"({"model_type": "clip_text_model", "hidden_size": 32, "intermediate_size": 64,
+    "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 77, "vocab_size": 49408})";
+  const auto weights = dir_ / "tiny-clip.safetensors";
+  ASSERT_EQ(
+      run_tessera({"model", "init", "--config", config.string(), "--seed", "5", "--out", weights.string()}).exit_code,
+      0);
+  const auto nan_weights = dir_ / "nan-clip.safetensors";
+  write_with_nan_tensor(weights.string(), "final_layer_norm.bias", nan_weights);
+  const auto store_dir = dir_ / "store";
+  ASSERT_EQ(ingest(store_dir).exit_code, 0);
+  const auto r = run_tessera({"encode-text", "--store", store_dir.string(), "--text-config", config.string(),
+                              "--text-weights", nan_weights.string(), "--progress", "quiet"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(nan_weights.string()), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("non-finite values (NaN or infinite"), std::string::npos) << r.output;
+  auto store = open_read_only(store_dir);
+  const auto models = store->models();
+  ASSERT_EQ(models.size(), 1u);
+  EXPECT_NE(r.output.find("text encoder " + models[0].id), std::string::npos) << r.output;
+  EXPECT_TRUE(store->embedded_prompt_ids(models[0].id).empty());
 }
 
 TEST_F(EncodeTest, TextEmbeddingsAreComputedOncePerPromptPlusTheEmptyPrompt) {

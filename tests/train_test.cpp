@@ -204,6 +204,52 @@ TEST_F(TrainTest, AResumedRunRepeatsAnUninterruptedOneExactly) {
   }
 }
 
+// Flips every bit of 8 bytes at `offset` of `file`; flipping twice restores them.
+void flip_bytes(const fs::path& file, std::streamoff offset) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  char bytes[8];
+  f.seekg(offset);
+  f.read(bytes, sizeof bytes);
+  for (char& byte : bytes) byte = char(~byte);
+  f.seekp(offset);
+  f.write(bytes, sizeof bytes);
+  ASSERT_TRUE(f.good()) << file;
+}
+
+TEST_F(TrainTest, ResumingFromADamagedCheckpointFailsNamingIt) {
+  const auto run = runs_ / "damaged";
+  ASSERT_EQ(run_tessera(train_args(run, 4)).exit_code, 0);
+  const auto checkpoint = run / "checkpoints" / "step-00000004.safetensors";
+  EXPECT_TRUE(fs::exists(run / "checkpoints" / "step-00000004.safetensors.xxh128"));
+  // Inside the tensor data, well past the header: the file still parses.
+  const auto offset = std::streamoff(fs::file_size(checkpoint) * 2 / 3);
+  flip_bytes(checkpoint, offset);
+  const auto damaged = run_tessera(train_args(run, 8, {"--resume"}));
+  EXPECT_EQ(damaged.exit_code, 1) << damaged.output;
+  EXPECT_NE(damaged.output.find(checkpoint.string() + ": checksum mismatch"), std::string::npos) << damaged.output;
+  EXPECT_EQ(loss_rows(run / "loss.csv").size(), 1u + 4u);  // nothing trained on top of it
+  EXPECT_FALSE(fs::exists(run / "checkpoints" / "step-00000008.safetensors"));
+  // generate refuses the damaged file as well.
+  const auto sampled =
+      run_tessera({"generate", "--run", run.string(), "--checkpoint", checkpoint.string(), "--from-store",
+                   (*dir_ / "store").string(), "--n", "1", "--steps", "2", "--device", "cpu", "--threads", "1", "--out",
+                   (runs_ / "images").string(), "--progress", "quiet"});
+  EXPECT_EQ(sampled.exit_code, 1) << sampled.output;
+  EXPECT_NE(sampled.output.find(checkpoint.string() + ": checksum mismatch"), std::string::npos) << sampled.output;
+
+  // Intact again, it resumes.
+  flip_bytes(checkpoint, offset);
+  const auto resumed = run_tessera(train_args(run, 8, {"--resume"}));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(json_of(resumed)["first_step"], 4);
+  // A checkpoint without a checksum (an older tessera's) resumes with a warning naming it.
+  const auto older = run / "checkpoints" / "step-00000008.safetensors";
+  ASSERT_TRUE(fs::remove(run / "checkpoints" / "step-00000008.safetensors.xxh128"));
+  const auto unchecked = run_tessera(train_args(run, 12, {"--resume"}));
+  ASSERT_EQ(unchecked.exit_code, 0) << unchecked.output;
+  EXPECT_NE(unchecked.output.find(older.string() + " has no checksum"), std::string::npos) << unchecked.output;
+}
+
 TEST_F(TrainTest, TwoGlooProcessesEqualOneWithTheSameGlobalBatch) {
   const std::string unavailable = model::gloo_unavailable_reason();
   if (!unavailable.empty()) GTEST_SKIP() << unavailable;

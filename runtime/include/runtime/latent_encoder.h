@@ -62,6 +62,16 @@ class LatentEncoder {
   // model's downsampling factor.
   void check_tile_side(int tile_side) const;
 
+  // The estimated peak bytes of encoding `batch` tiles of `side` px
+  // (runtime/memory_estimate.h).
+  uint64_t peak_bytes(int side, size_t batch) const;
+  // The largest batch up to `requested` whose estimated peak fits the host's
+  // available memory (runtime/memory_budget.h), with a warning giving the
+  // numbers when it is lower; throws tessera::Error with the numbers when not
+  // even one tile fits. On a GPU `requested`: LibTorch reports running out of
+  // GPU memory as an error that fails the batch with its message.
+  size_t affordable_batch(size_t requested, int side) const;
+
   HostBatch make_batch(size_t capacity, int side) const;
   // Encodes tiles [0, count) of the batch: images scaled to [-1, 1] as LDM's
   // loaders do, through quant_conv(encoder(x)). VQ gives the pre-quantisation

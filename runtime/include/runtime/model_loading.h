@@ -6,10 +6,13 @@
 // (the sub-model's tensors under its prefix, e.g. "first_stage_model.") or
 // the sub-model alone (no prefix); the id is the same either way. Everything
 // is checked here, before a caller touches a store: a truncated file, a
-// missing or extra tensor, a wrong shape.
+// missing or extra tensor, a wrong shape, and a weights file that no longer
+// matches the checksum written beside it (runtime/checkpoint_checksum.h).
 
 #include <memory>
 #include <string>
+
+#include "model/autoencoder_config.h"
 
 namespace tessera::model {
 class Autoencoder;
@@ -26,6 +29,7 @@ struct LoadedAutoencoder {
   float scale_factor = 1.0f;
   int downsample = 1;       // pixels per latent cell along a side
   int latent_channels = 0;  // stored channels: embed_dim (VQ) or 2 * embed_dim (KL moments)
+  model::AutoencoderConfig config;
 };
 
 struct LoadedTextEncoder {

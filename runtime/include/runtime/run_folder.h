@@ -6,6 +6,7 @@
 //   checkpoints/step-NNNNNNNN.safetensors       the weights to sample or encode with; an LDM run's
 //                                               holds its whole training state too
 //   checkpoints/step-NNNNNNNN.train.safetensors VAE runs: what resuming needs besides the weights
+//   checkpoints/<file>.xxh128                   each checkpoint file's checksum (runtime/checkpoint_checksum.h)
 //   loss.csv, loss.png                          runtime/loss_log.h
 //   samples/step-NNNNNNNN.png                   LDM runs: sample grids
 //   vae.safetensors                             VAE runs: the weights at the last step
@@ -80,9 +81,12 @@ class RunFolder {
   // The weights of the highest step. Throws tessera::Error naming the
   // checkpoints folder when it holds none.
   std::filesystem::path newest_weights() const;
-  // The resume policy. Throws tessera::Error naming the checkpoint and the
-  // first setting whose recorded value (or its absence) differs from `current`;
-  // model::WeightsError when the state file cannot be read.
+  // The resume policy: the step's files match their checksums (a file
+  // without one is accepted with a warning) and every setting is the same.
+  // Throws tessera::Error naming the file whose checksum differs, or the
+  // checkpoint and the first setting whose recorded value (or its absence)
+  // differs from `current`; model::WeightsError when the state file cannot be
+  // read.
   void check_resume_settings(int64_t step, const RunSettings& current) const;
   // VAE runs: deletes every training state but `step`'s, since only the
   // newest is needed to resume. Throws std::filesystem::filesystem_error
