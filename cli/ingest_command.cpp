@@ -1,6 +1,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "commands.h"
@@ -14,6 +15,36 @@
 #include "slide/tiling_limits.h"
 
 namespace tessera::cli {
+namespace {
+
+nlohmann::json summary_json(const pipeline::IngestSummary& summary) {
+  nlohmann::json failures = nlohmann::json::array();
+  for (const auto& [path, error] : summary.failures) failures.push_back({{"path", path}, {"error", error}});
+  nlohmann::json replaced = nlohmann::json::array();
+  for (const auto& r : summary.replaced) {
+    replaced.push_back(
+        {{"id", r.id}, {"stored_path", r.stored_path}, {"path", r.path}, {"tiles_removed", r.tiles_removed}});
+  }
+  nlohmann::json encode_failures = nlohmann::json::array();
+  for (const auto& [slide, error] : summary.encode_failures)
+    encode_failures.push_back({{"id", slide}, {"error", error}});
+  return {{"slides", summary.slides},
+          {"complete", summary.complete},
+          {"skipped", summary.skipped},
+          {"failed", summary.failed},
+          {"without_report", summary.without_report},
+          {"tiles_read", summary.tiles_read},
+          {"tiles_kept", summary.tiles_kept},
+          {"failures", failures},
+          {"replaced", replaced},
+          {"model_id", summary.model_id},
+          {"tiles_encoded", summary.tiles_encoded},
+          {"encode_failures", encode_failures},
+          {"seconds", summary.seconds},
+          {"interrupted", summary.interrupted}};
+}
+
+}  // namespace
 
 void add_ingest_command(CLI::App& app, int& exit_code) {
   struct Flags {
@@ -21,6 +52,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
     std::string progress = "auto";
     std::string vae_config, vae_weights;
     RunFlags run;
+    bool json = false;
   };
   auto flags = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand("ingest",
@@ -54,6 +86,9 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--qc-dir", o.qc_dir, "Where per-slide QC PNGs go (default STORE/qc)");
   cmd->add_flag("--no-qc{false}", o.write_qc, "Do not write QC pictures");
   cmd->add_flag("--force", o.force, "Redo every slide, even complete ones");
+  cmd->add_flag("--allow-large-grid", o.allow_large_grid,
+                "Cut slides whose grid has more than " + std::to_string(stages::kMaxGridTilesUnconfirmed) +
+                    " tiles (a large --overlap multiplies the tiles)");
   cmd->add_flag("--no-blob-files{false}", o.pixel_blob_files,
                 "Keep tile pixels in the LSM tree instead of RocksDB blob files (for comparison)");
   cmd->add_option("--jpeg-quality", o.jpeg.quality, "JPEG quality of stored tile pixels")
@@ -113,6 +148,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   add_batch_flag(cmd, o.encode_batch, "Tiles per VAE forward pass", "--encode-batch");
   add_run_flags(cmd, flags->run);
   add_progress_flag(cmd, flags->progress);
+  cmd->add_flag("--json", flags->json, "Also print the run's summary as JSON on stdout, with stable field names");
 
   cmd->callback([flags, &exit_code] {
     auto& o = flags->options;
@@ -138,6 +174,11 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
     if (summary.without_report > 0) {
       std::cerr << "ingest: " << summary.without_report
                 << " slides matched no report and got tile-only prompts (see tessera info)\n";
+    }
+    if (flags->json) std::cout << summary_json(summary).dump(2) << '\n';
+    for (const auto& r : summary.replaced) {
+      std::cerr << "  replaced: slide " << r.id << ": " << r.tiles_removed << " tiles from " << r.stored_path
+                << " removed, " << r.path << " stored in their place (a different file)\n";
     }
     for (const auto& [path, error] : summary.failures) std::cerr << "  failed: " << path << ": " << error << '\n';
     if (summary.interrupted) {

@@ -138,8 +138,21 @@ std::shared_ptr<SlideState> IngestRun::next_slide() {
         progress_.slide_finished("slide " + source.id + ": already complete, skipped");
         continue;
       }
+      check_grid_size(opened, options_);
       pending = pending_record(opened, options_);
+      std::optional<SlideReplacement> replacement;
+      if (existing && existing->status != store::SlideStatus::kFailed && existing->quickhash != pending->quickhash) {
+        replacement = SlideReplacement{source.id, existing->path, source.path, store_.count_tiles(source.id)};
+      }
       store_.reset_slide(*pending);
+      if (replacement) {
+        spdlog::warn(
+            "slide {}: {} is a different file from {}, which the store held under this id; its {} tiles "
+            "were removed and {} is ingested in its place",
+            source.id, source.path, replacement->stored_path, replacement->tiles_removed, source.path);
+        std::lock_guard lock(summary_mutex_);
+        summary_.replaced.push_back(std::move(*replacement));
+      }
       auto state = std::make_shared<SlideState>();
       state->plan = plan_slide(std::move(opened), options_);
       state->cells = state->plan->cells.size();

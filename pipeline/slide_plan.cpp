@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "slide/tiling_limits.h"
 
 namespace tessera::pipeline {
 namespace {
@@ -58,8 +59,26 @@ OpenedSlide open_slide(const stages::SlideSource& source, const IngestOptions& o
     throw Error(source.path + ": " + e.what());
   }
   if (prompts) opened.prompts = prompts->for_slide(source.id);
+  if (opened.prompts.attributes) {
+    const auto& level0 = opened.slide->levels()[0];
+    stages::check_patches_on_slide(*opened.prompts.attributes, source.id, opened.resolution.mpp_x, level0.width,
+                                   level0.height);
+  }
   opened.config_hash = ingest_config_hash(options, opened.resolution, opened.level, opened.prompts.inputs_hash);
   return opened;
+}
+
+void check_grid_size(const OpenedSlide& opened, const IngestOptions& options) {
+  const auto& grid = opened.grid;
+  if (options.allow_large_grid || grid.size() <= stages::kMaxGridTilesUnconfirmed) return;
+  const auto& level0 = opened.slide->levels()[0];
+  const auto without_overlap = stages::make_tile_grid(level0.width, level0.height, opened.level, options.tile, 0);
+  std::ostringstream message;
+  message << opened.source.path << ": --tile " << options.tile << " --overlap " << options.overlap << " at "
+          << opened.level.tile_mpp << " um/px makes a grid of " << grid.cols << " x " << grid.rows << " = "
+          << grid.size() << " tiles (" << without_overlap.size() << " without overlap), more than the "
+          << stages::kMaxGridTilesUnconfirmed << " a slide may have without --allow-large-grid";
+  throw Error(message.str());
 }
 
 store::SlideRecord pending_record(const OpenedSlide& opened, const IngestOptions& options) {

@@ -45,6 +45,11 @@ struct SlidePlan {
   std::chrono::steady_clock::time_point started;
 };
 
+// Throws tessera::Error, naming the file and the numbers, when the slide's
+// grid has more than stages::kMaxGridTilesUnconfirmed tiles and the options
+// do not allow a large grid.
+void check_grid_size(const OpenedSlide& opened, const IngestOptions& options);
+
 // Opens the slide and resolves µm/px, level and grid. Throws tessera::Error.
 OpenedSlide open_slide(const stages::SlideSource& source, const IngestOptions& options,
                        const std::map<std::string, double>& mpp_overrides, const PromptContext* prompts);

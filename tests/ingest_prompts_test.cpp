@@ -132,6 +132,24 @@ TEST(IngestPrompts, SlideWithoutAReportGetsTheTileOnlyPromptAndIsCounted) {
   EXPECT_EQ(j["slides"][0]["report_origin"], "");
 }
 
+TEST(IngestPrompts, AttributesOffTheSlideFailItNamingTheLine) {
+  TESSERA_REQUIRE_SHARED_DATA(data);
+  testing::TempDir dir;
+  const auto slide = testing::make_slide(dir.path(), "TCGA-ZZ-9999-01Z-00-DX1.tiff", testing::small_spec());
+  // Coordinates at 0.25 µm/px given as 0.5: the second patch is past the slide's 2048 x 1536 px.
+  std::ofstream(dir / "attributes.csv") << "slide,x,y,w,h,tumor\nTCGA-ZZ-9999-01Z-00-DX1,0,0,224,224,0.5\n"
+                                        << "TCGA-ZZ-9999-01Z-00-DX1,3000,2000,224,224,0.5\n";
+  const auto r = run_tessera({"ingest", "--store", (dir / "s").string(), "--slides", slide.string(),
+                              "--tile-attributes", (dir / "attributes.csv").string(), "--tile-attributes-mpp", "0.5",
+                              "--clip-vocab", (data / "clip/bpe_simple_vocab_16e6.txt.gz").string()});
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find((dir / "attributes.csv").string() +
+                          ":3: the patch at (3000, 2000) of 224 x 224 px lies off slide TCGA-ZZ-9999-01Z-00-DX1, "
+                          "which is 2048 x 1536 px at the table's 0.5 um/px"),
+            std::string::npos)
+      << r.output;
+}
+
 TEST(IngestPrompts, TwoCasesWithTheSameTextKeepTheirOwnProvenance) {
   TESSERA_REQUIRE_SHARED_DATA(data);
   testing::TempDir dir;

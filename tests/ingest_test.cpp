@@ -1,6 +1,7 @@
 #include "pipeline/ingest.h"
 
 #include <gtest/gtest.h>
+#include <tiffio.h>
 
 #include <fstream>
 #include <random>
@@ -8,6 +9,7 @@
 #include "imaging/image_metrics.h"
 #include "imaging/jpeg_codec.h"
 #include "slide/slide.h"
+#include "slide/tiling_limits.h"
 #include "store/store.h"
 #include "test_support.h"
 
@@ -152,6 +154,110 @@ TEST_F(IngestTest, BadSlidesFailAloneAndGoodOnesComplete) {
   EXPECT_FALSE(truncated.error.empty());
   EXPECT_EQ(store->count_tiles("truncated"), 0u);
   EXPECT_EQ(store->slide("TCGA-AA-0001-01Z-00-DX1")->status, SlideStatus::kComplete);
+}
+
+// Randomises the second half of every level-0 tile's compressed data, and
+// keeps the TIFF structure and each tile's JPEG headers: a slide whose
+// scanner or disk damaged the tiles, not the file.
+void damage_level0_tiles(const fs::path& slide) {
+  std::vector<std::pair<uint64_t, uint64_t>> tiles;  // offset, bytes
+  {
+    TIFF* tiff = TIFFOpen(slide.c_str(), "r");
+    ASSERT_NE(tiff, nullptr);
+    uint64_t* offsets = nullptr;
+    uint64_t* sizes = nullptr;
+    ASSERT_TRUE(TIFFGetField(tiff, TIFFTAG_TILEOFFSETS, &offsets));
+    ASSERT_TRUE(TIFFGetField(tiff, TIFFTAG_TILEBYTECOUNTS, &sizes));
+    for (uint32_t i = 0; i < TIFFNumberOfTiles(tiff); ++i) tiles.emplace_back(offsets[i], sizes[i]);
+    TIFFClose(tiff);
+  }
+  std::fstream f(slide, std::ios::in | std::ios::out | std::ios::binary);
+  std::mt19937 rng(7);
+  for (const auto& [offset, bytes] : tiles) {
+    f.seekp(std::streamoff(offset + bytes / 2));
+    for (uint64_t i = bytes / 2; i + 2 < bytes; ++i) f.put(char(rng()));  // the end-of-image marker stays
+  }
+  ASSERT_TRUE(f.flush());
+}
+
+TEST_F(IngestTest, ASlideWithCorruptTilesFailsNamedAndStoresNoTiles) {
+  // Large enough for the thumbnail to come from an undamaged level, so that
+  // the tiles themselves are what fails.
+  auto spec = known_spec();
+  spec.width = 6144, spec.height = 4096;
+  const fs::path damaged = testing::make_slide(dir_ / "damaged", "damaged.tiff", spec);
+  damage_level0_tiles(damaged);
+  const auto r = testing::run_tessera(
+      {"ingest", "--store", (dir_ / "store").string(), "--slides", slide_.string(), damaged.string(), "--no-qc"});
+  EXPECT_EQ(r.exit_code, 3) << r.output;  // some slides failed (README)
+  EXPECT_NE(r.output.find("2 slides: 1 complete, 0 already complete, 1 failed"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("VIPS-WARNING"), std::string::npos) << r.output;
+
+  store::StoreOptions ro;
+  ro.read_only = true;
+  const auto store = store::Store::open(dir_ / "store", ro);
+  const auto record = *store->slide("damaged");
+  EXPECT_EQ(record.status, SlideStatus::kFailed);
+  EXPECT_NE(record.error.find(damaged.string() + ": cannot decode tile "), std::string::npos) << record.error;
+  EXPECT_NE(record.error.find("JPEG"), std::string::npos) << record.error;  // libjpeg's own words
+  EXPECT_NE(r.output.find(record.error), std::string::npos) << r.output;
+  EXPECT_EQ(store->count_tiles("damaged"), 0u);
+  EXPECT_EQ(store->slide("TCGA-AA-0001-01Z-00-DX1")->status, SlideStatus::kComplete);
+}
+
+TEST_F(IngestTest, AnEmptySlideFileFailsAloneWithItsCause) {
+  fs::create_directories(dir_ / "cohort");
+  fs::copy_file(slide_, dir_ / "cohort" / slide_.filename());
+  std::ofstream(dir_ / "cohort" / "empty.tiff").close();
+  const auto summary = run_ingest(options_for(dir_ / "store", {(dir_ / "cohort").string()}));
+  EXPECT_EQ(summary.complete, 1u);
+  ASSERT_EQ(summary.failures.size(), 1u);
+  EXPECT_EQ(summary.failures[0].second, (dir_ / "cohort" / "empty.tiff").string() + ": the file is empty (0 bytes)");
+}
+
+TEST_F(IngestTest, AGridOfMillionsOfTilesIsRefusedWithItsNumbers) {
+  auto o = options_for(dir_ / "store", {slide_.string()});
+  o.tile = 64;
+  o.overlap = 63;
+  const auto summary = run_ingest(o);
+  EXPECT_EQ(summary.failed, 1u);
+  ASSERT_EQ(summary.failures.size(), 1u);
+  // 2048 x 1536 output pixels, stepping by 1: 1985 x 1473 tiles of 64.
+  EXPECT_EQ(summary.failures[0].second,
+            slide_.string() +
+                ": --tile 64 --overlap 63 at 0.5 um/px makes a grid of 1985 x 1473 = 2923905 tiles (768 without "
+                "overlap), more than the " +
+                std::to_string(stages::kMaxGridTilesUnconfirmed) + " a slide may have without --allow-large-grid");
+  EXPECT_EQ(stored_cells(dir_ / "store", "TCGA-AA-0001-01Z-00-DX1").size(), 0u);
+}
+
+TEST_F(IngestTest, ADifferentFileUnderAStoredSlidesIdIsReportedAsReplacingIt) {
+  const auto first = run_ingest(options_for(dir_ / "store", {slide_.string()}));
+  ASSERT_EQ(first.complete, 1u);
+  EXPECT_TRUE(first.replaced.empty());
+  auto spec = known_spec();
+  spec.seed = 2;
+  const auto other = testing::make_slide(dir_ / "rescanned", slide_.filename().string(), spec);
+  const auto r =
+      testing::run_tessera({"ingest", "--store", (dir_ / "store").string(), "--slides", other.string(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto replaced = testing::json_of(r)["replaced"];
+  ASSERT_EQ(replaced.size(), 1u) << r.output;
+  EXPECT_EQ(replaced[0]["id"], "TCGA-AA-0001-01Z-00-DX1");
+  EXPECT_EQ(replaced[0]["stored_path"], slide_.string());
+  EXPECT_EQ(replaced[0]["path"], other.string());
+  EXPECT_EQ(replaced[0]["tiles_removed"], first.tiles_kept);
+  const std::string removed = std::to_string(first.tiles_kept) + " tiles from " + slide_.string() + " removed, " +
+                              other.string() + " stored in their place";
+  EXPECT_NE(r.output.find("replaced: slide TCGA-AA-0001-01Z-00-DX1: " + removed), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("slide TCGA-AA-0001-01Z-00-DX1: " + other.string() + " is a different file from " +
+                          slide_.string()),
+            std::string::npos)
+      << r.output;
+  // The same file again, forced: nothing is replaced.
+  auto again = options_for(dir_ / "store", {other.string()});
+  again.force = true;
+  EXPECT_TRUE(run_ingest(again).replaced.empty());
 }
 
 TEST_F(IngestTest, MissingResolutionFailsUnlessAssumed) {

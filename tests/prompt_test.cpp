@@ -313,7 +313,12 @@ TEST(TileAttributes, BadTablesNameTheLine) {
     const char* message;
   } bad[] = {
       {"slide,x,y,w,h,tumor\nS,0,0,10,10,1.5\n", "attr.csv:2: column 'tumor' is outside [0, 1]: 1.5"},
-      {"slide,x,y,w,h,tumor\nS,0,zero,10,10,0.5\n", "attr.csv:2: column 'y' is not a number: 'zero'"},
+      {"slide,x,y,w,h,tumor\nS,0,zero,10,10,0.5\n", "attr.csv:2: column 'y' is not a finite number: 'zero'"},
+      {"slide,x,y,w,h,tumor\nS,nan,0,10,10,0.5\n", "attr.csv:2: column 'x' is not a finite number: 'nan'"},
+      {"slide,x,y,w,h,tumor\nS,0,0,1e999,10,0.5\n", "attr.csv:2: column 'w' is not a finite number: '1e999'"},
+      {"slide,x,y,w,h,tumor\nS,0,0,10,10,0.5\nT,0,0,10,10,0.5\nS,0,0,10,10,0.7\n",
+       "attr.csv:4: slide 'S' has this patch (x, y, w, h) on line 2 already"},
+      {"slide,x,y,w,h,tumor\n", "attr.csv: the header line is followed by no rows"},
       {"slide,x,y,w,h\nS,0,0,10,10\n", "neither a 'tumor' nor a 'til' column"},
       {"slide,x,y,w,tumor\nS,0,0,10,0.5\n", "no column 'h'"},
   };
@@ -326,6 +331,37 @@ TEST(TileAttributes, BadTablesNameTheLine) {
       EXPECT_NE(std::string(e.what()).find(b.message), std::string::npos) << e.what();
     }
   }
+}
+
+TEST(TileAttributes, PatchesOffTheSlideNameTheLine) {
+  testing::TempDir dir;
+  TileAttributeOptions options;
+  options.mpp = 1.0;
+  // The slide: 2000 x 1000 px at 0.5 µm/px, so 1000 x 500 px at the table's 1 µm/px.
+  const auto check = [&](const std::string& rows) {
+    write(dir / "attr.csv", "slide,x,y,w,h,tumor\nS,0,0,100,100,0.5\n" + rows);
+    const auto by_slide = read_tile_attributes((dir / "attr.csv").string(), options);
+    try {
+      check_patches_on_slide(by_slide.at("S"), "S", 0.5, 2000, 1000);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(check("S,950,450,100,100,0.5\n"), "");  // over the edge, but on the slide
+  EXPECT_EQ(check("S,950,450,100,100,0.5\nS,1000,0,100,100,0.5\n"),
+            (dir / "attr.csv").string() +
+                ":4: the patch at (1000, 0) of 100 x 100 px lies off slide S, which is 1000 x 500 px at the table's 1 "
+                "um/px");
+  EXPECT_EQ(check("S,-100,0,100,100,0.5\n"),
+            (dir / "attr.csv").string() +
+                ":3: the patch at (-100, 0) of 100 x 100 px lies off slide S, which is 1000 x 500 px at the table's 1 "
+                "um/px");
+  EXPECT_EQ(check("S,1e15,0,100,100,0.5\n"),
+            (dir / "attr.csv").string() +
+                ":3: the patch at (1e+15, 0) of 100 x 100 px lies off slide S, which is 1000 x 500 px at the table's "
+                "1 um/px");
+  EXPECT_EQ(check("S,0,0,4000,4000,0.5\n"), "");  // one value for the whole slide
 }
 
 TEST(CaseMatching, TcgaBarcodeRegexAndMapping) {
@@ -375,6 +411,9 @@ TEST(ReportSource, MalformedSourcesAreRejectedWhole) {
        "d.jsonl:2: expected an object with a string 'case_submitter_id'"},
       {"e.jsonl", "{\"case_submitter_id\": \"A\", \"text\": \"x\"}\n{oops\n", "e.jsonl:2:"},
       {"f.xml", "<r/>", "unknown report format '.xml'"},
+      {"g.jsonl", "{\"case_submitter_id\": \"A\", \"text\": \"x\", \"text\": \"y\"}\n",
+       "g.jsonl:1: the key 'text' appears twice in one object"},
+      {"h.csv", "case_submitter_id,text\n", "h.csv: the header line is followed by no rows"},
   };
   for (const auto& b : bad) {
     write(dir / b.file, b.content);

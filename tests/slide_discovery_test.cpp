@@ -64,6 +64,8 @@ TEST(MppOverrides, ParsesAndReportsBadLines) {
       {"slide,mpp\nA,0.25\nB,abc\n", "bad.csv:3: column 'mpp' is not a positive number: 'abc'"},
       {"slide,mpp\nA,0.25,7\n", "bad.csv:2: expected 2 fields, found 3"},
       {"slide,mpp\nA,0.25\nA,0.3\n", "bad.csv:3: slide 'A' is listed twice"},
+      {"slide,mpp\nA,inf\n", "bad.csv:2: column 'mpp' is not a positive number: 'inf'"},
+      {"slide,mpp\n", "bad.csv: the header line is followed by no rows"},
   };
   for (const auto& b : bad) {
     touch(dir / "bad.csv", b.content);

@@ -116,6 +116,12 @@ CsvTable parse_csv(std::string_view text, const std::string& source) {
   return table;
 }
 
-CsvTable read_csv(const std::string& path) { return parse_csv(read_file(path), path); }
+CsvTable read_csv(const std::string& path) {
+  CsvTable table = parse_csv(read_file(path), path);
+  // Every table tessera reads is an input named by a flag: one without rows
+  // is a mistake (a failed export, the wrong file), never a request for nothing.
+  if (table.rows.empty()) throw Error(path + ": the header line is followed by no rows");
+  return table;
+}
 
 }  // namespace tessera::stages

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "base/error.h"
 #include "base/file_io.h"
@@ -32,6 +33,31 @@ std::vector<Report> from_csv(const std::string& path, const ReportSourceOptions&
   return reports;
 }
 
+// A JSON object whose key appears twice: nlohmann keeps the last value without
+// a word, so a report's text or id could be silently the wrong one.
+nlohmann::json parse_refusing_duplicate_keys(const std::string& text, const std::string& where) {
+  std::vector<std::set<std::string>> open_objects;
+  std::string duplicate;
+  const nlohmann::json::parser_callback_t note_keys = [&](int, nlohmann::json::parse_event_t event,
+                                                          nlohmann::json& parsed) {
+    if (event == nlohmann::json::parse_event_t::object_start) open_objects.emplace_back();
+    if (event == nlohmann::json::parse_event_t::object_end) open_objects.pop_back();
+    if (event == nlohmann::json::parse_event_t::key && !open_objects.back().insert(parsed.get<std::string>()).second &&
+        duplicate.empty()) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
+  nlohmann::json object;
+  try {
+    object = nlohmann::json::parse(text, note_keys);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(where + ":" + std::to_string(e.byte) + ": not valid JSON: " + e.what());
+  }
+  if (!duplicate.empty()) throw Error(where + ": the key '" + duplicate + "' appears twice in one object");
+  return object;
+}
+
 std::vector<Report> from_jsonl(const std::string& path, const ReportSourceOptions& options) {
   const std::string bytes = read_file(path);
   std::vector<Report> reports;
@@ -49,12 +75,7 @@ std::vector<Report> from_jsonl(const std::string& path, const ReportSourceOption
       continue;
     }
     const std::string where = path + ":" + std::to_string(line_number);
-    nlohmann::json object;
-    try {
-      object = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw Error(where + ":" + std::to_string(e.byte) + ": not valid JSON: " + e.what());
-    }
+    const nlohmann::json object = parse_refusing_duplicate_keys(line, where);
     for (const auto* key : {&options.id_column, &options.text_column}) {
       if (!object.is_object() || !object.contains(*key) || !object[*key].is_string()) {
         throw Error(where + ": expected an object with a string '" + *key + "'");

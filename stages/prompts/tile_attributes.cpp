@@ -1,7 +1,10 @@
 #include "prompts/tile_attributes.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <sstream>
+#include <tuple>
 
 #include "base/error.h"
 #include "prompts/csv_table.h"
@@ -13,8 +16,8 @@ double parse_number(const CsvTable& table, size_t row, size_t column, const std:
   const std::string& text = table.rows[row][column];
   char* end = nullptr;
   const double value = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0') {
-    throw Error(table.where(row) + ": column '" + name + "' is not a number: '" + text + "'");
+  if (text.empty() || *end != '\0' || !std::isfinite(value)) {
+    throw Error(table.where(row) + ": column '" + name + "' is not a finite number: '" + text + "'");
   }
   return value;
 }
@@ -51,6 +54,9 @@ std::map<std::string, SlideAttributes> read_tile_attributes(const std::string& p
                 ": the table has no 'mpp' column; give the coordinates' microns per pixel (--tile-attributes-mpp)");
   }
   std::map<std::string, SlideAttributes> by_slide;
+  // The line of each patch, by slide and x, y, w, h: one listed twice would
+  // count twice in a tile's average.
+  std::map<std::tuple<std::string, double, double, double, double>, size_t> lines;
   for (size_t r = 0; r < table.rows.size(); ++r) {
     AttributePatch patch{parse_number(table, r, x, o.x_column),        parse_number(table, r, y, o.y_column),
                          parse_number(table, r, w, o.w_column),        parse_number(table, r, h, o.h_column),
@@ -58,12 +64,37 @@ std::map<std::string, SlideAttributes> read_tile_attributes(const std::string& p
     if (!(patch.w > 0 && patch.h > 0)) throw Error(table.where(r) + ": patch width and height must be positive");
     const double mpp = mpp_column ? parse_number(table, r, *mpp_column, "mpp") : o.mpp;
     if (!(mpp > 0)) throw Error(table.where(r) + ": column 'mpp' must be positive");
+    patch.line = table.row_lines[r];
+    const auto [first, inserted] =
+        lines.emplace(std::make_tuple(table.rows[r][slide], patch.x, patch.y, patch.w, patch.h), patch.line);
+    if (!inserted) {
+      throw Error(table.where(r) + ": slide '" + table.rows[r][slide] + "' has this patch (x, y, w, h) on line " +
+                  std::to_string(first->second) + " already");
+    }
     auto& entry = by_slide[table.rows[r][slide]];
+    entry.source = path;
     if (entry.patches.empty()) entry.mpp = mpp;
     if (entry.mpp != mpp) throw Error(table.where(r) + ": slide '" + table.rows[r][slide] + "' mixes µm/px values");
     entry.patches.push_back(patch);
   }
   return by_slide;
+}
+
+void check_patches_on_slide(const SlideAttributes& attributes, const std::string& slide_id, double slide_mpp,
+                            int64_t width0, int64_t height0) {
+  // The slide in the table's pixel space.
+  const double scale = slide_mpp / attributes.mpp;
+  const double width = double(width0) * scale, height = double(height0) * scale;
+  for (const auto& p : attributes.patches) {
+    // Overlapping the slide only in part is fine (edge patches), and so is a
+    // patch covering all of it (one value for the whole slide).
+    if (p.x < width && p.y < height && p.x + p.w > 0 && p.y + p.h > 0) continue;
+    std::ostringstream message;
+    message << attributes.source << ":" << p.line << ": the patch at (" << p.x << ", " << p.y << ") of " << p.w << " x "
+            << p.h << " px lies off slide " << slide_id << ", which is " << width << " x " << height
+            << " px at the table's " << attributes.mpp << " um/px";
+    throw Error(message.str());
+  }
 }
 
 TileProbabilities average_over_tile(const SlideAttributes& attributes, double slide_mpp, int64_t x, int64_t y,

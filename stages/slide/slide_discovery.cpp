@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -94,12 +95,13 @@ std::map<std::string, double> read_mpp_overrides(const std::string& path) {
     const std::string& text = fields[size_t(mpp_col)];
     char* end = nullptr;
     const double mpp = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !(mpp > 0))
+    if (text.empty() || *end != '\0' || !(mpp > 0) || !std::isfinite(mpp))
       throw Error(where + ": column 'mpp' is not a positive number: '" + text + "'");
     if (!overrides.emplace(fields[size_t(slide_col)], mpp).second) {
       throw Error(where + ": slide '" + fields[size_t(slide_col)] + "' is listed twice");
     }
   }
+  if (overrides.empty()) throw Error(path + ": the header line is followed by no rows");
   return overrides;
 }
 

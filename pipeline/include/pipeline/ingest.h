@@ -9,6 +9,15 @@
 
 namespace tessera::pipeline {
 
+// A stored slide whose id a different file (another quickhash) now has: its
+// tiles were removed and the new file's stored instead.
+struct SlideReplacement {
+  std::string id;
+  std::string stored_path;  // the file the removed tiles came from
+  std::string path;         // the file now stored under the id
+  uint64_t tiles_removed = 0;
+};
+
 struct IngestSummary {
   size_t slides = 0;
   size_t complete = 0;  // done in this run
@@ -16,6 +25,7 @@ struct IngestSummary {
   size_t failed = 0;
   size_t without_report = 0;  // complete slides that matched no report (tile-only prompts)
   std::vector<std::pair<std::string, std::string>> failures;  // slide path, error
+  std::vector<SlideReplacement> replaced;                     // in the order they were replaced
   uint64_t tiles_read = 0;
   uint64_t tiles_kept = 0;
   std::string model_id;                                              // with an encoder: its model

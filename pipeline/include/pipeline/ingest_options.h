@@ -91,6 +91,9 @@ struct IngestOptions {
   bool pixel_blob_files = true;
   // Redo every slide, complete or not. Default: false.
   bool force = false;
+  // Cut slides whose grid has more than stages::kMaxGridTilesUnconfirmed
+  // tiles; without it such a slide fails before a tile is read. Default: false.
+  bool allow_large_grid = false;
   // Progress: a redrawn bar on a terminal, plain lines otherwise. Default: auto.
   ProgressDisplay progress = ProgressDisplay::kAuto;
 };

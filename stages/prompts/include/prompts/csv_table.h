@@ -27,6 +27,8 @@ struct CsvTable {
 // a quote inside an unquoted field, text after a closing quote, invalid UTF-8,
 // a row whose field count differs from the header's, or an empty header.
 CsvTable parse_csv(std::string_view text, const std::string& source);
+// parse_csv of a file; also throws, naming the file, for one with a header
+// and no rows.
 CsvTable read_csv(const std::string& path);
 
 }  // namespace tessera::stages

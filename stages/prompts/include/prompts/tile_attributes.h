@@ -13,10 +13,12 @@ struct AttributePatch {
   double x = 0, y = 0, w = 0, h = 0;  // pixels at the table's µm/px
   std::optional<double> tumor;        // probabilities in [0, 1]
   std::optional<double> til;
+  size_t line = 0;  // of the table, for messages
 };
 
 struct SlideAttributes {
-  double mpp = 0;  // µm/px of the patch coordinates
+  std::string source;  // the table's file, for messages
+  double mpp = 0;      // µm/px of the patch coordinates
   std::vector<AttributePatch> patches;
 };
 
@@ -31,9 +33,18 @@ struct TileAttributeOptions {
 
 // Reads the table: one row per patch, with slide id, x, y, w, h, and the
 // tumour and TIL probabilities (either column may be absent, or a cell empty).
-// Errors name the file, line and column.
+// Errors name the file, line and column: a value that is not a finite number,
+// a probability outside [0, 1], a patch of no area, a slide with two µm/px
+// values, and a patch (slide, x, y, w, h) listed twice, with both lines.
 std::map<std::string, SlideAttributes> read_tile_attributes(const std::string& path,
                                                             const TileAttributeOptions& options = {});
+
+// Throws tessera::Error naming the table's file and line for a patch that
+// lies wholly off the slide: its coordinates are not the slide's (another
+// slide's, another unit or µm/px), or absurdly large.
+// `width0` x `height0` are the slide's level-0 pixels at `slide_mpp`.
+void check_patches_on_slide(const SlideAttributes& attributes, const std::string& slide_id, double slide_mpp,
+                            int64_t width0, int64_t height0);
 
 struct TileProbabilities {
   std::optional<double> tumor;
