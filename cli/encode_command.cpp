@@ -30,7 +30,7 @@ void add_encode_command(CLI::App& app, int& exit_code) {
       ->required()
       ->check(CLI::ExistingFile);
   add_batch_flag(cmd, o.batch, "Tiles per forward pass");
-  cmd->add_option("--jobs", o.jobs, "JPEG decoders (0 = one per core)")->capture_default_str();
+  add_jobs_flag(cmd, o.jobs, "JPEG decoders");
   add_run_flags(cmd, flags->run);
   add_progress_flag(cmd, flags->progress);
   cmd->add_flag("--json", flags->json, "Print the summary as JSON on stdout");

@@ -2,11 +2,13 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
-#include <cstdlib>
+#include <cstdint>
 #include <iostream>
+#include <limits>
 #include <memory>
 
 #include "commands.h"
+#include "flag_checks.h"
 #include "pipeline/export.h"
 #include "pipeline/progress.h"
 #include "run_flags.h"
@@ -36,17 +38,15 @@ void add_export_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--val", o.val, "Fraction of the cases (or slides) in val")
       ->capture_default_str()
-      ->check([](const std::string& text) {
-        const double val = std::strtod(text.c_str(), nullptr);
-        return val >= 0 && val < 1 ? std::string() : "must be at least 0 and less than 1";
-      });
-  cmd->add_option("--seed", o.seed, "Seed of the split")->capture_default_str();
+      ->check(number_within(0.0, 1.0, RangeEnds::kOpenAbove));
+  cmd->add_option("--seed", o.seed, "Seed of the split")->capture_default_str()->check(any_seed());
   cmd->add_option("--label", o.label,
                   "Class of each sample: tumor, til, case or slide (default: none, one class 'all')")
       ->check(CLI::IsMember({"tumor", "til", "case", "slide"}));
+  // A shard is one file, whose size is a signed 64-bit offset.
   cmd->add_option("--shard-bytes", o.shard_bytes, "Largest WebDataset shard in bytes (a larger sample gets its own)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(number_within<uint64_t>(1, std::numeric_limits<int64_t>::max()));
   cmd->add_flag("--overwrite", o.overwrite, "Replace an earlier export in --out");
   cmd->add_flag("--json", flags->json, "Print dataset.json to stdout");
   add_progress_flag(cmd, flags->progress);

@@ -4,9 +4,13 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "config/ldm_limits.h"
+#include "dataset/synthetic_set.h"
+#include "flag_checks.h"
 #include "pipeline/generate.h"
 #include "pipeline/progress.h"
 #include "run_flags.h"
+#include "runtime/image_sampler.h"
 
 namespace tessera::cli {
 
@@ -40,14 +44,24 @@ void add_generate_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--balance", o.balance, "With --from-store: as many images per value of this field")
       ->check(CLI::IsMember({"tumor", "til"}))
       ->needs(from_store);
-  cmd->add_option("--n", o.n, "Images in --out when done")->required()->check(CLI::PositiveNumber);
-  auto* steps = cmd->add_option("--steps", o.steps, "DDIM steps")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--n", o.n, "Images in --out when done")
+      ->required()
+      ->check(number_within<uint64_t>(1, stages::kMaxSyntheticImages));
+  auto* steps = cmd->add_option("--steps", o.steps, "DDIM steps (at most the schedule's timesteps)")
+                    ->capture_default_str()
+                    ->check(number_within(1, int(config::kMaxTimesteps)));
   cmd->add_option("--sampler", o.sampler, "ddim, or ddpm (every timestep of the schedule)")
       ->check(CLI::IsMember({"ddim", "ddpm"}))
       ->capture_default_str();
-  cmd->add_option("--eta", o.eta, "DDIM's eta (0: deterministic given the seed)")->capture_default_str();
-  cmd->add_option("--guidance", o.guidance, "Classifier-free guidance scale (1: off)")->capture_default_str();
-  cmd->add_option("--seed", o.seed, "Seed of the noise and of the prompt draw")->capture_default_str();
+  cmd->add_option("--eta", o.eta, "DDIM's eta (0: deterministic given the seed)")
+      ->capture_default_str()
+      ->check(number_within(0.0, runtime::kMaxDdimEta));
+  cmd->add_option("--guidance", o.guidance, "Classifier-free guidance scale (1: off)")
+      ->capture_default_str()
+      ->check(number_within(0.0, runtime::kMaxGuidance));
+  cmd->add_option("--seed", o.seed, "Seed of the noise and of the prompt draw")
+      ->capture_default_str()
+      ->check(any_seed());
   add_batch_flag(cmd, o.batch, "Images per sampler call");
   cmd->add_option("--out", o.out, "Output folder (a rerun with the same settings continues it)")->required();
   cmd->add_option("--format", o.format, "Image format: png, or jpeg (quality 90)")

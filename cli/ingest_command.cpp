@@ -4,10 +4,13 @@
 #include <string>
 
 #include "commands.h"
+#include "flag_checks.h"
 #include "pipeline/ingest.h"
 #include "pipeline/progress.h"
 #include "prompts/prompt_options.h"
 #include "run_flags.h"
+#include "slide/resolution.h"
+#include "slide/tile_filter.h"
 #include "slide/tiling_limits.h"
 
 namespace tessera::cli {
@@ -26,21 +29,28 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--store", o.store, "Store directory (created if absent)")->required();
   cmd->add_option("--slides", o.slides, "Slide files or folders (folders are scanned for every format OpenSlide opens)")
       ->required();
-  auto* mpp = cmd->add_option("--mpp", o.mpp, "Target microns per pixel (default 0.5)");
+  const auto plausible_mpp = number_within(stages::kMinPlausibleMpp, stages::kMaxPlausibleMpp);
+  auto* mpp = cmd->add_option("--mpp", o.mpp, "Target microns per pixel (default 0.5)")->check(plausible_mpp);
   cmd->add_option("--magnification", o.magnification, "Target magnification, e.g. 20 (instead of --mpp)")
+      ->check(positive_up_to(pipeline::kMaxMagnification))
       ->excludes(mpp);
   cmd->add_option("--tile", o.tile, "Tile side in pixels")
       ->capture_default_str()
-      ->check(CLI::Range(stages::kMinTileSize, stages::kMaxTileSize));
-  cmd->add_option("--overlap", o.overlap, "Overlap between neighbouring tiles in pixels")->capture_default_str();
-  cmd->add_option("--jobs", o.jobs, "Parallel tile readers (0 = one per core)")->capture_default_str();
-  cmd->add_option("--assume-mpp", o.assume_mpp, "Microns per pixel for slides whose files record none");
+      ->check(number_within(stages::kMinTileSize, stages::kMaxTileSize));
+  // At most the largest tile's side less one; the callback holds it below --tile.
+  cmd->add_option("--overlap", o.overlap, "Overlap between neighbouring tiles in pixels, less than --tile")
+      ->capture_default_str()
+      ->check(number_within(0, stages::kMaxTileSize - 1));
+  add_jobs_flag(cmd, o.jobs, "Parallel tile readers");
+  cmd->add_option("--assume-mpp", o.assume_mpp, "Microns per pixel for slides whose files record none")
+      ->check(plausible_mpp);
   cmd->add_option("--mpp-overrides", o.mpp_overrides_csv,
                   "CSV with columns slide,mpp, used for slides whose files record no resolution")
       ->check(CLI::ExistingFile);
   cmd->add_option("--level-tolerance", o.level_tolerance,
                   "Use a level's native pixels when within this relative distance of the target")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number_within(0.0, pipeline::kMaxLevelTolerance, RangeEnds::kOpenAbove));
   cmd->add_option("--qc-dir", o.qc_dir, "Where per-slide QC PNGs go (default STORE/qc)");
   cmd->add_flag("--no-qc{false}", o.write_qc, "Do not write QC pictures");
   cmd->add_flag("--force", o.force, "Redo every slide, even complete ones");
@@ -48,14 +58,20 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
                 "Keep tile pixels in the LSM tree instead of RocksDB blob files (for comparison)");
   cmd->add_option("--jpeg-quality", o.jpeg.quality, "JPEG quality of stored tile pixels")
       ->capture_default_str()
-      ->check(CLI::Range(stages::kMinJpegQuality, stages::kMaxJpegQuality));
-  cmd->add_option("--min-tissue", o.filter.min_tissue, "Minimum tissue-mask fraction of a tile")->capture_default_str();
+      ->check(number_within(stages::kMinJpegQuality, stages::kMaxJpegQuality));
+  cmd->add_option("--min-tissue", o.filter.min_tissue, "Minimum tissue-mask fraction of a tile")
+      ->capture_default_str()
+      ->check(fraction());
   cmd->add_option("--max-background", o.filter.max_background, "Maximum background fraction of a tile")
-      ->capture_default_str();
-  cmd->add_option("--max-pen", o.filter.max_pen, "Maximum pen-ink fraction of a tile")->capture_default_str();
+      ->capture_default_str()
+      ->check(fraction());
+  cmd->add_option("--max-pen", o.filter.max_pen, "Maximum pen-ink fraction of a tile")
+      ->capture_default_str()
+      ->check(fraction());
   cmd->add_option("--min-blur-variance", o.filter.min_blur_variance,
                   "Minimum variance of the Laplacian (lower is out of focus)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number_within(0.0, stages::kMaxBlurVariance));
   cmd->add_option("--reports", o.reports, "Pathology reports: CSV, JSONL, or a folder of CASE.txt files");
   cmd->add_option("--report-id-column", o.report_columns.id_column, "Case-id column/key of the reports")
       ->capture_default_str();
@@ -70,21 +86,23 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--tile-attributes", o.tile_attributes,
                   "wsinfer-style CSV: slide,x,y,w,h[,mpp],tumor,til (probabilities per patch)");
   cmd->add_option("--tile-attributes-mpp", o.attribute_options.mpp,
-                  "Microns per pixel of the attribute coordinates when the CSV has no mpp column");
+                  "Microns per pixel of the attribute coordinates when the CSV has no mpp column")
+      ->check(plausible_mpp);
   cmd->add_option("--template", o.prompt_template, "Prompt template: a name in schemas/templates or a file")
       ->capture_default_str();
   cmd->add_option("--token-budget", o.token_budget, "Maximum CLIP tokens per prompt, start and end included")
       ->capture_default_str()
-      ->check(CLI::Range(stages::kMinTokenBudget, stages::kClipContext));
+      ->check(number_within(stages::kMinTokenBudget, stages::kClipContext));
   add_clip_vocab_flag(cmd, o.clip_vocab, "prompts");
   auto* batch = cmd->add_option_function<size_t>(
       "--write-batch-kib", [&o](size_t kib) { o.write_batch_bytes = kib * 1024; },
       "Largest RocksDB write batch per slide, in KiB (default " + std::to_string(o.write_batch_bytes / 1024) + ")");
-  batch->check(CLI::Range(pipeline::kMinWriteBatchKib, pipeline::kMaxWriteBatchKib));
+  batch->check(number_within(pipeline::kMinWriteBatchKib, pipeline::kMaxWriteBatchKib));
   cmd->add_option(
          "--tiles-in-flight", o.tiles_in_flight,
          "Bound on tiles held in memory (0 = " + std::to_string(pipeline::kTilesInFlightPerReader) + " per reader)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number_within(size_t{0}, pipeline::kMaxTilesInFlight));
   auto* vae = cmd->add_option("--vae-config", flags->vae_config,
                               "Also encode kept tiles to latents of this VAE (LDM or autoencoder YAML)")
                   ->check(CLI::ExistingFile);
@@ -98,6 +116,10 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
 
   cmd->callback([flags, &exit_code] {
     auto& o = flags->options;
+    if (o.overlap >= o.tile) {
+      throw CLI::ValidationError(
+          "--overlap", "must be less than --tile (" + std::to_string(o.tile) + "), got " + std::to_string(o.overlap));
+    }
     o.progress = pipeline::parse_progress_display(flags->progress);
     if (!flags->vae_config.empty()) {
       o.encoder = encoder_options<runtime::LatentEncoderOptions>(flags->vae_config, flags->vae_weights, flags->run);

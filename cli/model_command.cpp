@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "run_flags.h"
 #include "runtime/model_inspection.h"
 
 namespace tessera::cli {
@@ -69,7 +70,7 @@ void add_model_command(CLI::App& app, int& exit_code) {
 
   auto* init = cmd->add_subcommand("init", "Random weights following upstream's initialisation, as safetensors");
   init->add_option("--config", flags->config, "LDM YAML (or a CLIPTextConfig .json)")->required();
-  init->add_option("--seed", flags->seed, "Seed; the same seed gives the same weights")->required();
+  init->add_option("--seed", flags->seed, "Seed; the same seed gives the same weights")->required()->check(any_seed());
   init->add_option("--out", flags->out, "Output .safetensors")->required();
   init->callback([flags, &exit_code] {
     const size_t tensors = runtime::write_initial_weights(flags->config, flags->seed, flags->out);
@@ -86,7 +87,7 @@ void add_model_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"first_stage", "unet", "cond_stage"}));
   fwd->add_option("--inputs", forward.inputs, "Input tensors (.safetensors)")->required();
   fwd->add_option("--out", forward.out, "Output tensors (.safetensors)")->required();
-  fwd->add_option("--threads", forward.threads, "CPU threads (0 = one per core)");
+  add_threads_flag(fwd, forward.threads);
   fwd->add_option("--device", forward.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   fwd->add_option("--dtype", forward.dtype, "fp32, or CUDA autocast: fp16 or bf16")
       ->capture_default_str()

@@ -43,7 +43,7 @@ void add_report_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--template", flags->template_name, "Prompt template")->capture_default_str();
   cmd->add_option("--token-budget", flags->token_budget, "Maximum CLIP tokens per prompt")
       ->capture_default_str()
-      ->check(CLI::Range(stages::kMinTokenBudget, stages::kClipContext));
+      ->check(number_within(stages::kMinTokenBudget, stages::kClipContext));
   add_clip_vocab_flag(cmd, flags->clip_vocab, "prompts");
   cmd->add_flag("--json", flags->json, "Machine-readable output with stable field names");
   cmd->callback([flags, &exit_code] {

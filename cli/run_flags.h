@@ -4,8 +4,12 @@
 // shows, and where CLIP's vocabulary is.
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
+#include <limits>
 #include <string>
 
+#include "base/thread_limit.h"
+#include "flag_checks.h"
 #include "prompts/clip_vocabulary.h"
 #include "runtime/latent_encoder.h"
 #include "runtime/model_batch.h"
@@ -20,6 +24,27 @@ struct RunFlags {
   int threads = 0;
 };
 
+// --threads: CPU threads for the model, 0..kMaxThreads (0 = one per core).
+inline CLI::Option* add_threads_flag(CLI::App* cmd, int& threads) {
+  return cmd->add_option("--threads", threads, "CPU threads for the model (0 = one per core)")
+      ->capture_default_str()
+      ->check(number_within(0, kMaxThreads));
+}
+
+// --jobs: worker threads of a stage, 0..kMaxThreads (0 = one per core).
+inline CLI::Option* add_jobs_flag(CLI::App* cmd, int& jobs, const std::string& help) {
+  return cmd->add_option("--jobs", jobs, help + " (0 = one per core)")
+      ->capture_default_str()
+      ->check(number_within(0, kMaxThreads));
+}
+
+// --steps of a training run: the optimiser step it ends at, at least 1.
+inline CLI::Option* add_training_steps_flag(CLI::App* cmd, int64_t& steps) {
+  return cmd->add_option("--steps", steps, "Optimiser steps the run ends at")
+      ->capture_default_str()
+      ->check(number_within<int64_t>(1, std::numeric_limits<int64_t>::max()));
+}
+
 inline void add_run_flags(CLI::App* cmd, RunFlags& flags, bool stores_tensors = true) {
   cmd->add_option("--device", flags.device, "auto (CUDA when present), cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--dtype", flags.dtype, "Compute precision: fp32, or fp16/bf16 autocast on a GPU")
@@ -30,7 +55,7 @@ inline void add_run_flags(CLI::App* cmd, RunFlags& flags, bool stores_tensors = 
         ->check(CLI::IsMember({"fp16", "bf16", "fp32"}))
         ->capture_default_str();
   }
-  cmd->add_option("--threads", flags.threads, "CPU threads for the model (0 = one per core)")->capture_default_str();
+  add_threads_flag(cmd, flags.threads);
 }
 
 // --progress auto|bar|lines|quiet (pipeline::parse_progress_display reads it).
@@ -53,7 +78,7 @@ template <typename Count>
 CLI::Option* add_batch_flag(CLI::App* cmd, Count& batch, const std::string& help, const std::string& name = "--batch") {
   return cmd->add_option(name, batch, help)
       ->capture_default_str()
-      ->check(CLI::Range(Count{1}, Count(runtime::kMaxModelBatch)));
+      ->check(number_within(Count{1}, Count(runtime::kMaxModelBatch)));
 }
 
 template <typename EncoderOptions>

@@ -1,5 +1,6 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -7,6 +8,7 @@
 
 #include "commands.h"
 #include "prompts/clip_vocabulary.h"
+#include "prompts/prompt_options.h"
 #include "run_flags.h"
 #include "text/clip_tokenizer.h"
 
@@ -41,10 +43,12 @@ void add_tokenize_command(CLI::App& app, int& exit_code) {
   hf_merges->needs(hf_vocab);
   vocab->excludes(hf_vocab);
   vocab->excludes(hf_merges);
+  // Any length from the shortest prompt (start, one token, end) up: a long one
+  // only truncates nothing.
   cmd->add_option("--context", flags->context,
                   "Context length: longer texts keep their first ids and end with <|endoftext|>")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(number_within(stages::kMinTokenBudget, std::numeric_limits<size_t>::max()));
   cmd->add_flag("--json", flags->json, "A JSON array of {text, ids, tokens}");
   cmd->callback([flags, &exit_code] {
     const auto tokenizer = load_tokenizer(*flags);

@@ -8,6 +8,7 @@
 #include "pipeline/progress.h"
 #include "pipeline/train.h"
 #include "run_flags.h"
+#include "runtime/model_batch.h"
 
 namespace tessera::cli {
 
@@ -28,10 +29,12 @@ void add_train_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--vae-model", o.vae_model_id, "First-stage model id whose latents train (tessera info)")->required();
   cmd->add_option("--text-model", o.text_model_id, "Text-encoder model id whose embeddings condition")->required();
   cmd->add_option("--out", o.out, "Run directory")->required();
-  cmd->add_option("--steps", o.steps, "Optimiser steps the run ends at")->capture_default_str();
-  cmd->add_option("--batch", o.batch, "Samples per micro-batch and process (default: the config's)");
+  add_training_steps_flag(cmd, o.steps);
+  cmd->add_option("--batch", o.batch, "Samples per micro-batch and process (default: the config's)")
+      ->check(number_within<int64_t>(1, runtime::kMaxModelBatch));
   cmd->add_option("--seed", o.seed, "Seed of initialisation, data order, dropout, flips and noise")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(any_seed());
   cmd->add_option("--init-weights", o.init_weights, "Start the denoiser from these weights (LDM checkpoint or UNet)")
       ->check(CLI::ExistingFile);
   cmd->add_flag("--resume", o.resume, "Continue the run in --out from its newest checkpoint");

@@ -1,5 +1,6 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -7,6 +8,7 @@
 #include "pipeline/progress.h"
 #include "pipeline/train_vae.h"
 #include "run_flags.h"
+#include "runtime/vae_training.h"
 
 namespace tessera::cli {
 
@@ -26,27 +28,27 @@ void add_train_vae_command(CLI::App& app, int& exit_code) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", o.out, "Run directory (must be empty unless --resume)")->required();
-  cmd->add_option("--steps", o.steps, "Optimiser steps the run ends at")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  add_training_steps_flag(cmd, o.steps);
   add_batch_flag(cmd, o.batch, "Crops per step");
   cmd->add_option("--lr", o.learning_rate, "Adam learning rate, used as given")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive_up_to(runtime::kMaxLearningRate));
   cmd->add_option("--clip-grad", o.max_grad_norm, "Clip the gradients' global 2-norm to this (0 = off)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", o.seed, "Seed of the data order, crops, flips and KL noise")->capture_default_str();
+      ->check(number_within(0.0, std::numeric_limits<double>::max()));
+  cmd->add_option("--seed", o.seed, "Seed of the data order, crops, flips and KL noise")
+      ->capture_default_str()
+      ->check(any_seed());
   cmd->add_flag("--resume", o.resume, "Continue the run in --out from its newest checkpoint");
   cmd->add_option("--perceptual-weights", o.perceptual_weights,
                   "LPIPS (VGG16) safetensors with the lpips package's names; without it the perceptual term is off")
       ->check(CLI::ExistingFile);
   cmd->add_option("--device", o.device, "auto (CUDA when present), cpu, cuda or cuda:N")->capture_default_str();
-  cmd->add_option("--threads", o.threads, "CPU threads for the model (0 = one per core)")->capture_default_str();
+  add_threads_flag(cmd, o.threads);
   cmd->add_option("--checkpoint-every", o.checkpoint_every,
                   "Steps between checkpoints (the last step always writes one)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(number_within<int64_t>(1, std::numeric_limits<int64_t>::max()));
   add_progress_flag(cmd, flags->progress);
   cmd->add_flag("--json", flags->json, "Print the summary as JSON on stdout");
   cmd->callback([flags, &exit_code] {

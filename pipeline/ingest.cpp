@@ -16,6 +16,8 @@
 
 #include "base/crash_point.h"
 #include "base/error.h"
+#include "base/number_text.h"
+#include "base/thread_limit.h"
 #include "imaging/jpeg_codec.h"
 #include "imaging/vips_runtime.h"
 #include "interrupt.h"
@@ -386,7 +388,9 @@ void validate(const IngestOptions& o) {
   if (o.assume_mpp && !(*o.assume_mpp >= stages::kMinPlausibleMpp && *o.assume_mpp <= stages::kMaxPlausibleMpp)) {
     throw Error("--assume-mpp must be within 0.1..20 microns per pixel");
   }
-  if (!(o.level_tolerance >= 0 && o.level_tolerance < 0.5)) throw Error("--level-tolerance must be within [0, 0.5)");
+  if (!(o.level_tolerance >= 0 && o.level_tolerance < kMaxLevelTolerance)) {
+    throw Error("--level-tolerance must be within [0, " + shortest_decimal(kMaxLevelTolerance) + ")");
+  }
   if (o.tile < stages::kMinTileSize || o.tile > stages::kMaxTileSize) {
     throw Error("--tile must be within " + std::to_string(stages::kMinTileSize) + ".." +
                 std::to_string(stages::kMaxTileSize));
@@ -395,7 +399,13 @@ void validate(const IngestOptions& o) {
   if (!fraction(o.filter.min_tissue) || !fraction(o.filter.max_background) || !fraction(o.filter.max_pen)) {
     throw Error("--min-tissue, --max-background and --max-pen are fractions within [0, 1]");
   }
-  if (!(o.filter.min_blur_variance >= 0)) throw Error("--min-blur-variance must not be negative");
+  if (!(o.filter.min_blur_variance >= 0 && o.filter.min_blur_variance <= stages::kMaxBlurVariance)) {
+    throw Error("--min-blur-variance must be within [0, " + shortest_decimal(stages::kMaxBlurVariance) + "]");
+  }
+  if (o.jobs < 0 || o.jobs > kMaxThreads) throw Error("--jobs must be within 0.." + std::to_string(kMaxThreads));
+  if (o.tiles_in_flight > kMaxTilesInFlight) {
+    throw Error("--tiles-in-flight must be within 0.." + std::to_string(kMaxTilesInFlight));
+  }
   if (o.jpeg.quality < stages::kMinJpegQuality || o.jpeg.quality > stages::kMaxJpegQuality) {
     throw Error("JPEG quality must be in " + std::to_string(stages::kMinJpegQuality) + ".." +
                 std::to_string(stages::kMaxJpegQuality));

@@ -116,6 +116,56 @@ TEST(Options, FlagsRefuseValuesPastTheLimits) {
   }
 }
 
+// Number flags of several commands: NaN, infinity and values outside the
+// flag's range are usage errors (exit 2) naming the flag, before anything is
+// made: no store, no output folder.
+TEST_F(CliTest, NumberFlagsRefuseNanInfinityAndValuesOutOfRange) {
+  const std::string store = (dir_ / "s").string(), out = (dir_ / "out").string();
+  const std::vector<std::string> ingest = {"ingest", "--store", store, "--slides", a_.string()};
+  const std::vector<std::string> generate = {"generate",  "--config",  a_.string(), "--weights",
+                                             a_.string(), "--prompts", a_.string(), "--n",
+                                             "4",         "--out",     out};
+  const std::vector<std::string> train_vae = {"train-vae", "--store",   dir_.path().string(),
+                                              "--config",  a_.string(), "--init-weights",
+                                              a_.string(), "--out",     out};
+  const std::vector<std::string> export_ = {"export", "--store", store, "--out", out, "--format", "webdataset"};
+  const std::vector<std::string> encode = {"encode",    "--store",       dir_.path().string(), "--vae-config",
+                                           a_.string(), "--vae-weights", a_.string()};
+  struct Case {
+    std::vector<std::string> command;
+    std::vector<std::string> flags;  // the last flag given is the one at fault
+  };
+  const std::vector<Case> cases = {
+      {generate, {"--guidance", "nan"}},
+      {generate, {"--guidance", "1e30"}},
+      {generate, {"--eta", "inf"}},
+      {generate, {"--n", "18446744073709551615"}},
+      {generate, {"--seed", "-1"}},
+      {ingest, {"--mpp", "nan"}},
+      {ingest, {"--min-tissue", "nan"}},
+      {ingest, {"--max-pen", "-inf"}},
+      {ingest, {"--jobs", "-3"}},
+      {ingest, {"--tiles-in-flight", "100000000000"}},
+      {ingest, {"--tile", "64", "--overlap", "64"}},
+      {train_vae, {"--lr", "nan"}},
+      {train_vae, {"--clip-grad", "inf"}},
+      {export_, {"--seed", "-1"}},
+      {export_, {"--val", "nan"}},
+      {encode, {"--threads", "-1"}},
+  };
+  for (const auto& c : cases) {
+    auto args = c.command;
+    args.insert(args.end(), c.flags.begin(), c.flags.end());
+    const std::string& flag = c.flags[c.flags.size() - 2];
+    SCOPED_TRACE(c.command[0] + " " + flag + " " + c.flags.back());
+    const auto r = run_tessera(args);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find(flag + ": "), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(store));
+    EXPECT_FALSE(fs::exists(out));
+  }
+}
+
 TEST_F(CliTest, SecondProcessOnTheStoreIsRefusedAndHarmsNothing) {
   ASSERT_EQ(run_tessera({"ingest", "--store", (dir_ / "s").string(), "--slides", a_.string()}).exit_code, 0);
   const auto before = info(dir_ / "s");

@@ -25,6 +25,12 @@ inline constexpr size_t kMinWriteBatchKib = 4;
 inline constexpr size_t kMaxWriteBatchKib = size_t{1} << 20;
 // The highest target magnification.
 inline constexpr double kMaxMagnification = 200;
+// The bound on IngestOptions::tiles_in_flight: 65536 tiles of 256 px are
+// 12 GiB of pixels.
+inline constexpr size_t kMaxTilesInFlight = size_t{1} << 16;
+// IngestOptions::level_tolerance is below this: a level half the target's
+// resolution away is never the target's.
+inline constexpr double kMaxLevelTolerance = 0.5;
 
 struct IngestOptions {
   std::filesystem::path store;

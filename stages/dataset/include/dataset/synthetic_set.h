@@ -13,6 +13,11 @@
 
 namespace tessera::stages {
 
+// The most images one synthetic set holds: a hundred million files in one
+// images/ folder, with the image -> prompt plan (a word per image) in memory
+// while it is generated.
+inline constexpr uint64_t kMaxSyntheticImages = 100'000'000;
+
 // One image of a synthetic set: a line of manifest.jsonl. Objects keep the
 // order they are written in.
 struct SyntheticRow {

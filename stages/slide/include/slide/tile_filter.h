@@ -14,6 +14,11 @@ inline constexpr std::array<FilterRule, 4> kRejectionRules = {FilterRule::kTissu
                                                               FilterRule::kPen, FilterRule::kBlur};
 const char* to_string(FilterRule rule);
 
+// The largest variance the 4-neighbour Laplacian of 8-bit grey pixels can
+// have (its values lie within ±4·255): a higher --min-blur-variance would
+// reject every tile.
+inline constexpr double kMaxBlurVariance = 1020.0 * 1020.0;
+
 struct FilterOptions {
   // Minimum fraction of the tile inside the tissue mask. Default: 0.25.
   double min_tissue = 0.25;
