@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-format
+  clang libclang-rt-dev  # the fuzz build (scripts/fuzz.sh): libFuzzer and the sanitizer runtimes
   libopenslide-dev openslide-tools
   libvips-dev libvips-tools
   libtbb-dev

@@ -125,10 +125,11 @@ TEST_F(CliTest, NumberFlagsRefuseNanInfinityAndValuesOutOfRange) {
   const std::vector<std::string> generate = {"generate",  "--config",  a_.string(), "--weights",
                                              a_.string(), "--prompts", a_.string(), "--n",
                                              "4",         "--out",     out};
-  const std::vector<std::string> train_vae = {"train-vae",      "--store",   dir_.string(), "--config", a_.string(),
-                                              "--init-weights", a_.string(), "--out",       out};
+  const std::vector<std::string> train_vae = {"train-vae", "--store",   dir_.path().string(),
+                                              "--config",  a_.string(), "--init-weights",
+                                              a_.string(), "--out",     out};
   const std::vector<std::string> export_ = {"export", "--store", store, "--out", out, "--format", "webdataset"};
-  const std::vector<std::string> encode = {"encode",    "--store",       dir_.string(), "--vae-config",
+  const std::vector<std::string> encode = {"encode",    "--store",       dir_.path().string(), "--vae-config",
                                            a_.string(), "--vae-weights", a_.string()};
   struct Case {
     std::vector<std::string> command;
