@@ -126,11 +126,13 @@ std::string SyntheticSet::image_file(uint64_t index, const std::string& format) 
   return std::string("images/") + name + (format == "jpeg" ? ".jpg" : ".png");
 }
 
+FolderLock SyntheticSet::lock() const { return FolderLock(dir_); }
+
 void SyntheticSet::check_settings(const json& settings) const {
   const fs::path path = dir_ / kSettingsFile;
   std::error_code ec;
   if (!fs::exists(path, ec)) {
-    if (fs::exists(dir_, ec) && !fs::is_empty(dir_, ec)) {
+    if (!FolderLock::holds_only_lock(dir_)) {
       throw Error("--out " + dir_.string() + " is not empty and has no generate.json: refusing to write into it");
     }
     return;
