@@ -837,6 +837,35 @@ TEST_F(ExportTest, AnImageFolderWriteThatFailsLeavesNoPartOfTheImage) {
   EXPECT_FALSE(fs::exists(out / "train/all/big.jpg.partial"));
 }
 
+TEST_F(ExportTest, ASyntheticImageThatIsALinkOrLeadsOutsideItsSetIsRefused) {
+  const fs::path outside = dir_ / "outside";
+  fs::create_directories(outside);
+  stages::save_png(stages::RgbImage(8, 8, 1), (outside / "secret.png").string());
+
+  const fs::path linked = make_synthetic(dir_ / "linked", 2);
+  fs::remove(linked / "images/000001.png");
+  fs::create_symlink(outside / "secret.png", linked / "images/000001.png");
+  try {
+    stages::SyntheticSet(linked).read_rows();
+    ADD_FAILURE() << "an image that is a symbolic link was followed";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("manifest.jsonl:2: field \"file\" names a symbolic link"), std::string::npos) << what;
+  }
+
+  const fs::path through = make_synthetic(dir_ / "through", 1);
+  fs::copy_file(through / "images/000000.png", outside / "000000.png");
+  fs::remove_all(through / "images");
+  fs::create_symlink(outside, through / "images");
+  try {
+    stages::SyntheticSet(through).read_rows();
+    ADD_FAILURE() << "an image behind a folder link outside the set was read";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("manifest.jsonl:1: field \"file\" names an image outside"), std::string::npos) << what;
+  }
+}
+
 TEST(ExportNames, LongComponentsAreCutToTheLimitWithAStableHash) {
   const std::string long_name(300, 'a');
   const std::string cut = stages::path_component(long_name, 12);
