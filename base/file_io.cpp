@@ -26,12 +26,23 @@ void write_file(const fs::path& path, std::string_view bytes) {
   if (!out) throw Error("cannot write " + path.string() + ": " + std::strerror(errno));
 }
 
+fs::path partial_path(const fs::path& path) { return fs::path(path.string().append(kPartialSuffix)); }
+
 void write_file_atomically(const fs::path& path, std::string_view bytes) {
-  const fs::path temporary = path.string() + ".partial";
-  write_file(temporary, bytes);
+  const fs::path temporary = partial_path(path);
   std::error_code error;
+  try {
+    write_file(temporary, bytes);
+  } catch (const Error&) {
+    fs::remove(temporary, error);
+    throw;
+  }
   fs::rename(temporary, path, error);
-  if (error) throw Error("cannot write " + path.string() + ": " + error.message());
+  if (error) {
+    const std::string why = error.message();
+    fs::remove(temporary, error);
+    throw Error("cannot write " + path.string() + ": " + why);
+  }
 }
 
 }  // namespace tessera

@@ -5,8 +5,10 @@
 #include <optional>
 #include <unordered_map>
 
+#include "base/crash_point.h"
 #include "base/error.h"
 #include "base/file_io.h"
+#include "base/folder_lock.h"
 #include "dataset/image_folder_writer.h"
 #include "dataset/path_component.h"
 #include "dataset/synthetic_set.h"
@@ -62,11 +64,11 @@ StoreSlides read_slides(const store::Store& store, const fs::path& store_dir) {
   return slides;
 }
 
-std::unique_ptr<stages::DatasetWriter> make_writer(const ExportOptions& options) {
+std::unique_ptr<stages::DatasetWriter> make_writer(const ExportOptions& options, stages::OwnedFiles& owned) {
   if (options.format == ExportOptions::Format::kWebDataset) {
-    return std::make_unique<stages::WebDatasetWriter>(options.out, options.shard_bytes);
+    return std::make_unique<stages::WebDatasetWriter>(options.out, options.shard_bytes, owned);
   }
-  return std::make_unique<stages::ImageFolderWriter>(options.out);
+  return std::make_unique<stages::ImageFolderWriter>(options.out, owned);
 }
 
 // Writes samples in the export's order and counts them into the summary.
@@ -118,6 +120,7 @@ class SampleExport {
  private:
   void write(const stages::DatasetSample& sample, const char* source) {
     writer_.write(sample);
+    crash_point("export.sample_written");
     ++summary_.splits[sample.split];
     ++summary_.labels[sample.label];
     ++summary_.split_sources[sample.split][source];
@@ -143,6 +146,8 @@ class SampleExport {
 ExportSummary run_export(const ExportOptions& options) {
   const RunClock clock;
   check_options(options);
+  // Held until the export returns: a second export into OUT is refused.
+  const FolderLock lock(options.out);
   const auto earlier = earlier_export(options);
   std::vector<std::vector<stages::SyntheticImage>> synthetic;
   size_t synthetic_total = 0;
@@ -161,9 +166,9 @@ ExportSummary run_export(const ExportOptions& options) {
   const ValSplit split(slides.complete, options);
 
   // Every input is checked: only now is anything removed or written.
-  for (const auto& path : earlier) fs::remove_all(path);
-  fs::create_directories(options.out);
-  auto writer = make_writer(options);
+  remove_earlier_export(options.out, earlier);
+  stages::OwnedFiles owned(options.out);
+  auto writer = make_writer(options, owned);
   ExportSummary summary;
   InterruptScope interrupt;
   Progress progress(resolve_mode(options.progress), slides.complete.size() + synthetic.size());
@@ -186,7 +191,7 @@ ExportSummary run_export(const ExportOptions& options) {
   }
   summary.shards = writer->finish();
   summary.dataset_json = dataset_json(options, summary, split, slides.complete, slides.not_complete).dump(2);
-  write_dataset_json(options.out, summary.dataset_json + "\n");
+  write_dataset_json(options.out, summary.dataset_json + "\n", owned);
   summary.seconds = clock.seconds();
   return summary;
 }

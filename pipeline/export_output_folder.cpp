@@ -1,10 +1,11 @@
 #include "export_output_folder.h"
 
 #include <algorithm>
-#include <regex>
+#include <system_error>
 
 #include "base/error.h"
 #include "base/file_io.h"
+#include "base/folder_lock.h"
 
 namespace tessera::pipeline {
 namespace fs = std::filesystem;
@@ -12,45 +13,66 @@ namespace {
 
 constexpr const char* kDatasetFile = "dataset.json";
 
-std::string partial_dataset_file() { return std::string(kDatasetFile) + ".partial"; }
+// Every entry under `out`, relative, sorted (so a folder comes before what
+// it holds); symbolic links are listed, never followed.
+std::vector<std::string> entries_under(const fs::path& out) {
+  std::vector<std::string> entries;
+  std::error_code error;
+  for (fs::recursive_directory_iterator it(out, error), end; !error && it != end; it.increment(error)) {
+    entries.push_back(it->path().lexically_relative(out).generic_string());
+  }
+  if (error) throw Error(out.string() + ": cannot list: " + error.message());
+  std::sort(entries.begin(), entries.end());
+  return entries;
+}
 
-// What an export writes at the top of its folder, temporaries included.
-bool owned_entry(const std::string& name) {
-  static const std::regex shard(R"((train|val)-[0-9]{6}\.tar(\.partial)?)");
-  return name == kDatasetFile || name == partial_dataset_file() || name == kTrain || name == kVal ||
-         std::regex_match(name, shard);
+bool bookkeeping(const std::string& relative) {
+  return relative == FolderLock::kFileName || relative == stages::OwnedFiles::kFileName;
 }
 
 }  // namespace
 
 std::vector<fs::path> earlier_export(const ExportOptions& options) {
-  std::error_code ec;
-  if (!fs::exists(options.out, ec)) return {};
-  if (!fs::is_directory(options.out, ec)) throw Error("output " + options.out.string() + " is not a folder");
-  std::vector<fs::path> owned;
-  for (const auto& entry : fs::directory_iterator(options.out)) {
-    const std::string name = entry.path().filename().string();
+  const fs::path& out = options.out;
+  std::error_code error;
+  if (!fs::exists(out, error)) return {};
+  if (!fs::is_directory(out, error)) throw Error("output " + out.string() + " is not a folder");
+  const auto entries = entries_under(out);
+  const auto owned = stages::OwnedFiles::read(out);
+  std::vector<fs::path> earlier;
+  for (const auto& relative : entries) {
+    if (bookkeeping(relative)) continue;
     if (!options.overwrite) {
-      throw Error("output folder " + options.out.string() + " is not empty (it holds " + name +
+      throw Error("output folder " + out.string() + " is not empty (it holds " + relative +
                   "); pass --overwrite to replace an earlier export");
     }
-    if (!owned_entry(name)) {
-      throw Error("output folder " + options.out.string() + " holds " + name +
-                  ", which an export does not write; --overwrite only replaces an earlier export");
+    if (!owned || !stages::OwnedFiles::listed(*owned, relative)) {
+      throw Error("output folder " + out.string() + " holds " + relative + ", which no earlier export listed in " +
+                  (out / stages::OwnedFiles::kFileName).string() +
+                  " as its own; --overwrite only removes what an export wrote");
     }
-    owned.push_back(entry.path());
+    earlier.push_back(out / relative);
   }
-  std::sort(owned.begin(), owned.end());
-  return owned;
+  // What a folder holds sorts after it: reversed, each folder is empty when its turn comes.
+  std::reverse(earlier.begin(), earlier.end());
+  return earlier;
 }
 
-void write_dataset_json(const fs::path& out, const std::string& text) {
-  const fs::path final_path = out / kDatasetFile;
-  const fs::path partial = out / partial_dataset_file();
-  tessera::write_file(partial, text);
-  std::error_code ec;
-  fs::rename(partial, final_path, ec);
-  if (ec) throw Error("cannot rename " + partial.string() + " to " + final_path.string() + ": " + ec.message());
+void remove_earlier_export(const fs::path& out, const std::vector<fs::path>& owned) {
+  for (const auto& path : owned) {
+    std::error_code error;
+    fs::remove(path, error);
+    if (error) throw Error("cannot remove " + path.string() + ": " + error.message());
+  }
+  std::error_code error;
+  const fs::path list = out / stages::OwnedFiles::kFileName;
+  fs::remove(list, error);
+  if (error) throw Error("cannot remove " + list.string() + ": " + error.message());
+}
+
+void write_dataset_json(const fs::path& out, const std::string& text, stages::OwnedFiles& owned) {
+  owned.claim(kDatasetFile);
+  tessera::write_file_atomically(out / kDatasetFile, text);
 }
 
 }  // namespace tessera::pipeline

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/folder_lock.h"
 #include "dataset/synthetic_set.h"
 #include "generate_contact_sheet.h"
 #include "generate_contexts.h"
@@ -195,6 +196,7 @@ GenerateSummary run_generate(const GenerateOptions& options) {
   for (uint64_t i = 0; i < options.n; ++i) used.insert(assignment[i] = plan.pick(options.seed, i));
 
   const stages::SyntheticSet set(options.out);
+  const FolderLock lock = set.lock();
   const json settings = generate_settings(options, sampler, text_encoder.model_id(), plan);
   set.check_settings(settings);
   fs::create_directories(options.out / "images");

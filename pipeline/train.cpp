@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/file_io.h"
+#include "base/folder_lock.h"
 #include "config/ldm_config.h"
 #include "interrupt.h"
 #include "prompts/prompt_options.h"
@@ -194,6 +195,9 @@ void train_steps(runtime::LdmTraining& training, const runtime::RunFolder& run, 
 TrainSummary run_train(const TrainOptions& o) {
   const RunClock clock;
   const runtime::RunFolder run(o.out, runtime::RunKind::kLdm);
+  // Held for the whole run by the process that writes it; the other ranks only read it.
+  std::optional<FolderLock> lock;
+  if (runtime::main_training_process()) lock.emplace(run.lock());
   run.check_usable(o.resume);
   std::optional<runtime::RunManifest> manifest;
   if (o.resume) manifest = run.read_manifest();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/folder_lock.h"
 #include "base/number_text.h"
 #include "interrupt.h"
 #include "run_clock.h"
@@ -171,6 +172,7 @@ TrainVaeSummary run_train_vae(const TrainVaeOptions& options) {
   if (options.batch < 1) throw Error("--batch must be at least 1");
   if (options.checkpoint_every < 1) throw Error("--checkpoint-every must be at least 1");
   const runtime::RunFolder run(options.out, runtime::RunKind::kVae);
+  const FolderLock lock = run.lock();
   run.check_usable(options.resume);
   const Progress::Mode mode = resolve_mode(options.progress);
 

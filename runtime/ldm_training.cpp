@@ -125,6 +125,8 @@ struct LdmTraining::Impl {
   int64_t global_batch() const { return per_process() * env.world_size; }
 };
 
+bool main_training_process() { return model::distributed_env_from_environment().rank == 0; }
+
 LdmTraining::LdmTraining(const LdmTrainingOptions& options, const LatentSamples& samples)
     : impl_(std::make_unique<Impl>(samples)) {
   auto& m = *impl_;

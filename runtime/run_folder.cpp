@@ -115,9 +115,11 @@ fs::path RunFolder::training_state(int64_t step) const { return checkpoints() / 
 
 fs::path RunFolder::sample_grid(int64_t step) const { return root_ / "samples" / step_name(step, ".png"); }
 
+FolderLock RunFolder::lock() const { return FolderLock(root_); }
+
 void RunFolder::check_usable(bool resume) const {
   if (fs::exists(root_) && !fs::is_directory(root_)) throw Error("--out " + root_.string() + " is not a directory");
-  if (!resume && fs::exists(root_) && !fs::is_empty(root_)) {
+  if (!resume && !FolderLock::holds_only_lock(root_)) {
     throw Error("--out " + root_.string() +
                 " is not empty: pass --resume to continue its run, or choose another folder");
   }

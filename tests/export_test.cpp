@@ -5,7 +5,11 @@
 #include "pipeline/export.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -16,6 +20,9 @@
 
 #include "base/error.h"
 #include "base/file_io.h"
+#include "base/folder_lock.h"
+#include "dataset/image_folder_writer.h"
+#include "dataset/owned_files.h"
 #include "dataset/path_component.h"
 #include "dataset/synthetic_set.h"
 #include "dataset/tar_writer.h"
@@ -701,15 +708,198 @@ TEST_F(ExportTest, RefusesANonEmptyOutputAndOverwriteReplacesOnlyAnExport) {
   fs::remove(dir_ / "out/notes.txt");
   o.overwrite = false;
   run_export(o);
-  // A leftover of a larger earlier export, and a crashed shard.
-  std::ofstream(dir_ / "out/train-000007.tar") << "old";
-  std::ofstream(dir_ / "out/val-000000.tar.partial") << "half";
   EXPECT_THROW(run_export(o), Error);
   o.overwrite = true;
   run_export(o);
-  EXPECT_FALSE(fs::exists(dir_ / "out/train-000007.tar"));
-  EXPECT_FALSE(fs::exists(dir_ / "out/val-000000.tar.partial"));
   EXPECT_EQ(shard_files(dir_ / "out").size(), 1u);
+}
+
+// Every path under `out`, relative, its bookkeeping (lock and list of what the export wrote) aside.
+std::set<std::string> exported_paths(const fs::path& out) {
+  std::set<std::string> paths;
+  for (const auto& e : fs::recursive_directory_iterator(out)) {
+    const std::string relative = e.path().lexically_relative(out).generic_string();
+    if (relative != FolderLock::kFileName && relative != stages::OwnedFiles::kFileName) paths.insert(relative);
+  }
+  return paths;
+}
+
+const char* format_name(ExportOptions::Format format) {
+  return format == ExportOptions::Format::kWebDataset ? "webdataset" : "imagefolder";
+}
+
+TEST_F(ExportTest, OverwriteRefusesWhatNoExportListedAndDeletesNothing) {
+  make_store(dir_ / "store", {{"s1", "c1", 3, "high"}, {"s2", "c2", 3, "low"}});
+  for (const auto format : {ExportOptions::Format::kWebDataset, ExportOptions::Format::kImageFolder}) {
+    SCOPED_TRACE(format_name(format));
+    // The folder: a user's dataset, never exported.
+    const fs::path ds = dir_ / (std::string("ds-") + format_name(format));
+    fs::create_directories(ds / "train/cat");
+    fs::create_directories(ds / "val/dog");
+    std::ofstream(ds / "train/cat/1.jpg") << "x";
+    std::ofstream(ds / "val/dog/2.jpg") << "x";
+    const auto refused = run_tessera({"export", "--store", (dir_ / "store").string(), "--out", ds.string(), "--format",
+                                      format_name(format), "--overwrite"});
+    EXPECT_EQ(refused.exit_code, 1) << refused.output;
+    EXPECT_NE(refused.output.find(ds.string() + " holds train, which no earlier export listed"), std::string::npos)
+        << refused.output;
+    EXPECT_EQ(exported_paths(ds),
+              (std::set<std::string>{"train", "train/cat", "train/cat/1.jpg", "val", "val/dog", "val/dog/2.jpg"}));
+    EXPECT_EQ(tessera::read_file(ds / "train/cat/1.jpg"), "x");
+
+    // A file put into an earlier export is refused by name, and the export stays whole.
+    auto o = options_for(dir_ / "store", dir_ / (std::string("out-") + format_name(format)), format);
+    o.val = 0.5;
+    run_export(o);
+    const auto written = exported_paths(o.out);
+    const std::string mine = format == ExportOptions::Format::kWebDataset ? "train-000099.tar" : "train/all/mine.jpg";
+    std::ofstream(o.out / mine) << "mine";
+    o.overwrite = true;
+    try {
+      run_export(o);
+      ADD_FAILURE() << "--overwrite took " << mine;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(" holds " + mine + ", which no earlier export listed"), std::string::npos)
+          << e.what();
+    }
+    EXPECT_EQ(tessera::read_file(o.out / mine), "mine");
+    fs::remove(o.out / mine);
+    EXPECT_EQ(exported_paths(o.out), written);
+    // Without it, --overwrite replaces the export with the same files.
+    run_export(o);
+    EXPECT_EQ(exported_paths(o.out), written);
+  }
+}
+
+TEST_F(ExportTest, AKilledExportIsReplacedWholeByOverwrite) {
+  make_store(dir_ / "store", {{"s1", "c1", 3, "high"}, {"s2", "c2", 3, "low"}});
+  for (const auto format : {ExportOptions::Format::kWebDataset, ExportOptions::Format::kImageFolder}) {
+    SCOPED_TRACE(format_name(format));
+    auto clean = options_for(dir_ / "store", dir_ / (std::string("clean-") + format_name(format)), format);
+    run_export(clean);
+    const fs::path out = dir_ / (std::string("killed-") + format_name(format));
+    const std::vector<std::string> args = {"export",     "--store",  (dir_ / "store").string(), "--out",
+                                           out.string(), "--format", format_name(format)};
+    const auto killed = run_tessera(args, {"TESSERA_CRASH_AT=export.sample_written:4"});
+    ASSERT_EQ(killed.exit_code, 128 + SIGKILL) << killed.output;
+    EXPECT_FALSE(fs::exists(out / "dataset.json"));
+    EXPECT_FALSE(exported_paths(out).empty());
+    auto with_overwrite = args;
+    with_overwrite.push_back("--overwrite");
+    const auto again = run_tessera(with_overwrite);
+    ASSERT_EQ(again.exit_code, 0) << again.output;
+    EXPECT_EQ(exported_paths(out), exported_paths(clean.out));
+  }
+}
+
+TEST_F(ExportTest, ASecondExportIntoAFolderInUseIsRefused) {
+  make_store(dir_ / "store", {{"s1", "c1", 2, ""}});
+  const fs::path out = dir_ / "out";
+  const FolderLock first(out);
+  const auto second =
+      run_tessera({"export", "--store", (dir_ / "store").string(), "--out", out.string(), "--format", "webdataset"});
+  EXPECT_EQ(second.exit_code, 1) << second.output;
+  EXPECT_NE(second.output.find(out.string() + " is in use by another tessera process"), std::string::npos)
+      << second.output;
+  EXPECT_TRUE(exported_paths(out).empty());
+}
+
+TEST_F(ExportTest, AnImageFolderWriteThatFailsLeavesNoPartOfTheImage) {
+  const fs::path out = dir_ / "out";
+  fs::create_directories(out);
+  stages::DatasetSample sample;
+  sample.name = "big";
+  sample.extension = "jpg";
+  sample.image = std::string(size_t(1) << 16, 'j');
+  sample.label = "all";
+  sample.split = "train";
+  // A full disk, as a file size limit: the write stops part way.
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{4096, 4096};
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    try {
+      stages::OwnedFiles owned(out);
+      stages::ImageFolderWriter writer(out, owned);
+      writer.write(sample);
+    } catch (const Error& e) {
+      ::_exit(std::string(e.what()).find("big.jpg") != std::string::npos ? 0 : 2);
+    }
+    ::_exit(1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the write did not fail; 2: the error does not name the image";
+  EXPECT_FALSE(fs::exists(out / "train/all/big.jpg")) << "a part of the image under its final name";
+  EXPECT_FALSE(fs::exists(out / "train/all/big.jpg.partial"));
+}
+
+TEST_F(ExportTest, ASyntheticImageThatIsALinkOrLeadsOutsideItsSetIsRefused) {
+  const fs::path outside = dir_ / "outside";
+  fs::create_directories(outside);
+  stages::save_png(stages::RgbImage(8, 8, 1), (outside / "secret.png").string());
+
+  const fs::path linked = make_synthetic(dir_ / "linked", 2);
+  fs::remove(linked / "images/000001.png");
+  fs::create_symlink(outside / "secret.png", linked / "images/000001.png");
+  try {
+    stages::SyntheticSet(linked).read_rows();
+    ADD_FAILURE() << "an image that is a symbolic link was followed";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("manifest.jsonl:2: field \"file\" names a symbolic link"), std::string::npos) << what;
+  }
+
+  const fs::path through = make_synthetic(dir_ / "through", 1);
+  fs::copy_file(through / "images/000000.png", outside / "000000.png");
+  fs::remove_all(through / "images");
+  fs::create_symlink(outside, through / "images");
+  try {
+    stages::SyntheticSet(through).read_rows();
+    ADD_FAILURE() << "an image behind a folder link outside the set was read";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("manifest.jsonl:1: field \"file\" names an image outside"), std::string::npos) << what;
+  }
+}
+
+TEST(ExportNames, LongComponentsAreCutToTheLimitWithAStableHash) {
+  const std::string long_name(300, 'a');
+  const std::string cut = stages::path_component(long_name, 12);
+  EXPECT_EQ(cut.size() + 12, stages::kPathComponentBytes);
+  EXPECT_EQ(cut.substr(0, 10), "aaaaaaaaaa");
+  EXPECT_EQ(cut[cut.size() - 17], '~');
+  EXPECT_EQ(cut, stages::path_component(long_name, 12)) << "the same name, the same cut";
+  EXPECT_NE(cut, stages::path_component(long_name + "b", 12)) << "names that differ past the cut stay distinct";
+  EXPECT_EQ(stages::path_component(std::string(200, 'a'), 12), std::string(200, 'a'));
+  // Whole UTF-8 characters: "é" is two bytes, and one reserved byte leaves an odd room.
+  std::string accents;
+  for (int i = 0; i < 200; ++i) accents += "\xC3\xA9";
+  const std::string accents_cut = stages::path_component(accents, 1);
+  EXPECT_LE(accents_cut.size() + 1, stages::kPathComponentBytes);
+  EXPECT_EQ(accents_cut.substr(0, accents_cut.size() - 17), accents.substr(0, accents_cut.size() - 17));
+  EXPECT_EQ((accents_cut.size() - 17) % 2, 0u) << "a character was cut in half";
+}
+
+TEST_F(ExportTest, ASlideWithA251CharacterNameIsExportedAsAnImageFolder) {
+  const std::string slide(251, 's');
+  make_store(dir_ / "store", {{slide, "", 2, ""}});
+  auto o = options_for(dir_ / "store", dir_ / "out", ExportOptions::Format::kImageFolder);
+  o.label = "slide";
+  run_export(o);
+  std::ifstream metadata(dir_ / "out/train/metadata.jsonl");
+  size_t images = 0;
+  for (std::string line; std::getline(metadata, line); ++images) {
+    const fs::path file = json::parse(line)["file_name"].get<std::string>();
+    EXPECT_TRUE(fs::is_regular_file(dir_ / "out/train" / file)) << file;
+    EXPECT_EQ(file.parent_path(), slide) << "a 251-byte label folder fits as it is";
+    EXPECT_LE(file.filename().string().size() + tessera::kPartialSuffix.size(), stages::kPathComponentBytes);
+    EXPECT_EQ(file.filename().string().substr(0, 200), slide.substr(0, 200));
+  }
+  EXPECT_EQ(images, 2u);
 }
 
 // ---- The command, on a store made by ingest ----------------------------------------

@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/folder_lock.h"
 #include "imaging/image_file.h"
 #include "imaging/image_grid.h"
 #include "model/safetensors.h"
@@ -238,6 +239,29 @@ TEST_F(GenerateTest, TheSameSeedGivesByteIdenticalFilesAndExportReadsTheManifest
   ASSERT_EQ(e.exit_code, 0) << e.output;
   const auto dataset = nlohmann::json::parse(read_bytes(exported / "dataset.json"));
   EXPECT_EQ(dataset["counts"]["source"]["synthetic"], 4);
+}
+
+TEST_F(GenerateTest, ASecondGenerateIntoASetInUseIsRefused) {
+  const auto out = *dir_ / "in-use";
+  ASSERT_EQ(generate(out, {"--n", "2"}).exit_code, 0);
+  {
+    // A first run still writing: a second one, which would add images, is refused.
+    const FolderLock first(out);
+    const auto second = generate(out, {"--n", "4"});
+    EXPECT_EQ(second.exit_code, 1) << second.output;
+    EXPECT_NE(second.output.find(out.string() + " is in use by another tessera process"), std::string::npos)
+        << second.output;
+    EXPECT_EQ(manifest_rows(out).size(), 2u) << "the refused run wrote into the set";
+  }
+  // What kill -9 leaves behind: the lock file, with no lock on it.
+  std::ofstream(out / FolderLock::kFileName) << "12345\n";
+  const auto resumed = generate(out, {"--n", "4"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(manifest_rows(out).size(), 4u);
+  const fs::path fresh = *dir_ / "stale-lock";
+  fs::create_directories(fresh);
+  std::ofstream(fresh / FolderLock::kFileName) << "12345\n";
+  ASSERT_EQ(generate(fresh, {"--n", "2"}).exit_code, 0) << "a lock file alone counts as an empty set";
 }
 
 TEST_F(GenerateTest, DifferentSeedsGiveDifferentImages) {

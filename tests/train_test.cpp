@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/folder_lock.h"
 #include "imaging/image_file.h"
 #include "model/distributed.h"
 #include "model/safetensors.h"
@@ -303,6 +304,33 @@ TEST_F(TrainTest, TwoGlooProcessesEqualOneWithTheSameGlobalBatch) {
   const auto lb = losses(parallel / "loss.csv");
   ASSERT_EQ(la.size(), lb.size());
   for (size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(la[i], lb[i], 1e-4 * la[i]);
+}
+
+TEST_F(TrainTest, ASecondTrainingOfARunInUseIsRefusedAndAKilledOnesLockFileIsNothing) {
+  const auto run = runs_ / "run";
+  ASSERT_EQ(run_tessera(train_args(run, 2)).exit_code, 0);
+  {
+    // A first run still writing: a second one, fresh or resumed, is refused.
+    const FolderLock first(run);
+    for (const bool resume : {false, true}) {
+      const auto second =
+          run_tessera(train_args(run, 4, resume ? std::vector<std::string>{"--resume"} : std::vector<std::string>{}));
+      EXPECT_EQ(second.exit_code, 1) << second.output;
+      EXPECT_NE(second.output.find(run.string() + " is in use by another tessera process"), std::string::npos)
+          << second.output;
+      EXPECT_EQ(losses(run / "loss.csv").size(), 2u) << "the refused run wrote into the folder";
+    }
+  }
+  // What kill -9 leaves behind: the lock file, with no lock on it.
+  std::ofstream(run / FolderLock::kFileName) << "12345\n";
+  const auto resumed = run_tessera(train_args(run, 4, {"--resume"}));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(losses(run / "loss.csv").size(), 4u);
+  EXPECT_FALSE(fs::exists(run / FolderLock::kFileName)) << "a finished run releases its lock";
+  const fs::path fresh = runs_ / "stale-lock";
+  fs::create_directories(fresh);
+  std::ofstream(fresh / FolderLock::kFileName) << "12345\n";
+  ASSERT_EQ(run_tessera(train_args(fresh, 2)).exit_code, 0) << "a lock file alone counts as an empty run";
 }
 
 TEST_F(TrainTest, BadConfigKeysAndUnknownModelsAreClearErrors) {

@@ -18,6 +18,7 @@
 
 #include "base/error.h"
 #include "base/file_io.h"
+#include "base/folder_lock.h"
 #include "imaging/image_file.h"
 #include "imaging/loss_plot.h"
 #include "model/autoencoder.h"
@@ -627,6 +628,33 @@ TEST_F(TrainVaeTest, NewWeightsAreANewModelThatEncodeEncodesForEveryTileBesideTh
   EXPECT_EQ(opened->count_latents(old_id), tiles);
   EXPECT_EQ(opened->count_latents(new_id), tiles);
   EXPECT_EQ(opened->count_tiles(testing::kTestSlideId), tiles);
+}
+
+TEST_F(TrainVaeTest, ASecondTrainingOfARunInUseIsRefused) {
+  const auto run = dir_ / "run";
+  ASSERT_EQ(train("tiny-vq.yaml", run, {"--steps", "2"}).exit_code, 0);
+  {
+    // A first run still writing: a second one, fresh or resumed, is refused.
+    const FolderLock first(run);
+    for (const bool resume : {false, true}) {
+      const auto second = train(
+          "tiny-vq.yaml", run,
+          resume ? std::vector<std::string>{"--steps", "4", "--resume"} : std::vector<std::string>{"--steps", "4"});
+      EXPECT_EQ(second.exit_code, 1) << second.output;
+      EXPECT_NE(second.output.find(run.string() + " is in use by another tessera process"), std::string::npos)
+          << second.output;
+      EXPECT_EQ(losses_of(run / "loss.csv").size(), 2u) << "the refused run wrote into the folder";
+    }
+  }
+  // What kill -9 leaves behind: the lock file, with no lock on it.
+  std::ofstream(run / FolderLock::kFileName) << "12345\n";
+  const auto resumed = train("tiny-vq.yaml", run, {"--steps", "4", "--resume"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(losses_of(run / "loss.csv").size(), 4u);
+  const fs::path fresh = dir_ / "stale-lock";
+  fs::create_directories(fresh);
+  std::ofstream(fresh / FolderLock::kFileName) << "12345\n";
+  ASSERT_EQ(train("tiny-vq.yaml", fresh, {"--steps", "2"}).exit_code, 0) << "a lock file alone counts as empty";
 }
 
 TEST_F(TrainVaeTest, BadInputsAreClearErrorsAndWriteNothing) {

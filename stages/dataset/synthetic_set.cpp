@@ -47,7 +47,9 @@ void check_image_signature(const fs::path& path, const std::string& extension, c
   }
 }
 
-SyntheticImage parse_row(const fs::path& dir, const std::string& line, const std::string& where) {
+// `real_dir`: the set's folder with every link resolved.
+SyntheticImage parse_row(const fs::path& dir, const fs::path& real_dir, const std::string& line,
+                         const std::string& where) {
   ordered_json j;
   try {
     j = ordered_json::parse(line);
@@ -84,7 +86,16 @@ SyntheticImage parse_row(const fs::path& dir, const std::string& line, const std
   }
   s.image = dir / relative;
   std::error_code ec;
+  // Export copies what the row names: a link, or a folder link on the way,
+  // could make it copy any file the user can read.
+  if (fs::is_symlink(s.image, ec)) throw bad("file", "names a symbolic link: " + s.image.string());
   if (!fs::is_regular_file(s.image, ec)) throw bad("file", "names a missing image: " + s.image.string());
+  const fs::path real = fs::canonical(s.image, ec);
+  if (ec) throw bad("file", "cannot resolve " + s.image.string() + ": " + ec.message());
+  const fs::path inside = real.lexically_relative(real_dir);
+  if (inside.empty() || *inside.begin() == "..") {
+    throw bad("file", "names an image outside " + dir.string() + ": " + s.image.string() + " is " + real.string());
+  }
 
   const auto& prompt = field("prompt");
   if (!prompt.is_string()) throw bad("prompt", "must be a string");
@@ -126,11 +137,13 @@ std::string SyntheticSet::image_file(uint64_t index, const std::string& format) 
   return std::string("images/") + name + (format == "jpeg" ? ".jpg" : ".png");
 }
 
+FolderLock SyntheticSet::lock() const { return FolderLock(dir_); }
+
 void SyntheticSet::check_settings(const json& settings) const {
   const fs::path path = dir_ / kSettingsFile;
   std::error_code ec;
   if (!fs::exists(path, ec)) {
-    if (fs::exists(dir_, ec) && !fs::is_empty(dir_, ec)) {
+    if (!FolderLock::holds_only_lock(dir_)) {
       throw Error("--out " + dir_.string() + " is not empty and has no generate.json: refusing to write into it");
     }
     return;
@@ -181,6 +194,8 @@ std::vector<SyntheticImage> SyntheticSet::read_rows() const {
   if (!fs::is_directory(dir_, ec)) throw Error("synthetic folder " + dir_.string() + " does not exist");
   std::ifstream in(manifest);
   if (!in) throw Error("synthetic folder " + dir_.string() + " has no readable manifest.jsonl");
+  const fs::path real_dir = fs::canonical(dir_, ec);
+  if (ec) throw Error("synthetic folder " + dir_.string() + ": " + ec.message());
   std::vector<SyntheticImage> rows;
   std::unordered_map<uint64_t, std::string> index_lines;
   std::string line;
@@ -188,7 +203,7 @@ std::vector<SyntheticImage> SyntheticSet::read_rows() const {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     const std::string where = manifest.string() + ":" + std::to_string(number);
-    auto row = parse_row(dir_, line, where);
+    auto row = parse_row(dir_, real_dir, line, where);
     // The index names the sample's files; two equal ones would overwrite each other.
     const auto [it, inserted] = index_lines.emplace(row.row.index, where);
     if (!inserted) {

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "base/error.h"
+#include "base/file_io.h"
 
 namespace tessera::stages {
 namespace fs = std::filesystem;
@@ -58,10 +59,8 @@ void put_text(char* field, size_t width, std::string_view text) {
 
 }  // namespace
 
-fs::path TarWriter::partial_path(const fs::path& path) { return fs::path(path.string() + ".partial"); }
-
 TarWriter::TarWriter(fs::path path, int64_t mtime)
-    : path_(std::move(path)), partial_(partial_path(path_)), mtime_(mtime) {
+    : path_(std::move(path)), partial_(tessera::partial_path(path_)), mtime_(mtime) {
   if (mtime_ < 0 || uint64_t(mtime_) > kMaxOctalSize) {
     throw Error("tar mtime " + std::to_string(mtime_) + " for " + path_.string() + " is out of range");
   }

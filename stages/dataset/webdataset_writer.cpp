@@ -6,8 +6,8 @@
 namespace tessera::stages {
 namespace fs = std::filesystem;
 
-WebDatasetWriter::WebDatasetWriter(fs::path out, uint64_t shard_bytes)
-    : out_(std::move(out)), shard_bytes_(shard_bytes) {}
+WebDatasetWriter::WebDatasetWriter(fs::path out, uint64_t shard_bytes, OwnedFiles& owned)
+    : out_(std::move(out)), shard_bytes_(shard_bytes), owned_(owned) {}
 
 std::string WebDatasetWriter::key_of(const std::string& name) {
   std::string key = name;
@@ -31,6 +31,7 @@ void WebDatasetWriter::write(const DatasetSample& s) {
     char file[64];
     std::snprintf(file, sizeof file, "%s-%06llu.tar", s.split.c_str(), (unsigned long long)split.next);
     ++split.next;
+    owned_.claim(file);
     split.writer = std::make_unique<TarWriter>(out_ / file);
     split.shards.push_back({file, s.split, 0, 0});
   }

@@ -30,6 +30,12 @@ struct LdmTrainingOptions {
   int threads = 0;             // CPU intra-op threads; 0 = one per core
 };
 
+// Whether this process is the main one, rank 0 of those torchrun's
+// environment describes, or the only one: the one that writes the run folder,
+// known before LdmTraining is built. Throws std::invalid_argument naming a
+// torchrun variable that is malformed, as LdmTraining would.
+bool main_training_process();
+
 // What one optimiser step measured.
 struct LdmStepLoss {
   uint64_t epoch = 0;  // of the step's first sample

@@ -10,6 +10,7 @@
 //   loss.csv, loss.png                          runtime/loss_log.h
 //   samples/step-NNNNNNNN.png                   LDM runs: sample grids
 //   vae.safetensors                             VAE runs: the weights at the last step
+//   .tessera-lock                               held by the process writing the run (base/folder_lock.h)
 // Step numbers are written with eight digits or more and read with any count.
 //
 // One resume policy for both kinds: a resumed run continues from the newest
@@ -22,6 +23,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+
+#include "base/folder_lock.h"
 
 namespace tessera::runtime {
 
@@ -72,8 +75,12 @@ class RunFolder {
   std::filesystem::path sample_grid(int64_t step) const;
   std::filesystem::path final_weights() const { return root_ / "vae.safetensors"; }
 
+  // The one writer's lock on the run, held for as long as it writes; creates
+  // the folder. Throws tessera::Error naming the folder when another process
+  // holds it (FolderLock).
+  [[nodiscard]] FolderLock lock() const;
   // Throws tessera::Error naming the folder when it is a file, or when it
-  // holds files and the run does not resume.
+  // holds files (its lock aside) and the run does not resume.
   void check_usable(bool resume) const;
   // The newest step with its training state and weights; none before the
   // first checkpoint. Throws tessera::Error when the folder cannot be listed.

@@ -3,13 +3,16 @@
 // A synthetic set: the folder `tessera generate` writes and `tessera export
 // --synthetic` reads (docs/GENERATE.md, docs/EXPORT.md). It holds
 // generate.json (the settings its images depend on), manifest.jsonl (one row
-// per image, appended once the image exists) and images/.
+// per image, appended once the image exists) and images/; while generate
+// writes it, its lock (base/folder_lock.h).
 
 #include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "base/folder_lock.h"
 
 namespace tessera::stages {
 
@@ -49,7 +52,11 @@ class SyntheticSet {
   // Where image `index` goes: images/NNNNNN.png, or .jpg for `format` "jpeg".
   static std::string image_file(uint64_t index, const std::string& format);
 
-  // Accepts a folder that does not exist or is empty, or whose generate.json
+  // The one writer's lock on the set, held for as long as it writes; creates
+  // the folder. Throws tessera::Error naming the folder when another process
+  // holds it (FolderLock).
+  [[nodiscard]] FolderLock lock() const;
+  // Accepts a folder that does not exist or is empty (its lock aside), or whose generate.json
   // holds exactly `settings`. Throws tessera::Error naming every setting that
   // differs, or the folder when it holds files but no generate.json.
   void check_settings(const nlohmann::json& settings) const;

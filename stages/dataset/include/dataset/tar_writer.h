@@ -14,7 +14,7 @@ namespace tessera::stages {
 // into `prefix` and `name` at a '/', and those that cannot be split get a pax
 // extended header (`path=`), as does a member of 8 GiB or more (`size=`).
 //
-// The archive is written to PATH.partial and renamed to PATH by close(), so a
+// The archive is written to PATH.partial (tessera::partial_path) and renamed to PATH by close(), so a
 // crash never leaves a half archive under its final name; a writer destroyed
 // without close() removes its partial file.
 class TarWriter {
@@ -37,7 +37,6 @@ class TarWriter {
 
   // Bytes add(name, data of `size` bytes) appends: headers, data, padding.
   static uint64_t member_bytes(std::string_view name, uint64_t size);
-  static std::filesystem::path partial_path(const std::filesystem::path& path);
 
  private:
   void write(const void* data, size_t size);

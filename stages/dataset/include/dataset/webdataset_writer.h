@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dataset/dataset_writer.h"
+#include "dataset/owned_files.h"
 #include "dataset/tar_writer.h"
 
 namespace tessera::stages {
@@ -16,10 +17,11 @@ namespace tessera::stages {
 // <key>.json (the meta). A shard is closed before a sample would make it
 // larger than `shard_bytes`, so a sample is never split; a sample larger than
 // that gets a shard of its own. Destroyed before finish(), the writer leaves
-// its closed shards and removes the open ones.
+// its closed shards and removes the open ones. Each shard is claimed in
+// `owned` before it is created.
 class WebDatasetWriter : public DatasetWriter {
  public:
-  WebDatasetWriter(std::filesystem::path out, uint64_t shard_bytes);
+  WebDatasetWriter(std::filesystem::path out, uint64_t shard_bytes, OwnedFiles& owned);
 
   void write(const DatasetSample& sample) override;
   std::vector<DatasetShard> finish() override;
@@ -39,6 +41,7 @@ class WebDatasetWriter : public DatasetWriter {
 
   std::filesystem::path out_;
   uint64_t shard_bytes_;
+  OwnedFiles& owned_;
   std::map<std::string, Split> splits_;
 };
 
