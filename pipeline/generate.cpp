@@ -84,7 +84,9 @@ ModelSources resolve_models(const GenerateOptions& options) {
 // ---- The run ------------------------------------------------------------------------
 
 void check_options(const GenerateOptions& options) {
-  if (options.n == 0) throw Error("--n must be at least 1");
+  if (options.n == 0 || options.n > stages::kMaxSyntheticImages) {
+    throw Error("--n must be within 1.." + std::to_string(stages::kMaxSyntheticImages));
+  }
   if (options.batch == 0) throw Error("--batch must be at least 1");
   if (options.out.empty()) throw Error("--out is required");
   if (options.format != "png" && options.format != "jpeg") {
@@ -183,14 +185,15 @@ std::map<uint64_t, std::string> present_images(const stages::SyntheticSet& set) 
 GenerateSummary run_generate(const GenerateOptions& options) {
   const RunClock clock;
   check_options(options);
-  // Every model is loaded and checked before OUT is touched.
+  // The prompts are read and checked before any model loads, and every model
+  // before OUT is touched.
   const ModelSources models = resolve_models(options);
+  const auto store = open_prompt_store(options);
+  const PromptPlan plan = plan_prompts(options, store.get(), models.template_name, models.token_budget);
   runtime::ImageSampler sampler(sampler_options(options, models));
   runtime::TextEncoder text_encoder(text_encoder_options(options, models));
   check_model_ids(options, models, sampler, text_encoder);
 
-  const auto store = open_prompt_store(options);
-  const PromptPlan plan = plan_prompts(options, store.get(), models.template_name, models.token_budget);
   std::vector<size_t> assignment(options.n);
   std::set<size_t> used;
   for (uint64_t i = 0; i < options.n; ++i) used.insert(assignment[i] = plan.pick(options.seed, i));

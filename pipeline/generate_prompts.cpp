@@ -3,10 +3,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
@@ -18,6 +15,7 @@
 #include "prompts/csv_table.h"
 #include "prompts/probability_bin.h"
 #include "prompts/prompt_composer.h"
+#include "prompts/prompt_lines.h"
 #include "prompts/prompt_template.h"
 #include "store/keys.h"
 #include "store/store.h"
@@ -37,38 +35,32 @@ text::ClipTokenizer load_tokenizer(const std::string& flag) {
   return text::ClipTokenizer::from_bpe_gz(stages::clip_vocabulary_path(flag, "prompt files"));
 }
 
-PromptPlan plan_from_txt(const fs::path& file, const text::ClipTokenizer& tokenizer, size_t budget) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error("cannot read --prompts " + file.string() + ": " + std::strerror(errno));
+PromptPlan plan_from_txt(const fs::path& file, std::vector<stages::PromptLine> lines,
+                         const text::ClipTokenizer& tokenizer, size_t budget) {
   PromptPlan plan;
   plan.kind = "txt";
   const size_t limit = std::min(budget, stages::kClipContext);
-  std::string line;
-  for (size_t number = 1; std::getline(in, line); ++number) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+  for (auto& [number, line] : lines) {
     const size_t tokens = tokenizer.count_tokens(line);
     if (tokens > limit) {
       throw Error(file.string() + ":" + std::to_string(number) + ": the prompt has " + std::to_string(tokens) +
                   " CLIP tokens (start and end included), over the run's token budget of " + std::to_string(limit));
     }
     PromptChoice c;
-    c.text = line;
     c.id = store::prompt_id(line);
     c.token_ids = tokenizer.tokenize(line, stages::kClipContext, /*truncate=*/false);
+    c.text = std::move(line);
     plan.choices.push_back(std::move(c));
   }
-  if (in.bad()) throw Error("cannot read --prompts " + file.string());
   if (plan.choices.empty()) throw Error(file.string() + " holds no prompts (blank lines are skipped)");
   return plan;
 }
 
-PromptPlan plan_from_csv(const fs::path& file, const stages::PromptComposer& composer) {
-  const auto table = stages::read_csv(file.string());
+PromptPlan plan_from_csv(const stages::CsvTable& table, const stages::PromptComposer& composer) {
   const std::set<std::string> known = {"tumor", "til", "summary"};
   for (const auto& name : table.header) {
     if (!known.count(name)) {
-      throw Error(file.string() + ": unknown column '" + name + "' (expected any of tumor, til, summary)");
+      throw Error(table.source + ": unknown column '" + name + "' (expected any of tumor, til, summary)");
     }
   }
   const auto column = [&](const std::string& name) -> std::optional<size_t> {
@@ -101,7 +93,7 @@ PromptPlan plan_from_csv(const fs::path& file, const stages::PromptComposer& com
     c.til = parts.til;
     plan.choices.push_back(std::move(c));
   }
-  if (plan.choices.empty()) throw Error(file.string() + " holds no prompt rows");
+  if (plan.choices.empty()) throw Error(table.source + " holds no prompt rows");
   return plan;
 }
 
@@ -207,13 +199,17 @@ std::string PromptPlan::fingerprint() const {
 PromptPlan plan_prompts(const GenerateOptions& options, const store::Store* store, const std::string& template_name,
                         size_t token_budget) {
   if (store) return plan_from_store(*store, options.balance);
-  auto tokenizer = load_tokenizer(options.clip_vocab);
+  // The file is read and checked whole before the vocabulary loads.
   const std::string extension = options.prompts.extension().string();
-  if (extension == ".txt") return plan_from_txt(options.prompts, tokenizer, token_budget);
+  if (extension == ".txt") {
+    auto lines = stages::read_prompt_lines(options.prompts.string());
+    return plan_from_txt(options.prompts, std::move(lines), load_tokenizer(options.clip_vocab), token_budget);
+  }
   if (extension == ".csv") {
+    const auto table = stages::read_csv(options.prompts.string());
     const stages::PromptComposer composer(stages::PromptTemplate::load(template_name), token_budget,
-                                          std::move(tokenizer));
-    return plan_from_csv(options.prompts, composer);
+                                          load_tokenizer(options.clip_vocab));
+    return plan_from_csv(table, composer);
   }
   throw Error("--prompts " + options.prompts.string() + ": expected a .txt (one prompt per line) or .csv file");
 }

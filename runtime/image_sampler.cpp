@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "base/number_text.h"
 #include "config/ldm_config.h"
 #include "model/autoencoder.h"
 #include "model/device.h"
@@ -69,6 +70,14 @@ struct ImageSampler::Impl {
 };
 
 ImageSampler::ImageSampler(const ImageSamplerOptions& options) : impl_(std::make_unique<Impl>()) {
+  // NaN fails both comparisons.
+  if (!(options.guidance >= 0 && options.guidance <= kMaxGuidance)) {
+    throw Error("--guidance " + shortest_decimal(options.guidance) + " is outside [0, " +
+                shortest_decimal(kMaxGuidance) + "]");
+  }
+  if (!(options.eta >= 0 && options.eta <= kMaxDdimEta)) {
+    throw Error("--eta " + shortest_decimal(options.eta) + " is outside [0, " + shortest_decimal(kMaxDdimEta) + "]");
+  }
   auto& m = *impl_;
   m.device = model::resolve_device(options.device);
   m.precision = model::parse_precision(options.compute_dtype);

@@ -454,6 +454,39 @@ TEST_F(GenerateTest, PromptFilesAreCycledInOrderAndChecked) {
   EXPECT_NE(bad.output.find("bad.csv:3"), std::string::npos) << bad.output;
 }
 
+// A prompts file that is not UTF-8 is refused by file, line and column
+// before any model or the vocabulary loads, and before --out is made.
+TEST_F(GenerateTest, APromptsFileThatIsNotUtf8IsRefusedBeforeAnythingLoadsOrIsWritten) {
+  const auto txt = *dir_ / "latin1.txt";
+  std::ofstream(txt, std::ios::binary) << "high tumor\nlow tumor, caf\xe9 au lait\n";
+  const auto csv = *dir_ / "latin1.csv";
+  std::ofstream(csv, std::ios::binary) << "summary\nfine\n\"na\xefve\"\n";
+  const std::vector<std::string> models[] = {
+      {"--config", (testing::kLdmConfigs / "tiny-ldm.yaml").string(), "--weights", weights_.string()},
+      {"--run", run_.string()}};
+  // A vocabulary that is not there shows the file is checked before it
+  // loads; CLIP's own, where present, lets a run get as far as it would.
+  std::vector<fs::path> vocabularies = {*dir_ / "no-vocab.txt.gz"};
+  if (const auto vocab = clip_vocab()) vocabularies.push_back(*vocab);
+  for (const auto& model : models) {
+    for (const auto& vocab : vocabularies) {
+      for (const auto& [file, where] :
+           {std::pair{txt, "latin1.txt:2:15: invalid UTF-8"}, std::pair{csv, "latin1.csv:3:4: invalid UTF-8"}}) {
+        SCOPED_TRACE(model[0] + " " + vocab.string() + " " + file.string());
+        const auto out = *dir_ / "not-utf8";
+        auto args = model;
+        args.insert(args.end(), {"--prompts", file.string(), "--clip-vocab", vocab.string(), "--n", "2"});
+        const auto r = generate(out, args);
+        EXPECT_EQ(r.exit_code, 1) << r.output;
+        EXPECT_NE(r.output.find(where), std::string::npos) << r.output;
+        EXPECT_EQ(r.output.find("json"), std::string::npos) << r.output;
+        EXPECT_FALSE(fs::exists(out));
+        fs::remove_all(out);
+      }
+    }
+  }
+}
+
 TEST_F(GenerateTest, BalanceGivesEachBinTheSameNumberOfImages) {
   REQUIRE_CLIP_VOCAB(vocab);
   // Tumour high on the left half of the slide, low on the right; TIL medium

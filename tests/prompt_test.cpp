@@ -14,6 +14,7 @@
 #include "prompts/csv_table.h"
 #include "prompts/probability_bin.h"
 #include "prompts/prompt_composer.h"
+#include "prompts/prompt_lines.h"
 #include "prompts/prompt_options.h"
 #include "prompts/prompt_template.h"
 #include "prompts/report_fields.h"
@@ -49,6 +50,29 @@ constexpr const char* kReport =
     "TUMOR SIZE: 2.8 X 2.0 X 1.5 CM. LYMPHOVASCULAR INVASION: NOT IDENTIFIED. MARGINS: NEGATIVE. "
     "LYMPH NODES: METASTATIC CARCINOMA IN TWO OF FOURTEEN AXILLARY LYMPH NODES (2/14). "
     "ESTROGEN RECEPTOR: POSITIVE. PROGESTERONE RECEPTOR: NEGATIVE. HER2/NEU: 3+. (AJCC pT2 pN1a pMX).";
+
+TEST(PromptLines, KeepsLinesVerbatimSkipsBlankOnesAndNamesBadUtf8) {
+  testing::TempDir dir;
+  const auto file = dir / "prompts.txt";
+  std::ofstream(file, std::ios::binary) << "  high tumor \r\n\n \t\nnaïve cells\nlast";
+  const auto lines = stages::read_prompt_lines(file.string());
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0].line, 1u);
+  EXPECT_EQ(lines[0].text, "  high tumor ");
+  EXPECT_EQ(lines[1].line, 4u);
+  EXPECT_EQ(lines[1].text, "naïve cells");
+  EXPECT_EQ(lines[2].line, 5u);
+  EXPECT_EQ(lines[2].text, "last");
+
+  std::ofstream(file, std::ios::binary) << "fine\nna\xefve\n";
+  try {
+    stages::read_prompt_lines(file.string());
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), file.string() + ":2:3: invalid UTF-8 (the file must be UTF-8 encoded)");
+  }
+  EXPECT_THROW(stages::read_prompt_lines((dir / "absent.txt").string()), Error);
+}
 
 TEST(ReportFields, ExtractsEveryFieldWithItsSpan) {
   const std::string text = kReport;
