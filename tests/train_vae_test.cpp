@@ -578,6 +578,33 @@ TEST_F(TrainVaeTest, VqResumeAfterLosingTheNewestCheckpointRedoesTheLostStepsExa
   EXPECT_EQ(lines_of(parts / "loss.csv"), lines_of(whole / "loss.csv"));
 }
 
+TEST_F(TrainVaeTest, ResumingFromADamagedCheckpointFailsNamingTheFile) {
+  const std::vector<std::string> common = {"--batch", "3", "--seed", "4", "--checkpoint-every", "4"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), common.begin(), common.end());
+    return extra;
+  };
+  const auto run = dir_ / "run";
+  ASSERT_EQ(train("tiny-vq.yaml", run, with({"--steps", "4"})).exit_code, 0);
+  // The training state and the weights are each verified before they are read.
+  for (const char* name : {"step-00000004.train.safetensors", "step-00000004.safetensors"}) {
+    const auto file = run / "checkpoints" / name;
+    EXPECT_TRUE(fs::exists(file.string() + ".xxh128")) << file;
+    const std::string intact = tessera::read_file(file);
+    std::string damaged = intact;
+    damaged[damaged.size() * 2 / 3] ^= 0x10;  // inside the tensor data
+    tessera::write_file(file, damaged);
+    const auto refused = train("tiny-vq.yaml", run, with({"--steps", "8", "--resume"}));
+    EXPECT_EQ(refused.exit_code, 1) << refused.output;
+    EXPECT_NE(refused.output.find(file.string() + ": checksum mismatch"), std::string::npos) << refused.output;
+    EXPECT_EQ(lines_of(run / "loss.csv").size(), 1u + 4u) << "trained on a damaged " << name;
+    tessera::write_file(file, intact);
+  }
+  const auto resumed = train("tiny-vq.yaml", run, with({"--steps", "8", "--resume"}));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(json_of(resumed)["first_step"], 4);
+}
+
 TEST_F(TrainVaeTest, NewWeightsAreANewModelThatEncodeEncodesForEveryTileBesideTheOld) {
   const auto store = dir_ / "store";
   fs::copy(store_dir(), store, fs::copy_options::recursive);
