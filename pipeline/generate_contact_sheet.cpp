@@ -27,9 +27,7 @@ void write_contact_sheet(const fs::path& out, const std::map<uint64_t, std::stri
   std::vector<stages::RgbImage> images(paths.size());
   tbb::parallel_for(size_t{0}, paths.size(), [&](size_t i) { images[i] = stages::read_image(paths[i]); });
   const int columns = int(std::ceil(std::sqrt(double(images.size()))));
-  const fs::path temporary = out / "contact_sheet.png.partial";
-  stages::save_png(stages::make_image_grid(images, columns), temporary.string());
-  fs::rename(temporary, out / "contact_sheet.png");
+  stages::save_png(stages::make_image_grid(images, columns), (out / "contact_sheet.png").string());
 }
 
 }  // namespace tessera::pipeline

@@ -110,7 +110,7 @@ void GenerateRun::write(BatchJob& job, GenerateSummary& summary) {
       const fs::path path = options_.out / files[k];
       if (options_.format == "jpeg") {
         // The stored tiles' codec, so that real and synthetic tiles compare.
-        tessera::write_file(path, stages::encode_jpeg(job.images[k], stages::JpegOptions{}));
+        tessera::write_file_atomically(path, stages::encode_jpeg(job.images[k], stages::JpegOptions{}));
       } else {
         stages::save_png(job.images[k], path.string());
       }

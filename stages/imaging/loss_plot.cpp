@@ -1,14 +1,11 @@
 #include "imaging/loss_plot.h"
 
-#include <unistd.h>
 #include <vips/vips.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <limits>
-#include <system_error>
 
 #include "base/error.h"
 #include "imaging/vips_runtime.h"
@@ -376,16 +373,7 @@ RgbImage render_loss_plot(const std::vector<LossSeries>& series, const LossPlotO
 
 void write_loss_plot(const std::vector<LossSeries>& series, const LossPlotOptions& options,
                      const std::string& png_path) {
-  const RgbImage image = render_loss_plot(series, options);
-  const std::string temporary = png_path + ".tmp-" + std::to_string(::getpid());
-  save_png(image, temporary);
-  std::error_code error;
-  std::filesystem::rename(temporary, png_path, error);
-  if (error) {
-    const std::string reason = error.message();
-    std::filesystem::remove(temporary, error);
-    throw Error("cannot write " + png_path + ": " + reason);
-  }
+  save_png(render_loss_plot(series, options), png_path);
 }
 
 }  // namespace tessera::stages

@@ -3,9 +3,11 @@
 #include <vips/vips.h>
 
 #include <cstring>
+#include <memory>
 #include <mutex>
 
 #include "base/error.h"
+#include "base/file_io.h"
 
 namespace tessera::stages {
 
@@ -86,8 +88,14 @@ RgbImage to_rgb(VipsImage* image, const std::string& what) {
 
 void save_png(const RgbImage& image, const std::string& path) {
   VipsRef wrapped = wrap_rgb(image);
+  void* buffer = nullptr;
+  size_t length = 0;
   // Fastest deflate: QC pictures are looked at, not archived.
-  if (vips_pngsave(wrapped.get(), path.c_str(), "compression", 1, nullptr)) throw_vips_error("cannot write " + path);
+  if (vips_pngsave_buffer(wrapped.get(), &buffer, &length, "compression", 1, nullptr)) {
+    throw_vips_error("cannot encode " + path);
+  }
+  const std::unique_ptr<void, decltype(&g_free)> owned(buffer, &g_free);
+  write_file_atomically(path, std::string_view(static_cast<const char*>(buffer), length));
 }
 
 }  // namespace tessera::stages

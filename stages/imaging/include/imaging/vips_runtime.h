@@ -40,6 +40,8 @@ VipsRef wrap_rgb(const RgbImage& image);
 // Renders a VipsImage (any band count is flattened on white, then sRGB 8-bit).
 RgbImage to_rgb(VipsImage* image, const std::string& what);
 
+// Written under a temporary name and renamed (base/file_io.h): the PNG is
+// whole or absent.
 void save_png(const RgbImage& image, const std::string& path);
 
 }  // namespace tessera::stages
