@@ -55,10 +55,10 @@ void add_generate_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--eta", o.eta, "DDIM's eta (0: deterministic given the seed)")
       ->capture_default_str()
-      ->check(number_within(0.0, runtime::kMaxDdimEta));
+      ->check(number_within(0.0, config::kMaxDdimEta));
   cmd->add_option("--guidance", o.guidance, "Classifier-free guidance scale (1: off)")
       ->capture_default_str()
-      ->check(number_within(0.0, runtime::kMaxGuidance));
+      ->check(number_within(0.0, config::kMaxGuidance));
   cmd->add_option("--seed", o.seed, "Seed of the noise and of the prompt draw")
       ->capture_default_str()
       ->check(any_seed());

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "config/ldm_limits.h"
 #include "pipeline/progress.h"
 #include "pipeline/train_vae.h"
 #include "run_flags.h"
@@ -32,7 +33,7 @@ void add_train_vae_command(CLI::App& app, int& exit_code) {
   add_batch_flag(cmd, o.batch, "Crops per step");
   cmd->add_option("--lr", o.learning_rate, "Adam learning rate, used as given")
       ->capture_default_str()
-      ->check(positive_up_to(runtime::kMaxLearningRate));
+      ->check(positive_up_to(config::kMaxLearningRate));
   cmd->add_option("--clip-grad", o.max_grad_norm, "Clip the gradients' global 2-norm to this (0 = off)")
       ->capture_default_str()
       ->check(number_within(0.0, std::numeric_limits<double>::max()));

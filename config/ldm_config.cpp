@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/number_text.h"
 #include "config/ldm_limits.h"
 
 namespace tessera::config {
@@ -373,6 +374,10 @@ void require_positive(Block& block, const std::string& key, double value) {
   if (!(value > 0.0)) block.fail(key, "must be positive");
 }
 
+void require_fraction(Block& block, const std::string& key, double value) {
+  if (!(value >= 0.0 && value <= 1.0)) block.fail(key, "must be within [0, 1]");
+}
+
 // Each level's width, `channels` × its multiplier, within kMaxChannels.
 void check_level_widths(Block& block, const std::string& key, int64_t channels, const std::vector<int64_t>& mults) {
   for (size_t level = 0; level < mults.size(); ++level) {
@@ -409,6 +414,7 @@ model::AutoencoderConfig read_first_stage(Block& params, model::AutoencoderKind 
   check_level_widths(dd, "ch_mult", config.ch, config.ch_mult);
   config.double_z = dd.opt_bool("double_z").value_or(true);
   config.dropout = dd.opt_double("dropout").value_or(0.0);
+  require_fraction(dd, "dropout", config.dropout);
   // Encoder/Decoder options this model implements only at their defaults.
   dd.only_default_bool("resamp_with_conv", true);
   dd.only_default_bool("give_pre_end", false);
@@ -462,6 +468,7 @@ model::UNetConfig read_unet(Block& config_block) {
   config.num_res_blocks = p.req_int("num_res_blocks", 1, kMaxDepth);
   config.attention_resolutions = p.req_int_list("attention_resolutions", 1, kMaxSide);
   config.dropout = p.opt_double("dropout").value_or(0.0);
+  require_fraction(p, "dropout", config.dropout);
   config.channel_mult = p.opt_int_list("channel_mult", 1, kMaxChannels).value_or(std::vector<int64_t>{1, 2, 4, 8});
   check_level_widths(p, "channel_mult", config.model_channels, config.channel_mult);
   config.conv_resample = p.opt_bool("conv_resample").value_or(true);
@@ -531,7 +538,9 @@ void read_latent_diffusion(Block& p, LdmConfig& out) {
   d.cosine_s = p.opt_double("cosine_s").value_or(d.cosine_s);
   require_positive(p, "linear_start", d.linear_start);
   if (!(d.linear_end >= d.linear_start && d.linear_end < 1.0)) p.fail("linear_end", "must be in [linear_start, 1)");
+  require_positive(p, "cosine_s", d.cosine_s);
   d.v_posterior = p.opt_double("v_posterior").value_or(d.v_posterior);
+  require_fraction(p, "v_posterior", d.v_posterior);
   d.clip_denoised = p.opt_bool("clip_denoised").value_or(d.clip_denoised);
   const std::string parameterization = p.opt_string("parameterization").value_or("eps");
   if (parameterization == "eps") {
@@ -643,6 +652,9 @@ void read_training(Block& t, TrainingParams& out) {
   out.sample_every = steps("sample_every", 0, out.sample_every);  // 0 turns sample grids off
   out.sample_steps = t.opt_int("sample_steps", 1, kMaxTimesteps).value_or(out.sample_steps);
   out.sample_guidance = t.opt_double("sample_guidance").value_or(out.sample_guidance);
+  if (!(out.sample_guidance >= 0 && out.sample_guidance <= kMaxGuidance)) {
+    t.fail("sample_guidance", "must be within [0, " + shortest_decimal(kMaxGuidance) + "]");
+  }
   t.finish();
 }
 
@@ -693,7 +705,9 @@ LdmConfig parse_ldm_config(const std::string& yaml_text, const std::string& name
   Block params = model_block.req_block("params");
   if (target == kLatentDiffusion) {
     const double lr = model_block.opt_double("base_learning_rate").value_or(config.training.base_learning_rate);
-    if (!(lr > 0)) model_block.fail("base_learning_rate", "must be positive");
+    if (!(lr > 0 && lr <= kMaxLearningRate)) {
+      model_block.fail("base_learning_rate", "must be within (0, " + shortest_decimal(kMaxLearningRate) + "]");
+    }
     config.training.base_learning_rate = lr;
     config.training.use_ema = params.opt_bool("use_ema").value_or(config.training.use_ema);
     if (std::optional<Block> schedule = params.opt_block("scheduler_config")) {

@@ -10,6 +10,7 @@
 
 #include "model/config_error.h"
 #include "model/safetensors_header.h"
+#include "model/size_limits.h"
 #include "model/weights_error.h"
 
 namespace tessera::model {
@@ -231,15 +232,18 @@ void ClipTextConfig::validate() const {
   auto fail = [](const char* field, const std::string& what) {
     throw ConfigError("clip text config: " + what, "", field);
   };
-  auto positive = [&](const char* name, int64_t value) {
-    if (value <= 0) fail(name, std::string(name) + " must be positive, got " + std::to_string(value));
+  auto within = [&](const char* name, int64_t value, int64_t highest) {
+    if (value <= 0 || value > highest) {
+      fail(name,
+           std::string(name) + " must be within 1.." + std::to_string(highest) + ", got " + std::to_string(value));
+    }
   };
-  positive("vocab_size", vocab_size);
-  positive("hidden_size", hidden_size);
-  positive("intermediate_size", intermediate_size);
-  positive("num_hidden_layers", num_hidden_layers);
-  positive("num_attention_heads", num_attention_heads);
-  positive("max_position_embeddings", max_position_embeddings);
+  within("vocab_size", vocab_size, kMaxTableEntries);
+  within("hidden_size", hidden_size, kMaxChannels);
+  within("intermediate_size", intermediate_size, kMaxChannels);
+  within("num_hidden_layers", num_hidden_layers, kMaxDepth);
+  within("num_attention_heads", num_attention_heads, kMaxChannels);
+  within("max_position_embeddings", max_position_embeddings, kMaxSide);
   if (hidden_size % num_attention_heads != 0) {
     fail("hidden_size", "hidden_size " + std::to_string(hidden_size) + " must be divisible by num_attention_heads " +
                             std::to_string(num_attention_heads));

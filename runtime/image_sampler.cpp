@@ -71,12 +71,13 @@ struct ImageSampler::Impl {
 
 ImageSampler::ImageSampler(const ImageSamplerOptions& options) : impl_(std::make_unique<Impl>()) {
   // NaN fails both comparisons.
-  if (!(options.guidance >= 0 && options.guidance <= kMaxGuidance)) {
+  if (!(options.guidance >= 0 && options.guidance <= config::kMaxGuidance)) {
     throw Error("--guidance " + shortest_decimal(options.guidance) + " is outside [0, " +
-                shortest_decimal(kMaxGuidance) + "]");
+                shortest_decimal(config::kMaxGuidance) + "]");
   }
-  if (!(options.eta >= 0 && options.eta <= kMaxDdimEta)) {
-    throw Error("--eta " + shortest_decimal(options.eta) + " is outside [0, " + shortest_decimal(kMaxDdimEta) + "]");
+  if (!(options.eta >= 0 && options.eta <= config::kMaxDdimEta)) {
+    throw Error("--eta " + shortest_decimal(options.eta) + " is outside [0, " + shortest_decimal(config::kMaxDdimEta) +
+                "]");
   }
   auto& m = *impl_;
   m.device = model::resolve_device(options.device);

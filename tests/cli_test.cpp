@@ -299,7 +299,9 @@ TEST_F(CliTest, ADamagedLogIsRefusedByEveryCommandAndRepairRecoversTheStore) {
   for (const auto* count : {"slides", "complete_slides", "tiles", "latents", "embeddings", "prompts"}) {
     EXPECT_TRUE(j["after"][count].is_number_unsigned()) << count;
     // `before` is null when RocksDB cannot read the log past the damage.
-    if (!j["before"].is_null()) EXPECT_TRUE(j["before"][count].is_number_unsigned()) << count;
+    if (!j["before"].is_null()) {
+      EXPECT_TRUE(j["before"][count].is_number_unsigned()) << count;
+    }
   }
   EXPECT_TRUE(j["slides_rolled_back"].is_array());
   // Slide B, in flight at the kill, is not complete: the rerun redoes it.

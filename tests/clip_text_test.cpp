@@ -162,6 +162,11 @@ TEST_F(ClipTextTest, ConfigErrorsNameTheKey) {
   EXPECT_NE(error.find("\"layer_norm_eps\" must be a number"), std::string::npos) << error;
   error = config_error(dir, R"({"hidden_size": 65, "num_attention_heads": 4})");
   EXPECT_NE(error.find("divisible"), std::string::npos) << error;
+  // A size no network has is refused by its key before anything is allocated.
+  error = config_error(dir, R"({"hidden_size": 99999999999999})");
+  EXPECT_NE(error.find("hidden_size must be within 1..8192, got 99999999999999"), std::string::npos) << error;
+  error = config_error(dir, R"({"num_hidden_layers": 100000})");
+  EXPECT_NE(error.find("num_hidden_layers must be within 1..64, got 100000"), std::string::npos) << error;
   error = config_error(dir, R"({"vocab_size": 1000})");  // default bos 49406 is outside
   EXPECT_NE(error.find("bos_token_id"), std::string::npos) << error;
   EXPECT_NE(config_error(dir, R"({"hidden_size": 64,})"), "");

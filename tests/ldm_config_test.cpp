@@ -393,6 +393,10 @@ const std::vector<ErrorCase>& error_cases() {
        "x.yaml: model.params.unet_config.params.channel_mult[3]: gives level 3 192 × 500 channels, more than 8192"},
       {"huge first-stage side", "resolution: 256", "resolution: 4000000000",
        "x.yaml: model.params.first_stage_config.params.ddconfig.resolution: must be within 1..16384, got 4000000000"},
+      {"learning rate out of range", "base_learning_rate: 2.0e-06", "base_learning_rate: 1.0e+30",
+       "x.yaml: model.base_learning_rate: must be within (0, 1]"},
+      {"dropout above one", "dropout: 0.0", "dropout: 5.0",
+       "x.yaml: model.params.first_stage_config.params.ddconfig.dropout: must be within [0, 1]"},
       {"no timesteps", "timesteps: 1000", "timesteps: 0",
        "x.yaml: model.params.timesteps: must be within 1..100000, got 0"},
       {"negative heads", "num_heads: 1", "num_heads: -5",
@@ -709,6 +713,8 @@ TEST(TrainingParams, UpstreamKeysAndTheTrainingBlockAreRead) {
             "t.yaml: training.batch_size: must be within 1..4096, got 99999999999");
   EXPECT_EQ(error("training: {sample_steps: 1000000000}\n"),
             "t.yaml: training.sample_steps: must be within 1..100000, got 1000000000");
+  EXPECT_EQ(error("training: {sample_guidance: 1.0e+30}\n"),
+            "t.yaml: training.sample_guidance: must be within [0, 50]");
   EXPECT_EQ(error("training: {flips: true}\n"), "t.yaml: training.flips: unknown key");
 }
 

@@ -8,20 +8,21 @@
 
 #include <cstdint>
 
+#include "model/size_limits.h"
+
 namespace tessera::config {
 
 // Channels and widths: ch, in_channels, out_ch, z_channels, embed_dim,
 // model_channels, the UNet's in/out_channels, context_dim, head counts and
-// widths, and each level's width ch × ch_mult (Stable Diffusion's widest
-// level has 1280 channels).
-inline constexpr int64_t kMaxChannels = 8192;
-// A VQ codebook's entries, n_embed (the largest published: 16384).
-inline constexpr int64_t kMaxCodebookSize = int64_t{1} << 20;
+// widths, and each level's width ch × ch_mult.
+using model::kMaxChannels;
+// A VQ codebook's entries, n_embed.
+inline constexpr int64_t kMaxCodebookSize = model::kMaxTableEntries;
 // Repeats: num_res_blocks, transformer_depth and the levels of ch_mult or
-// channel_mult (published configs: at most 4 and 5).
-inline constexpr int64_t kMaxDepth = 64;
-// Image and latent sides: resolution, image_size (Stable Diffusion's: 512 and 64).
-inline constexpr int64_t kMaxSide = 16384;
+// channel_mult.
+using model::kMaxDepth;
+// Image and latent sides: resolution, image_size.
+using model::kMaxSide;
 // Diffusion timesteps (upstream's: 1000), and so the most DDIM steps.
 inline constexpr int64_t kMaxTimesteps = 100000;
 // Step counts: the learning-rate schedule's warm_up_steps and cycle_lengths
@@ -32,5 +33,17 @@ inline constexpr int64_t kMaxScheduleSteps = 1'000'000'000'000'000;
 // accumulates (runtime::kMaxModelBatch is this bound). Far above what fits a
 // GPU; it catches a mistyped number before it becomes an allocation.
 inline constexpr int64_t kMaxBatchSize = 4096;
+
+// DDIM's η runs from 0 (deterministic) to 1 (DDPM's posterior variance); past
+// 1, 1 - a_prev - σ² turns negative at some step of any schedule.
+inline constexpr double kMaxDdimEta = 1.0;
+// The largest classifier-free guidance scale (generate --guidance, the
+// training block's sample_guidance): several times the largest in use (Stable
+// Diffusion's 7.5, PathLDM's 1.5 to 3); past it every image is saturated noise.
+inline constexpr double kMaxGuidance = 50.0;
+// The largest learning rate (base_learning_rate, train-vae --lr): Adam moves
+// a weight by about the rate each step, and trained weights are of order 1
+// (upstream trains LDMs at 1e-6 to 1e-4 and fine-tunes autoencoders at 4.5e-6).
+inline constexpr double kMaxLearningRate = 1.0;
 
 }  // namespace tessera::config

@@ -11,18 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "config/ldm_limits.h"
 #include "imaging/rgb_image.h"
 #include "store/tensor_record.h"
 
 namespace tessera::runtime {
-
-// DDIM's η runs from 0 (deterministic) to 1 (DDPM's posterior variance); past
-// 1, 1 - a_prev - σ² turns negative at some step of any schedule.
-inline constexpr double kMaxDdimEta = 1.0;
-// The largest classifier-free guidance scale: several times the largest in
-// use (Stable Diffusion's 7.5, PathLDM's 1.5 to 3); past it every image is
-// saturated noise.
-inline constexpr double kMaxGuidance = 50.0;
 
 struct ImageSamplerOptions {
   // LDM YAML: unet_config and the diffusion settings (schedule,
@@ -34,8 +27,8 @@ struct ImageSamplerOptions {
   std::string sampler = "ddim";  // ddim | ddpm. Default: ddim.
   // DDIM steps; DDPM always runs every timestep of the schedule. Default: 50.
   int steps = 50;
-  double eta = 0.0;                    // DDIM's η, 0..kMaxDdimEta. Default: 0 (deterministic given x_T).
-  double guidance = 1.5;               // guidance scale, 0..kMaxGuidance; 1 = off. Default: 1.5 (PathLDM's).
+  double eta = 0.0;                    // DDIM's η, 0..config::kMaxDdimEta. Default: 0 (deterministic given x_T).
+  double guidance = 1.5;               // guidance scale, 0..config::kMaxGuidance; 1 = off. Default: 1.5 (PathLDM's).
   std::string device = "auto";         // auto | cpu | cuda | cuda:N
   std::string compute_dtype = "fp32";  // fp16 / bf16 autocast on CUDA only
   int threads = 0;                     // CPU intra-op threads; 0 = one per core

@@ -27,18 +27,15 @@
 #include <memory>
 #include <string>
 
-namespace tessera::runtime {
+#include "config/ldm_limits.h"
 
-// The largest learning rate train-vae takes: Adam moves a weight by about the
-// rate each step, and a pretrained autoencoder's weights are of order 1
-// (upstream fine-tunes at 4.5e-6).
-inline constexpr double kMaxLearningRate = 1.0;
+namespace tessera::runtime {
 
 struct VaeTrainingOptions {
   std::string config;             // LDM or autoencoder YAML
   std::string weights;            // safetensors, with or without the "first_stage_model." prefix
   std::string perceptual;         // LPIPS (VGG16) safetensors; "" turns the perceptual term off
-  double learning_rate = 4.5e-6;  // within (0, kMaxLearningRate]
+  double learning_rate = 4.5e-6;  // within (0, config::kMaxLearningRate]
   double max_grad_norm = 0.0;     // clip the gradients' global 2-norm; 0 = off
   uint64_t seed = 0;              // the generator KL's posterior noise is drawn from
   std::string device = "auto";
