@@ -13,6 +13,9 @@ inline constexpr int kExitUsage = 2;         // bad flags
 inline constexpr int kExitSlidesFailed = 3;  // the run finished, but some slides failed
 inline constexpr int kExitInterrupted = 130;
 
+// Registers every subcommand below, in the order `tessera --help` lists them.
+void add_commands(CLI::App& app, int& exit_code);
+
 // Each registers a subcommand; its callback sets `exit_code`.
 void add_ingest_command(CLI::App& app, int& exit_code);
 void add_info_command(CLI::App& app, int& exit_code);

@@ -12,19 +12,7 @@ int main(int argc, char** argv) {
   CLI::App app("tessera: whole-slide images and reports into a store of tiles, latents and prompts");
   app.require_subcommand(1);
   int exit_code = tessera::cli::kExitOk;
-  tessera::cli::add_ingest_command(app, exit_code);
-  tessera::cli::add_info_command(app, exit_code);
-  tessera::cli::add_report_command(app, exit_code);
-  tessera::cli::add_encode_command(app, exit_code);
-  tessera::cli::add_encode_text_command(app, exit_code);
-  tessera::cli::add_gc_command(app, exit_code);
-  tessera::cli::add_repair_command(app, exit_code);
-  tessera::cli::add_train_command(app, exit_code);
-  tessera::cli::add_train_vae_command(app, exit_code);
-  tessera::cli::add_generate_command(app, exit_code);
-  tessera::cli::add_export_command(app, exit_code);
-  tessera::cli::add_model_command(app, exit_code);
-  tessera::cli::add_tokenize_command(app, exit_code);
+  tessera::cli::add_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

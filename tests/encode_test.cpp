@@ -79,6 +79,19 @@ class EncodeTest : public ::testing::Test {
     return run_tessera(args);
   }
 
+  // A two-layer CLIP text tower, so that a test is quick; the same code runs
+  // CLIP ViT-B/32 and L/14. Its config and weights.
+  std::pair<fs::path, fs::path> tiny_clip() {
+    const auto config = dir_ / "tiny-clip.json";
+    std::ofstream(config) << R"({"model_type": "clip_text_model", "hidden_size": 32, "intermediate_size": 64,
+    "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 77, "vocab_size": 49408})";
+    const auto weights = dir_ / "tiny-clip.safetensors";
+    const auto r =
+        run_tessera({"model", "init", "--config", config.string(), "--seed", "5", "--out", weights.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return {config, weights};
+  }
+
   testing::CommandResult encode(const fs::path& store, const std::string& config, const std::string& weights,
                                 const std::vector<std::string>& extra = {}, const std::vector<std::string>& env = {}) {
     std::vector<std::string> args = {
@@ -387,13 +400,7 @@ TEST_F(EncodeTest, NonFiniteLatentsFailTheirBatchNamingTheModel) {
 }
 
 TEST_F(EncodeTest, NonFiniteTextEmbeddingsFailNamingTheModel) {
-  const auto config = dir_ / "tiny-clip.json";
-  std::ofstream(config) << R"({"model_type": "clip_text_model", "hidden_size": 32, "intermediate_size": 64,
-    "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 77, "vocab_size": 49408})";
-  const auto weights = dir_ / "tiny-clip.safetensors";
-  ASSERT_EQ(
-      run_tessera({"model", "init", "--config", config.string(), "--seed", "5", "--out", weights.string()}).exit_code,
-      0);
+  const auto [config, weights] = tiny_clip();
   const auto nan_weights = dir_ / "nan-clip.safetensors";
   write_with_nan_tensor(weights.string(), "final_layer_norm.bias", nan_weights);
   const auto store_dir = dir_ / "store";
@@ -411,15 +418,7 @@ TEST_F(EncodeTest, NonFiniteTextEmbeddingsFailNamingTheModel) {
 }
 
 TEST_F(EncodeTest, TextEmbeddingsAreComputedOncePerPromptPlusTheEmptyPrompt) {
-  // A two-layer CLIP text tower, so the test is quick; the same code runs
-  // CLIP ViT-B/32 and L/14.
-  const auto config = dir_ / "tiny-clip.json";
-  std::ofstream(config) << R"({"model_type": "clip_text_model", "hidden_size": 32, "intermediate_size": 64,
-    "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 77, "vocab_size": 49408})";
-  const auto weights = dir_ / "tiny-clip.safetensors";
-  ASSERT_EQ(
-      run_tessera({"model", "init", "--config", config.string(), "--seed", "5", "--out", weights.string()}).exit_code,
-      0);
+  const auto [config, weights] = tiny_clip();
   const auto store_dir = dir_ / "store";
   std::vector<std::string> prompt_flags;
   const auto data = testing::shared_data();

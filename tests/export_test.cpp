@@ -814,25 +814,15 @@ TEST_F(ExportTest, AnImageFolderWriteThatFailsLeavesNoPartOfTheImage) {
   sample.label = "all";
   sample.split = "train";
   // A full disk, as a file size limit: the write stops part way.
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    std::signal(SIGXFSZ, SIG_IGN);
-    const rlimit limit{4096, 4096};
-    ::setrlimit(RLIMIT_FSIZE, &limit);
-    try {
-      stages::OwnedFiles owned(out);
-      stages::ImageFolderWriter writer(out, owned);
-      writer.write(sample);
-    } catch (const Error& e) {
-      ::_exit(std::string(e.what()).find("big.jpg") != std::string::npos ? 0 : 2);
-    }
-    ::_exit(1);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the write did not fail; 2: the error does not name the image";
+  const auto error = testing::error_on_a_full_disk(
+      [&] {
+        stages::OwnedFiles owned(out);
+        stages::ImageFolderWriter writer(out, owned);
+        writer.write(sample);
+      },
+      4096);
+  ASSERT_TRUE(error) << "the write did not fail";
+  EXPECT_NE(error->find("big.jpg"), std::string::npos) << *error;
   EXPECT_FALSE(fs::exists(out / "train/all/big.jpg")) << "a part of the image under its final name";
   EXPECT_FALSE(fs::exists(out / "train/all/big.jpg.partial"));
 }

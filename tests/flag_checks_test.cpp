@@ -36,25 +36,10 @@ std::vector<NumberFlag> number_flags(CLI::App& app) {
   return flags;
 }
 
-void add_commands(CLI::App& app, int& exit_code) {
-  cli::add_ingest_command(app, exit_code);
-  cli::add_info_command(app, exit_code);
-  cli::add_report_command(app, exit_code);
-  cli::add_encode_command(app, exit_code);
-  cli::add_encode_text_command(app, exit_code);
-  cli::add_gc_command(app, exit_code);
-  cli::add_train_command(app, exit_code);
-  cli::add_train_vae_command(app, exit_code);
-  cli::add_generate_command(app, exit_code);
-  cli::add_export_command(app, exit_code);
-  cli::add_model_command(app, exit_code);
-  cli::add_tokenize_command(app, exit_code);
-}
-
 TEST(FlagChecks, EveryNumberFlagRefusesWhatNoRangeHolds) {
   int exit_code = 0;
   CLI::App listing;
-  add_commands(listing, exit_code);
+  cli::add_commands(listing, exit_code);
   const auto flags = number_flags(listing);
   ASSERT_GE(flags.size(), 40u);  // the commands' number flags were found
 
@@ -68,7 +53,7 @@ TEST(FlagChecks, EveryNumberFlagRefusesWhatNoRangeHolds) {
       SCOPED_TRACE(where);
       // A fresh App each time: CLI11 keeps the results of a parse.
       CLI::App app;
-      add_commands(app, exit_code);
+      cli::add_commands(app, exit_code);
       std::vector<std::string> args = {flag.command.begin(), flag.command.end()};
       args.insert(args.end(), {flag.name, value});
       std::reverse(args.begin(), args.end());  // CLI11 takes them last first

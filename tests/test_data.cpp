@@ -1,10 +1,16 @@
 #include "test_data.h"
 
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
+
+#include "base/error.h"
 
 namespace tessera::testing {
 namespace fs = std::filesystem;
@@ -41,6 +47,44 @@ void flip_bytes(const fs::path& file, uint64_t offset, uint64_t count) {
     f.put(char(byte ^ 0xFF));
   }
   if (!f.flush()) throw std::runtime_error("cannot write " + file.string());
+}
+
+std::optional<std::string> error_on_a_full_disk(const std::function<void()>& write, uint64_t bytes) {
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) throw std::runtime_error("cannot make a pipe");
+  const pid_t child = ::fork();
+  if (child < 0) throw std::runtime_error("cannot fork");
+  if (child == 0) {
+    ::close(pipe_fds[0]);
+    std::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{bytes, bytes};
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    int code = 1;
+    std::string message;
+    try {
+      write();
+    } catch (const Error& e) {
+      code = 0;
+      message = e.what();
+    } catch (const std::exception& e) {
+      code = 2;
+      message = e.what();
+    }
+    if (::write(pipe_fds[1], message.data(), message.size()) < 0) code = 3;
+    ::_exit(code);
+  }
+  ::close(pipe_fds[1]);
+  std::string message;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0;) message.append(buffer, size_t(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) > 1) {
+    ADD_FAILURE() << "the write ended otherwise than with a tessera::Error: status " << status << ", " << message;
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 1) return std::nullopt;
+  return message;
 }
 
 std::optional<fs::path> shared_data() {
