@@ -2,8 +2,6 @@
 
 #include <stdlib.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <csignal>
 #include <cstdlib>
@@ -50,41 +48,27 @@ void flip_bytes(const fs::path& file, uint64_t offset, uint64_t count) {
 }
 
 std::optional<std::string> error_on_a_full_disk(const std::function<void()>& write, uint64_t bytes) {
-  int pipe_fds[2];
-  if (::pipe(pipe_fds) != 0) throw std::runtime_error("cannot make a pipe");
-  const pid_t child = ::fork();
-  if (child < 0) throw std::runtime_error("cannot fork");
-  if (child == 0) {
-    ::close(pipe_fds[0]);
-    std::signal(SIGXFSZ, SIG_IGN);
-    const rlimit limit{bytes, bytes};
-    ::setrlimit(RLIMIT_FSIZE, &limit);
-    int code = 1;
-    std::string message;
-    try {
-      write();
-    } catch (const Error& e) {
-      code = 0;
-      message = e.what();
-    } catch (const std::exception& e) {
-      code = 2;
-      message = e.what();
-    }
-    if (::write(pipe_fds[1], message.data(), message.size()) < 0) code = 3;
-    ::_exit(code);
+  // In this process, not a forked child: a child of a process whose libvips
+  // has started its worker threads would wait for threads it does not have.
+  // Only the soft limit changes, so the old one can be restored.
+  rlimit old_limit{};
+  if (::getrlimit(RLIMIT_FSIZE, &old_limit) != 0) throw std::runtime_error("cannot read RLIMIT_FSIZE");
+  const rlimit limit{bytes, old_limit.rlim_max};
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) throw std::runtime_error("cannot set RLIMIT_FSIZE");
+  std::optional<std::string> error;
+  try {
+    write();
+  } catch (const Error& e) {
+    error = e.what();
+  } catch (...) {
+    ::setrlimit(RLIMIT_FSIZE, &old_limit);
+    std::signal(SIGXFSZ, old_handler);
+    throw;
   }
-  ::close(pipe_fds[1]);
-  std::string message;
-  char buffer[4096];
-  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0;) message.append(buffer, size_t(n));
-  ::close(pipe_fds[0]);
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) > 1) {
-    ADD_FAILURE() << "the write ended otherwise than with a tessera::Error: status " << status << ", " << message;
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 1) return std::nullopt;
-  return message;
+  ::setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  return error;
 }
 
 std::optional<fs::path> shared_data() {

@@ -35,9 +35,10 @@ std::filesystem::path write_ahead_log(const std::filesystem::path& store_dir);
 // Inverts `count` bytes of a file from `offset` on, as a failing disk would.
 void flip_bytes(const std::filesystem::path& file, uint64_t offset, uint64_t count);
 
-// Runs `write` in a child process whose files may grow to `bytes` at most, as
-// on a full disk, with SIGXFSZ ignored so the write fails instead of killing
-// it. Returns what tessera::Error `write` threw, or nullopt when it threw none.
+// Runs `write` while this process's files may grow to `bytes` at most, as on
+// a full disk, with SIGXFSZ ignored so the write fails instead of killing the
+// process. Returns what tessera::Error `write` threw, or nullopt when it threw
+// none; the limit is lifted again either way.
 std::optional<std::string> error_on_a_full_disk(const std::function<void()>& write, uint64_t bytes);
 
 // ../shared/data beside the checkout (or $TESSERA_SHARED_DATA), if present.
