@@ -1,11 +1,15 @@
 // bench/ingest: tessera ingest against `vips dzsave` and a plain single-thread
 // OpenSlide read_region loop, on one large slide, in one run.
 //
-//   build/bench/ingest [--side 30000] [--work DIR] [--jobs N] [--source SLIDE]
+//   build/bench/ingest [--side 30000] [--work DIR] [--jobs N] [--source SLIDE] [--source-mpp 0.25]
 //
 // The large slide is a real one (CMU-1-Small-Region from ../shared/data, or the
 // synthetic example when that is absent) replicated with libvips into a
 // pyramidal JPEG TIFF of side x side pixels; it is cached in the work folder.
+// With --source-mpp the slide is a 40x scan instead: tagged at that µm/px,
+// with levels at 1x, 4x and 16x only, tiled at 0.5 µm/px with both resampling
+// methods against libvips reduce + dzsave, openslide-python + PIL and the
+// JPEG decode floors.
 #include <openslide.h>
 #include <tiffio.h>
 #include <vips/vips.h>
@@ -14,13 +18,22 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "base/number_text.h"
 #include "bench_support.h"
+#include "examples/level_tiff.h"
 #include "examples/synthetic_slide.h"
 #include "imaging/vips_runtime.h"
+#include "slide/jpeg_tile_decoder.h"
+#include "slide/level_choice.h"
+#include "slide/slide.h"
+#include "slide/tile_grid.h"
 
 namespace fs = std::filesystem;
 using tessera::bench::run_measured;
@@ -28,18 +41,19 @@ using tessera::bench::run_measured;
 namespace {
 
 constexpr int kTile = 256;
+// Debian's interpreter, which has python3-openslide and python3-pil, whatever
+// python3 comes first on PATH.
+constexpr const char* kDebianPython = "/usr/bin/python3";
 
 fs::path find_source() {
   const fs::path shared = fs::path(TESSERA_SOURCE_DIR).parent_path() / "shared/data/slides/CMU-1-Small-Region.svs";
   return fs::exists(shared) ? shared : fs::path();
 }
 
-// Replicates `source` to side x side and writes a tiled pyramidal JPEG TIFF
-// with its µm/px in the resolution tags.
-void make_large_slide(const fs::path& source, const fs::path& out, int side, double mpp) {
-  tessera::stages::VipsRef in, across, cropped, tagged;
+// `source` replicated to side x side, flattened on white.
+tessera::stages::VipsRef replicated(const fs::path& source, int side) {
+  tessera::stages::VipsRef in, flat, across, cropped;
   if (vips_openslideload(source.c_str(), in.out(), nullptr)) tessera::stages::throw_vips_error("load");
-  tessera::stages::VipsRef flat;
   double white[3] = {255, 255, 255};
   VipsArrayDouble* bg = vips_array_double_new(white, 3);
   const int rc = vips_flatten(in.get(), flat.out(), "background", bg, nullptr);
@@ -47,8 +61,17 @@ void make_large_slide(const fs::path& source, const fs::path& out, int side, dou
   if (rc) tessera::stages::throw_vips_error("flatten");
   const int w = vips_image_get_width(flat.get()), h = vips_image_get_height(flat.get());
   if (vips_replicate(flat.get(), across.out(), side / w + 1, side / h + 1, nullptr) ||
-      vips_crop(across.get(), cropped.out(), 0, 0, side, side, nullptr) ||
-      vips_copy(cropped.get(), tagged.out(), "xres", 1000.0 / mpp, "yres", 1000.0 / mpp, nullptr) ||
+      vips_crop(across.get(), cropped.out(), 0, 0, side, side, nullptr)) {
+    tessera::stages::throw_vips_error("replicate");
+  }
+  return cropped;
+}
+
+// Replicates `source` to side x side and writes a tiled pyramidal JPEG TIFF
+// with its µm/px in the resolution tags.
+void make_large_slide(const fs::path& source, const fs::path& out, int side, double mpp) {
+  tessera::stages::VipsRef image = replicated(source, side), tagged;
+  if (vips_copy(image.get(), tagged.out(), "xres", 1000.0 / mpp, "yres", 1000.0 / mpp, nullptr) ||
       vips_tiffsave(tagged.get(), out.c_str(), "tile", TRUE, "tile_width", kTile, "tile_height", kTile, "pyramid", TRUE,
                     "compression", VIPS_FOREIGN_TIFF_COMPRESSION_JPEG, "Q", 90, "resunit", VIPS_FOREIGN_TIFF_RESUNIT_CM,
                     nullptr)) {
@@ -105,6 +128,187 @@ double native_decode_loop(const fs::path& slide_path, int64_t* tiles) {
   return seconds;
 }
 
+// `tessera ingest` of one slide with every filter off, so that every grid tile
+// is read, scored, encoded and stored: the same work as dzsave and the loops.
+std::vector<std::string> ingest_every_tile(const std::string& tessera, const fs::path& store, const fs::path& slide,
+                                           double mpp, int jobs, std::vector<std::string> extra) {
+  std::vector<std::string> argv = {tessera,
+                                   "ingest",
+                                   "--store",
+                                   store.string(),
+                                   "--slides",
+                                   slide.string(),
+                                   "--mpp",
+                                   std::to_string(mpp),
+                                   "--jobs",
+                                   std::to_string(jobs),
+                                   "--min-tissue",
+                                   "0",
+                                   "--max-background",
+                                   "1",
+                                   "--max-pen",
+                                   "1",
+                                   "--min-blur-variance",
+                                   "0",
+                                   "--progress",
+                                   "lines"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+// The scaled-decode floor: one thread decoding every level-0 tile with
+// libjpeg-turbo at 1/scale, no copies. Returns seconds; `pixels` gets the
+// decoded pixels.
+double scaled_decode_loop(const fs::path& slide_path, int scale, double* pixels) {
+  TIFF* tiff = TIFFOpen(slide_path.c_str(), "rm");
+  if (!tiff) throw std::runtime_error("libtiff cannot open " + slide_path.string());
+  uint32_t tw = 0, th = 0, table_bytes = 0;
+  uint16_t photometric = 0;
+  const uint8_t* table_data = nullptr;
+  TIFFGetField(tiff, TIFFTAG_TILEWIDTH, &tw);
+  TIFFGetField(tiff, TIFFTAG_TILELENGTH, &th);
+  TIFFGetField(tiff, TIFFTAG_PHOTOMETRIC, &photometric);
+  std::vector<uint8_t> tables;
+  if (TIFFGetField(tiff, TIFFTAG_JPEGTABLES, &table_bytes, &table_data)) {
+    tables.assign(table_data, table_data + table_bytes);
+  }
+  tessera::stages::JpegTileDecoder decoder(tables, photometric == PHOTOMETRIC_YCBCR);
+  const int w = int(tw) / scale, h = int(th) / scale;
+  std::vector<uint8_t> out(size_t(w) * size_t(h) * 3);
+  // Compressed tiles are read before the clock starts: the floor is the decode.
+  std::vector<std::vector<uint8_t>> compressed(TIFFNumberOfTiles(tiff));
+  for (uint32_t i = 0; i < compressed.size(); ++i) {
+    compressed[i].resize(size_t(TIFFGetStrileByteCount(tiff, i)));
+    TIFFReadRawTile(tiff, i, compressed[i].data(), tmsize_t(compressed[i].size()));
+  }
+  TIFFClose(tiff);
+  std::string error;
+  const auto start = std::chrono::steady_clock::now();
+  for (const auto& tile : compressed) {
+    if (!decoder.decode(tile.data(), tile.size(), scale, out.data(), w, h, error)) throw std::runtime_error(error);
+  }
+  *pixels = double(compressed.size()) * w * h;
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+uint64_t files_under(const fs::path& dir) {
+  uint64_t count = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) count += entry.is_regular_file();
+  return count;
+}
+
+// Issue 14's case: a 40x scan whose levels are 1x, 4x and 16x (Aperio's
+// layout), tiled at 0.5 µm/px, so every tile falls between levels.
+int forty_x_case(const fs::path& source, const fs::path& work, int side, double source_mpp, int jobs,
+                 const std::string& binary) {
+  constexpr double kTargetMpp = 0.5;
+  const fs::path slide =
+      work / ("large-" + std::to_string(side) + "-" + tessera::shortest_decimal(source_mpp) + "um-1-4-16x.tiff");
+  if (!fs::exists(slide)) {
+    std::printf("making %s: %s replicated to %d x %d, levels 1x 4x 16x ...\n", slide.c_str(), source.filename().c_str(),
+                side, side);
+    std::fflush(stdout);
+    // JPEG of RGB components, as libvips and CMU-1's scanner write them.
+    tessera::examples::write_level_tiff(replicated(source, side).get(), slide.string(),
+                                        {{1, 4, 16}, source_mpp, 90, /*rgb_jpeg=*/true});
+  }
+  // The grids as tessera computes them, for each method.
+  const auto opened = tessera::stages::Slide::open(slide.string());
+  const auto lanczos = tessera::stages::choose_level(opened->levels(), source_mpp, kTargetMpp, 0.05);
+  const auto dct =
+      tessera::stages::with_decode_scale(lanczos, opened->largest_decode_scale(lanczos.level), source_mpp, 0.05);
+  const auto lanczos_grid = tessera::stages::make_tile_grid(side, side, lanczos, kTile, 0);
+  const auto dct_grid = tessera::stages::make_tile_grid(side, side, dct, kTile, 0);
+  std::printf(
+      "slide: %s, %d x %d at %g um/px; at %g um/px: lanczos3 reads %d px per tile (%llu tiles), dct-scaled "
+      "decodes at 1/%d and reads %d px (%llu tiles), %d cores used\n",
+      slide.c_str(), side, side, source_mpp, kTargetMpp, lanczos_grid.read_size,
+      (unsigned long long)lanczos_grid.size(), dct.decode_scale, dct_grid.read_size,
+      (unsigned long long)dct_grid.size(), jobs);
+
+  fs::remove_all(work / "store-40x-lanczos3");
+  const auto ours_lanczos = run_measured(
+      ingest_every_tile(binary, work / "store-40x-lanczos3", slide, kTargetMpp, jobs, {"--resample", "lanczos3"}),
+      (work / "ingest-40x-lanczos3.log").string());
+  fs::remove_all(work / "store-40x-dct");
+  const auto ours_dct = run_measured(
+      ingest_every_tile(binary, work / "store-40x-dct", slide, kTargetMpp, jobs, {"--resample", "dct-scaled"}),
+      (work / "ingest-40x-dct.log").string());
+
+  // libvips: Lanczos3 reduce from level 0 straight into dzsave, one command.
+  const std::string factor = tessera::shortest_decimal(kTargetMpp / source_mpp);
+  fs::remove_all(work / "reduced_files");
+  fs::remove(work / "reduced.dzi");
+  const auto vips = run_measured(
+      {"vips", "reduce", slide.string(),
+       (work / "reduced.dz").string() + "[container=fs,depth=one,tile_size=256,overlap=0,suffix=.jpg[Q=90]]", factor,
+       factor},
+      (work / "vips-reduce.log").string());
+  const uint64_t vips_tiles = vips.exit_code == 0 ? files_under(work / "reduced_files" / "0") : 0;
+
+  // openslide-python + PIL, one process per core.
+  const std::string script = std::string(TESSERA_SOURCE_DIR) + "/bench/openslide_pil_loop.py";
+  const auto python_log = work / "python-loop.log";
+  const bool have_python =
+      run_measured({kDebianPython, "-c", "import openslide, PIL"}, python_log.string()).exit_code == 0;
+  tessera::bench::ProcessStats python;
+  uint64_t python_tiles = 0;
+  if (have_python) {
+    python = run_measured({kDebianPython, script, slide.string(), std::to_string(lanczos_grid.read_size),
+                           std::to_string(kTile), std::to_string(jobs)},
+                          python_log.string());
+    std::ifstream(python_log) >> python_tiles;
+  }
+
+  // Decode floors, one thread: full size (libtiff), and at the scale dct-scaled uses.
+  int64_t full_tiles = 0;
+  const double full_seconds = native_decode_loop(slide, &full_tiles);
+  double scaled_pixels = 0;
+  const double scaled_seconds = scaled_decode_loop(slide, dct.decode_scale, &scaled_pixels);
+  // In output tiles per second: the pixels each output tile needs decoded.
+  const double full_floor =
+      double(full_tiles) * kTile * kTile / full_seconds / (double(lanczos_grid.read_size) * lanczos_grid.read_size);
+  const double scaled_floor = scaled_pixels / scaled_seconds / (double(dct_grid.read_size) * dct_grid.read_size);
+
+  if (ours_lanczos.exit_code || ours_dct.exit_code || vips.exit_code || (have_python && python.exit_code)) {
+    std::fprintf(stderr, "a run failed: tessera lanczos3 %d, tessera dct-scaled %d, vips %d, python %d; logs in %s\n",
+                 ours_lanczos.exit_code, ours_dct.exit_code, vips.exit_code, python.exit_code, work.c_str());
+    return 1;
+  }
+  const double lanczos_rate = double(lanczos_grid.size()) / ours_lanczos.seconds;
+  const double dct_rate = double(dct_grid.size()) / ours_dct.seconds;
+  const double vips_rate = double(vips_tiles) / vips.seconds;
+  const double python_rate = have_python ? double(python_tiles) / python.seconds : 0;
+  std::printf("\n%-44s %10s %10s %12s\n", "run (every tile kept)", "seconds", "tiles/s", "peak RSS MiB");
+  auto row = [](const char* name, double seconds, double tiles, double rss) {
+    std::printf("%-44s %10.2f %10.1f %12.1f\n", name, seconds, tiles / seconds, rss);
+  };
+  row("tessera ingest --resample lanczos3", ours_lanczos.seconds, double(lanczos_grid.size()),
+      ours_lanczos.peak_rss_mib);
+  row("tessera ingest --resample dct-scaled", ours_dct.seconds, double(dct_grid.size()), ours_dct.peak_rss_mib);
+  row("vips reduce + dzsave --depth one", vips.seconds, double(vips_tiles), vips.peak_rss_mib);
+  if (have_python) {
+    row("openslide-python + PIL Lanczos loop", python.seconds, double(python_tiles), python.peak_rss_mib);
+  } else {
+    std::printf("%-44s skipped: apt install python3-openslide python3-pil\n", "openslide-python + PIL Lanczos loop");
+  }
+  std::printf("%-44s %10s %10.1f\n", "decode floor, full size, 1 thread", "", full_floor);
+  std::printf("%-44s %10s %10.1f\n",
+              ("decode floor, 1/" + std::to_string(dct.decode_scale) + " scale, 1 thread").c_str(), "", scaled_floor);
+
+  std::printf("\nratios, dct-scaled (lanczos3):\n");
+  std::printf("  vs vips reduce + dzsave:       %.2fx (%.2fx)  target >= 3\n", dct_rate / vips_rate,
+              lanczos_rate / vips_rate);
+  if (have_python) {
+    std::printf("  vs openslide-python + PIL:     %.2fx (%.2fx)  target >= 4\n", dct_rate / python_rate,
+                lanczos_rate / python_rate);
+  }
+  std::printf("  vs its decode floor x %d cores: %.2f  (%.2f)   target >= 0.6\n", jobs,
+              dct_rate / (scaled_floor * jobs), lanczos_rate / (full_floor * jobs));
+  std::printf("  peak RSS: %.0f MiB (%.0f MiB)  target < 1024\n", ours_dct.peak_rss_mib, ours_lanczos.peak_rss_mib);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -112,6 +316,7 @@ int main(int argc, char** argv) {
   int jobs = int(std::thread::hardware_concurrency());
   fs::path work = fs::temp_directory_path() / "tessera-bench-ingest";
   fs::path source = find_source();
+  double source_mpp = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--side")
@@ -122,6 +327,8 @@ int main(int argc, char** argv) {
       jobs = std::atoi(argv[i + 1]);
     else if (flag == "--source")
       source = argv[i + 1];
+    else if (flag == "--source-mpp")
+      source_mpp = std::atof(argv[i + 1]);
     else {
       std::cerr << "unknown flag " << flag << '\n';
       return 2;
@@ -137,6 +344,7 @@ int main(int argc, char** argv) {
     if (!fs::exists(source)) tessera::examples::write_synthetic_slide(source.string(), spec);
     mpp = spec.mpp;
   }
+  if (source_mpp > 0) return forty_x_case(source, work, side, source_mpp, jobs, tessera);
   const fs::path large = work / ("large-" + std::to_string(side) + ".tiff");
   if (!fs::exists(large)) {
     std::printf("making %s: %s replicated to %d x %d ...\n", large.c_str(), source.filename().c_str(), side, side);
@@ -156,51 +364,13 @@ int main(int argc, char** argv) {
   // 2. tessera ingest reading every grid tile (filters computed, nothing skipped
   //    by the mask): the same work as dzsave and the plain loop.
   fs::remove_all(work / "store-all");
-  const auto ours_all = run_measured({tessera,
-                                      "ingest",
-                                      "--store",
-                                      (work / "store-all").string(),
-                                      "--slides",
-                                      large.string(),
-                                      "--mpp",
-                                      std::to_string(mpp),
-                                      "--jobs",
-                                      std::to_string(jobs),
-                                      "--min-tissue",
-                                      "0",
-                                      "--max-background",
-                                      "1",
-                                      "--max-pen",
-                                      "1",
-                                      "--min-blur-variance",
-                                      "0",
-                                      "--progress",
-                                      "lines"},
+  const auto ours_all = run_measured(ingest_every_tile(tessera, work / "store-all", large, mpp, jobs, {}),
                                      (work / "ingest-all.log").string());
   // 2b. the same with pixels in plain SSTs instead of blob files.
   fs::remove_all(work / "store-sst");
-  const auto ours_sst = run_measured({tessera,
-                                      "ingest",
-                                      "--store",
-                                      (work / "store-sst").string(),
-                                      "--slides",
-                                      large.string(),
-                                      "--mpp",
-                                      std::to_string(mpp),
-                                      "--jobs",
-                                      std::to_string(jobs),
-                                      "--min-tissue",
-                                      "0",
-                                      "--max-background",
-                                      "1",
-                                      "--max-pen",
-                                      "1",
-                                      "--min-blur-variance",
-                                      "0",
-                                      "--progress",
-                                      "lines",
-                                      "--no-blob-files"},
-                                     (work / "ingest-sst.log").string());
+  const auto ours_sst =
+      run_measured(ingest_every_tile(tessera, work / "store-sst", large, mpp, jobs, {"--no-blob-files"}),
+                   (work / "ingest-sst.log").string());
   // 3. vips dzsave, one level, 256 px tiles, same JPEG quality.
   fs::remove_all(work / "dz_files");
   fs::remove(work / "dz.dzi");

@@ -4,12 +4,14 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "base/error.h"
 #include "commands.h"
 #include "flag_checks.h"
 #include "pipeline/ingest.h"
 #include "pipeline/progress.h"
 #include "prompts/prompt_options.h"
 #include "run_flags.h"
+#include "slide/resample_method.h"
 #include "slide/resolution.h"
 #include "slide/tile_filter.h"
 #include "slide/tiling_limits.h"
@@ -83,6 +85,21 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
                   "Use a level's native pixels when within this relative distance of the target")
       ->capture_default_str()
       ->check(number_within(0.0, pipeline::kMaxLevelTolerance, RangeEnds::kOpenAbove));
+  cmd->add_option_function<std::string>(
+         "--resample", [&o](const std::string& name) { o.resample = stages::resample_method_from_string(name); },
+         "Between levels: lanczos3 (libvips from full resolution) or dct-scaled (JPEG levels decoded at 1/2, 1/4 or "
+         "1/8 by the inverse DCT, several times faster; docs/BENCHMARKS.md has its quality)")
+      ->default_str(stages::to_string(stages::kDefaultResampleMethod))
+      ->check(CLI::Validator(
+          [](const std::string& name) -> std::string {
+            try {
+              stages::resample_method_from_string(name);
+              return {};
+            } catch (const Error& e) {
+              return e.what();
+            }
+          },
+          "METHOD"));
   cmd->add_option("--qc-dir", o.qc_dir, "Where per-slide QC PNGs go (default STORE/qc)");
   cmd->add_flag("--no-qc{false}", o.write_qc, "Do not write QC pictures");
   cmd->add_flag("--force", o.force, "Redo every slide, even complete ones");

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "examples/level_tiff.h"
 #include "imaging/vips_runtime.h"
 
 namespace tessera::examples {
@@ -113,6 +114,10 @@ void write_synthetic_slide(const std::string& path, const SyntheticSlideSpec& sp
   if (vips_copy(image.get(), srgb.out(), "interpretation", VIPS_INTERPRETATION_sRGB, "xres", pixels_per_mm, "yres",
                 pixels_per_mm, nullptr)) {
     stages::throw_vips_error("synthetic slide");
+  }
+  if (!spec.level_downsamples.empty()) {
+    write_level_tiff(srgb.get(), path, {spec.level_downsamples, spec.mpp, spec.jpeg_quality, spec.rgb_jpeg});
+    return;
   }
   if (vips_tiffsave(srgb.get(), path.c_str(), "tile", TRUE, "tile_width", 256, "tile_height", 256, "pyramid", TRUE,
                     "compression", VIPS_FOREIGN_TIFF_COMPRESSION_JPEG, "Q", spec.jpeg_quality, "resunit",

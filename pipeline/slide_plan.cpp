@@ -25,6 +25,11 @@ std::string ingest_config_hash(const IngestOptions& o, const stages::Resolution&
        << ";max_pen=" << o.filter.max_pen << ";min_blur=" << o.filter.min_blur_variance
        << ";white=" << o.filter.white_level << ";dark=" << o.filter.dark_level << ";jpeg=" << o.jpeg.quality << ","
        << o.jpeg.full_chroma << "," << o.jpeg.fast_dct << ";prompts=" << prompt_inputs;
+  // Appended only for the method that came later, so that slides stored with
+  // Lanczos3 before it existed stay current.
+  if (o.resample != stages::ResampleMethod::kLanczos3) {
+    text << ";resampling=" << stages::to_string(o.resample) << ";decode_scale=" << l.decode_scale;
+  }
   const std::string s = text.str();
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)XXH3_64bits(s.data(), s.size()));
@@ -53,6 +58,10 @@ OpenedSlide open_slide(const stages::SlideSource& source, const IngestOptions& o
                                                     power.empty() ? 0.0 : std::atof(power.c_str()));
     }
     opened.level = stages::choose_level(opened.slide->levels(), base_mpp, target, options.level_tolerance);
+    if (options.resample == stages::ResampleMethod::kDctScaled) {
+      opened.level = stages::with_decode_scale(opened.level, opened.slide->largest_decode_scale(opened.level.level),
+                                               base_mpp, options.level_tolerance);
+    }
     const auto& level0 = opened.slide->levels()[0];
     opened.grid = stages::make_tile_grid(level0.width, level0.height, opened.level, options.tile, options.overlap);
   } catch (const Error& e) {
@@ -96,7 +105,9 @@ store::SlideRecord pending_record(const OpenedSlide& opened, const IngestOptions
   r.mpp_source = opened.resolution.source;
   r.level = opened.level.level;
   r.level_downsample = opened.level.level_downsample;
+  r.decode_scale = opened.level.decode_scale;
   r.resample = opened.level.resample;
+  r.resampling = stages::to_string(options.resample);
   r.tile_mpp = opened.level.tile_mpp;
   r.tile_size = options.tile;
   r.overlap = options.overlap;

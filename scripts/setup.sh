@@ -14,10 +14,11 @@ packages=(
   libgtest-dev libgmock-dev
   nlohmann-json3-dev
   libspdlog-dev libfmt-dev
-  libturbojpeg0-dev libtiff-dev
+  libturbojpeg0-dev libjpeg62-turbo-dev libtiff-dev
   libre2-dev zlib1g-dev libglib2.0-dev libyaml-cpp-dev
   libtorch-dev libgloo-dev libopenblas0-pthread
   libxxhash-dev
+  python3-openslide python3-pil  # bench/ingest's comparison with the Python tiling loop
 )
 
 missing=()

@@ -39,7 +39,9 @@ std::string encode_slide_record(const SlideRecord& r) {
       {"mpp_source", r.mpp_source},
       {"level", r.level},
       {"level_downsample", r.level_downsample},
+      {"decode_scale", r.decode_scale},
       {"resample", r.resample},
+      {"resampling", r.resampling},
       {"tile_mpp", r.tile_mpp},
       {"tile_size", r.tile_size},
       {"overlap", r.overlap},
@@ -83,6 +85,9 @@ SlideRecord decode_slide_record(const std::string& json) {
     r.level = j.at("level").get<int>();
     r.level_downsample = j.at("level_downsample").get<double>();
     r.resample = j.at("resample").get<double>();
+    // Records from before DCT-scaled decoding were all made with Lanczos3.
+    r.decode_scale = j.value("decode_scale", 1);
+    r.resampling = j.value("resampling", "lanczos3");
     r.tile_mpp = j.at("tile_mpp").get<double>();
     r.tile_size = j.at("tile_size").get<int>();
     r.overlap = j.at("overlap").get<int>();

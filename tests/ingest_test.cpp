@@ -1,13 +1,14 @@
 #include "pipeline/ingest.h"
 
 #include <gtest/gtest.h>
-#include <tiffio.h>
 
 #include <fstream>
 #include <random>
 
+#include "base/error.h"
 #include "imaging/image_metrics.h"
 #include "imaging/jpeg_codec.h"
+#include "slide/resample_method.h"
 #include "slide/slide.h"
 #include "slide/tiling_limits.h"
 #include "store/store.h"
@@ -156,37 +157,13 @@ TEST_F(IngestTest, BadSlidesFailAloneAndGoodOnesComplete) {
   EXPECT_EQ(store->slide("TCGA-AA-0001-01Z-00-DX1")->status, SlideStatus::kComplete);
 }
 
-// Randomises the second half of every level-0 tile's compressed data, and
-// keeps the TIFF structure and each tile's JPEG headers: a slide whose
-// scanner or disk damaged the tiles, not the file.
-void damage_level0_tiles(const fs::path& slide) {
-  std::vector<std::pair<uint64_t, uint64_t>> tiles;  // offset, bytes
-  {
-    TIFF* tiff = TIFFOpen(slide.c_str(), "r");
-    ASSERT_NE(tiff, nullptr);
-    uint64_t* offsets = nullptr;
-    uint64_t* sizes = nullptr;
-    ASSERT_TRUE(TIFFGetField(tiff, TIFFTAG_TILEOFFSETS, &offsets));
-    ASSERT_TRUE(TIFFGetField(tiff, TIFFTAG_TILEBYTECOUNTS, &sizes));
-    for (uint32_t i = 0; i < TIFFNumberOfTiles(tiff); ++i) tiles.emplace_back(offsets[i], sizes[i]);
-    TIFFClose(tiff);
-  }
-  std::fstream f(slide, std::ios::in | std::ios::out | std::ios::binary);
-  std::mt19937 rng(7);
-  for (const auto& [offset, bytes] : tiles) {
-    f.seekp(std::streamoff(offset + bytes / 2));
-    for (uint64_t i = bytes / 2; i + 2 < bytes; ++i) f.put(char(rng()));  // the end-of-image marker stays
-  }
-  ASSERT_TRUE(f.flush());
-}
-
 TEST_F(IngestTest, ASlideWithCorruptTilesFailsNamedAndStoresNoTiles) {
   // Large enough for the thumbnail to come from an undamaged level, so that
   // the tiles themselves are what fails.
   auto spec = known_spec();
   spec.width = 6144, spec.height = 4096;
   const fs::path damaged = testing::make_slide(dir_ / "damaged", "damaged.tiff", spec);
-  damage_level0_tiles(damaged);
+  testing::damage_level0_tiles(damaged);
   const auto r = testing::run_tessera(
       {"ingest", "--store", (dir_ / "store").string(), "--slides", slide_.string(), damaged.string(), "--no-qc"});
   EXPECT_EQ(r.exit_code, 3) << r.output;  // some slides failed (README)
@@ -301,6 +278,100 @@ TEST_F(IngestTest, ResampledIngestHalvesTheGrid) {
     const auto pixels = stages::decode_jpeg(*store->tile_pixels(r.id, k.row, k.col));
     EXPECT_EQ(pixels.width, 256);
   });
+}
+
+// A 40x scan laid out as Aperio's are: levels at 1x, 4x and 16x, so that
+// 0.5 µm/px falls between levels 0 and 1 and every tile is resampled.
+examples::SyntheticSlideSpec forty_x_spec() {
+  auto spec = testing::small_spec();
+  spec.width = 4096;
+  spec.height = 3072;
+  spec.mpp = 0.25;
+  spec.level_downsamples = {1, 4, 16};
+  return spec;
+}
+
+IngestOptions keeping_every_tile(IngestOptions o) {
+  o.filter.min_tissue = 0;
+  o.filter.max_background = 1;
+  o.filter.max_pen = 1;
+  o.filter.min_blur_variance = 0;
+  o.write_qc = false;
+  return o;
+}
+
+// Issue 14: 3 of 6 such runs of a 30,000^2 slide crashed in liborc's code
+// allocator, which the libvips resample of every reader thread called at once
+// (TileReader.ResamplesOnManyThreadsAtOnceGiveTheSerialPixels reproduces it
+// in a few seconds).
+TEST_F(IngestTest, A40xSlideTiledAt20xCompletesEveryRun) {
+  const auto slide = testing::make_slide(dir_ / "40x", "forty.tiff", forty_x_spec());
+  for (int run = 0; run < 20; ++run) {
+    SCOPED_TRACE("run " + std::to_string(run));
+    auto o = keeping_every_tile(options_for(dir_ / ("store" + std::to_string(run)), {slide.string()}));
+    o.jobs = 8;
+    const auto summary = run_ingest(o);
+    ASSERT_EQ(summary.complete, 1u);
+    const auto r = *store::Store::open(o.store)->slide("forty");
+    EXPECT_EQ(r.level, 0);
+    EXPECT_DOUBLE_EQ(r.resample, 2.0);
+    EXPECT_EQ(r.tiles_kept, 8 * 6);
+    fs::remove_all(o.store);
+  }
+}
+
+// The tile at (row, col) of the slide's store, decoded.
+stages::RgbImage stored_tile(const fs::path& store_dir, const std::string& id, uint32_t row, uint32_t col) {
+  store::StoreOptions ro;
+  ro.read_only = true;
+  const auto pixels = store::Store::open(store_dir, ro)->tile_pixels(id, row, col);
+  if (!pixels) throw Error("no tile " + std::to_string(row) + "," + std::to_string(col));
+  return stages::decode_jpeg(*pixels);
+}
+
+TEST_F(IngestTest, DctScaledIngestRecordsItsMethodAndStoresTheSameGrid) {
+  const auto slide = testing::make_slide(dir_ / "40x", "forty.tiff", forty_x_spec());
+  auto lanczos = keeping_every_tile(options_for(dir_ / "lanczos", {slide.string()}));
+  ASSERT_EQ(run_ingest(lanczos).complete, 1u);
+  auto dct = keeping_every_tile(options_for(dir_ / "dct", {slide.string()}));
+  dct.resample = stages::ResampleMethod::kDctScaled;
+  ASSERT_EQ(run_ingest(dct).complete, 1u);
+
+  const auto a = *store::Store::open(lanczos.store)->slide("forty");
+  const auto b = *store::Store::open(dct.store)->slide("forty");
+  EXPECT_EQ(a.resampling, "lanczos3");
+  EXPECT_EQ(a.decode_scale, 1);
+  EXPECT_DOUBLE_EQ(a.resample, 2.0);
+  EXPECT_EQ(b.resampling, "dct-scaled");
+  EXPECT_EQ(b.decode_scale, 2);
+  EXPECT_DOUBLE_EQ(b.resample, 1.0);
+  EXPECT_DOUBLE_EQ(b.tile_mpp, a.tile_mpp);
+  EXPECT_EQ(b.grid_cols, a.grid_cols);
+  EXPECT_EQ(b.grid_rows, a.grid_rows);
+  EXPECT_EQ(b.tiles_kept, a.tiles_kept);
+  EXPECT_NE(b.config_hash, a.config_hash);
+  for (const auto& [row, col] : {std::pair{0u, 0u}, {3u, 4u}, {5u, 7u}}) {
+    SCOPED_TRACE(std::to_string(row) + "," + std::to_string(col));
+    EXPECT_GT(stages::psnr(stored_tile(lanczos.store, "forty", row, col), stored_tile(dct.store, "forty", row, col)),
+              30.0);
+  }
+}
+
+TEST_F(IngestTest, ChangingTheResamplingMethodRedoesTheSlide) {
+  const auto slide = testing::make_slide(dir_ / "40x", "forty.tiff", forty_x_spec());
+  auto o = keeping_every_tile(options_for(dir_ / "store", {slide.string()}));
+  ASSERT_EQ(run_ingest(o).complete, 1u);
+  const auto lanczos_hash = store::Store::open(o.store)->slide("forty")->config_hash;
+  o.resample = stages::ResampleMethod::kDctScaled;
+  ASSERT_EQ(run_ingest(o).complete, 1u) << "a store would mix methods";
+  EXPECT_EQ(store::Store::open(o.store)->slide("forty")->resampling, "dct-scaled");
+  EXPECT_EQ(run_ingest(o).skipped, 1u);
+  o.resample = stages::ResampleMethod::kLanczos3;
+  ASSERT_EQ(run_ingest(o).complete, 1u);
+  const auto r = *store::Store::open(o.store)->slide("forty");
+  EXPECT_EQ(r.resampling, "lanczos3");
+  // Back to Lanczos3: the hash of the first run, and that record again.
+  EXPECT_EQ(r.config_hash, lanczos_hash);
 }
 
 }  // namespace

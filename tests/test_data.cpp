@@ -2,11 +2,15 @@
 
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <tiffio.h>
 
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "base/error.h"
 
@@ -94,6 +98,27 @@ examples::SyntheticSlideSpec small_spec() {
   spec.height = 1536;
   spec.pen_width_px = 40;
   return spec;
+}
+
+void damage_level0_tiles(const std::filesystem::path& slide) {
+  std::vector<std::pair<uint64_t, uint64_t>> tiles;  // offset, bytes
+  {
+    TIFF* tiff = TIFFOpen(slide.c_str(), "r");
+    ASSERT_NE(tiff, nullptr);
+    uint64_t* offsets = nullptr;
+    uint64_t* sizes = nullptr;
+    ASSERT_TRUE(TIFFGetField(tiff, TIFFTAG_TILEOFFSETS, &offsets));
+    ASSERT_TRUE(TIFFGetField(tiff, TIFFTAG_TILEBYTECOUNTS, &sizes));
+    for (uint32_t i = 0; i < TIFFNumberOfTiles(tiff); ++i) tiles.emplace_back(offsets[i], sizes[i]);
+    TIFFClose(tiff);
+  }
+  std::fstream f(slide, std::ios::in | std::ios::out | std::ios::binary);
+  std::mt19937 rng(7);
+  for (const auto& [offset, bytes] : tiles) {
+    f.seekp(std::streamoff(offset + bytes / 2));
+    for (uint64_t i = bytes / 2; i + 2 < bytes; ++i) f.put(char(rng()));  // the end-of-image marker stays
+  }
+  ASSERT_TRUE(f.flush());
 }
 
 }  // namespace tessera::testing

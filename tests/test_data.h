@@ -41,6 +41,11 @@ void flip_bytes(const std::filesystem::path& file, uint64_t offset, uint64_t cou
 // none; the limit is lifted again either way.
 std::optional<std::string> error_on_a_full_disk(const std::function<void()>& write, uint64_t bytes);
 
+// Randomises the second half of every level-0 tile's compressed data, and
+// keeps the TIFF structure and each tile's JPEG headers: a slide whose
+// scanner or disk damaged the tiles, not the file.
+void damage_level0_tiles(const std::filesystem::path& slide);
+
 // ../shared/data beside the checkout (or $TESSERA_SHARED_DATA), if present.
 std::optional<std::filesystem::path> shared_data();
 

@@ -23,6 +23,27 @@ TEST(TileGrid, FullTilesOnlyAtNativeResolution) {
   EXPECT_EQ(last.y, 10 * 256);
 }
 
+TEST(TileGrid, AHalfScaleDecodeCoversTwiceTheLevelPixels) {
+  // A 40x scan decoded at 1/2 for 0.5 µm/px tiles: each tile is 256 decoded
+  // pixels, 512 level-0 pixels.
+  LevelChoice choice{0, 1, 1, 0.4990, 2};
+  const auto grid = make_tile_grid(30000, 20000, choice, 256, 0);
+  EXPECT_EQ(grid.decode_scale, 2);
+  EXPECT_EQ(grid.read_size, 256);
+  EXPECT_EQ(grid.extent, 512);
+  EXPECT_EQ(grid.cols, 58u);  // 15000 / 256
+  EXPECT_EQ(grid.rows, 39u);  // 10000 / 256
+  EXPECT_EQ(grid.cell(1, 3).x, 3 * 512);
+
+  // With a residual 1.1x after the 1/2 decode: 282 decoded pixels per tile,
+  // the fewest that reduce by exactly 1.1 to 256 (281.6 rounded up).
+  LevelChoice residual{0, 1, 1.1, 0.5, 2};
+  const auto g = make_tile_grid(30000, 20000, residual, 256, 0);
+  EXPECT_EQ(g.read_size, 282);
+  EXPECT_EQ(g.extent, 563);  // 256 * 2.2
+  EXPECT_EQ(g.cols, 53u);    // 30000 / 2.2 = 13636 -> 53 tiles
+}
+
 TEST(TileGrid, OverlapShortensTheStride) {
   // Stride 192: (2220 - 256) / 192 = 10.2 -> 11 columns; (2967 - 256) / 192 = 14.1 -> 15 rows.
   const auto grid = make_tile_grid(2220, 2967, native(), 256, 64);

@@ -1,6 +1,8 @@
 #include "imaging/vips_runtime.h"
 
 #include <vips/vips.h>
+// After vips.h, which it needs and does not include itself.
+#include <vips/vector.h>
 
 #include <cstring>
 #include <memory>
@@ -16,6 +18,13 @@ void ensure_vips(int vips_threads) {
   std::call_once(once, [vips_threads] {
     if (VIPS_INIT("tessera") != 0) throw_vips_error("cannot start libvips");
     vips_concurrency_set(vips_threads);
+    // liborc 0.4.33's code memory is not thread-safe: orc_code_allocate_codemem
+    // splits a chunk after releasing its mutex and orc_code_chunk_free merges
+    // chunks with none held, while libvips 8.14 compiles and frees an orc
+    // program for each reducev it builds, that is per tile on every reader
+    // thread. Concurrent resamples then corrupt the heap (issue 14). Without
+    // orc libvips runs its plain C loops; orc stays off for the whole process.
+    vips_vector_set_enabled(FALSE);
     // Slides are read once, in a stream; caching their regions only costs memory.
     vips_cache_set_max(0);
   });

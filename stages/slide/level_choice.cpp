@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "slide/resample_method.h"
 
 namespace tessera::stages {
 
@@ -32,6 +33,21 @@ LevelChoice choose_level(const std::vector<SlideLevel>& levels, double base_mpp,
   } else {
     choice.resample = factor;
     choice.tile_mpp = target_mpp;
+  }
+  return choice;
+}
+
+LevelChoice with_decode_scale(LevelChoice choice, int largest_scale, double base_mpp, double tolerance) {
+  int scale = 1;
+  for (const int s : kDecodeScales) {
+    if (s <= largest_scale && s <= choice.resample * (1 + tolerance)) scale = s;
+  }
+  if (scale == 1) return choice;
+  choice.decode_scale = scale;
+  choice.resample /= scale;
+  if (std::abs(choice.resample - 1) <= tolerance) {
+    choice.resample = 1;
+    choice.tile_mpp = base_mpp * choice.level_downsample * scale;
   }
   return choice;
 }

@@ -90,11 +90,15 @@ std::string Slide::property(const std::string& name) const {
   return it == properties_.end() ? std::string() : it->second;
 }
 
-RgbImage Slide::read_region(int64_t x, int64_t y, int level, int64_t w, int64_t h) const {
+RgbImage Slide::read_region(int64_t x, int64_t y, int level, int64_t w, int64_t h, int decode_scale) const {
   if (reads_directly(level)) {
-    const double downsample = levels_[size_t(level)].downsample;
+    const double downsample = levels_[size_t(level)].downsample * decode_scale;
     return direct_[size_t(level)]->read(std::llround(double(x) / downsample), std::llround(double(y) / downsample), w,
-                                        h);
+                                        h, decode_scale);
+  }
+  if (decode_scale != 1) {
+    throw Error(path_ + ": level " + std::to_string(level) + " is read through OpenSlide, which cannot decode at 1/" +
+                std::to_string(decode_scale));
   }
   std::vector<uint32_t> argb(size_t(w) * size_t(h));
   openslide_read_region(handle_, argb.data(), x, y, level, w, h);

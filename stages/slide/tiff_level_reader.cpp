@@ -8,12 +8,17 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "slide/jpeg_tile_decoder.h"
+#include "slide/resample_method.h"
 
 namespace tessera::stages {
 namespace {
 
 // Decoded tiles kept for neighbouring reads: 32 MiB, like OpenSlide's cache.
 constexpr size_t kCacheBytes = size_t{32} << 20;
+// A tile's compressed bytes beyond this multiple of its decoded size mean a
+// corrupt byte count, refused before anything is allocated for it.
+constexpr uint64_t kMaxCompressedRatio = 4;
 
 // What libtiff reported on one handle. Its JPEG codec passes libjpeg's
 // warnings on ("Corrupt JPEG data: ...", "Premature end of JPEG file"):
@@ -54,6 +59,8 @@ TIFF* open_tiff(const std::string& path, Diagnostics& diagnostics) {
 struct TiffLevelReader::Handle {
   Diagnostics diagnostics;  // libtiff keeps its address for the handle's life
   TIFF* tiff = nullptr;
+  std::unique_ptr<JpegTileDecoder> scaled;  // made on the first reduced decode
+  std::vector<uint8_t> compressed;
   ~Handle() {
     if (tiff) TIFFClose(tiff);
   }
@@ -94,7 +101,10 @@ std::unique_ptr<TiffLevelReader> TiffLevelReader::probe(const std::string& path,
     reader->tile_width_ = tw;
     reader->tile_height_ = th;
     reader->tiles_across_ = (w + tw - 1) / tw;
-    reader->cache_capacity_ = std::max<size_t>(16, kCacheBytes / (size_t(tw) * th * 3));
+    reader->ycbcr_ = photometric == PHOTOMETRIC_YCBCR;
+    for (const int scale : kDecodeScales) {
+      if (tw % uint32_t(scale) == 0 && th % uint32_t(scale) == 0) reader->largest_decode_scale_ = scale;
+    }
     break;
   } while (++directory, TIFFReadDirectory(tiff));
   TIFFClose(tiff);
@@ -129,46 +139,86 @@ void TiffLevelReader::release(std::unique_ptr<Handle> handle) const {
   pool_.push_back(std::move(handle));
 }
 
-std::shared_ptr<const std::vector<uint8_t>> TiffLevelReader::tile(uint32_t index) const {
+void TiffLevelReader::decode(Handle& handle, uint32_t index, int scale, std::vector<uint8_t>& pixels) const {
+  handle.diagnostics.clear();
+  std::string failure;
+  if (scale == 1) {
+    const tmsize_t got = TIFFReadEncodedTile(handle.tiff, index, pixels.data(), tmsize_t(pixels.size()));
+    if (got < 0 && handle.diagnostics.count == 0) failure = "corrupt or truncated file";
+  } else {
+    if (!handle.scaled) {
+      uint32_t count = 0;
+      const uint8_t* tables = nullptr;
+      std::vector<uint8_t> copy;
+      if (TIFFGetField(handle.tiff, TIFFTAG_JPEGTABLES, &count, &tables) && tables) copy.assign(tables, tables + count);
+      handle.scaled = std::make_unique<JpegTileDecoder>(std::move(copy), ycbcr_);
+    }
+    const uint64_t size = TIFFGetStrileByteCount(handle.tiff, index);
+    if (size > kMaxCompressedRatio * uint64_t(tile_width_) * tile_height_ * 3) {
+      failure = "its byte count " + std::to_string(size) + " is implausible";
+    } else {
+      handle.compressed.resize(size_t(size));
+      const tmsize_t got = TIFFReadRawTile(handle.tiff, index, handle.compressed.data(), tmsize_t(size));
+      if (handle.diagnostics.count == 0 && got != tmsize_t(size)) failure = "corrupt or truncated file";
+      if (failure.empty() && handle.diagnostics.count == 0 &&
+          !handle.scaled->decode(handle.compressed.data(), size_t(size), scale, pixels.data(), int(tile_width_) / scale,
+                                 int(tile_height_) / scale, failure)) {
+        failure = "JPEG: " + failure;
+      }
+    }
+  }
+  if (handle.diagnostics.count > 0) failure = handle.diagnostics.first;
+  if (!failure.empty()) {
+    throw Error(path_ + ": cannot decode tile " + std::to_string(index) + " of directory " +
+                std::to_string(directory_) + (scale > 1 ? " at 1/" + std::to_string(scale) : std::string()) + " (" +
+                failure + ")");
+  }
+}
+
+std::shared_ptr<const std::vector<uint8_t>> TiffLevelReader::tile(uint32_t index, int scale) const {
+  const CacheKey key = CacheKey{index} << 4 | CacheKey(scale);
   {
     std::lock_guard lock(cache_mutex_);
-    if (const auto it = cache_.find(index); it != cache_.end()) {
+    if (const auto it = cache_.find(key); it != cache_.end()) {
       lru_.splice(lru_.begin(), lru_, it->second.position);
       return it->second.pixels;
     }
   }
-  auto pixels = std::make_shared<std::vector<uint8_t>>(size_t(tile_width_) * tile_height_ * 3);
+  auto pixels = std::make_shared<std::vector<uint8_t>>(size_t(tile_width_ / uint32_t(scale)) *
+                                                       (tile_height_ / uint32_t(scale)) * 3);
   auto handle = acquire();
-  handle->diagnostics.clear();
-  const tmsize_t got = TIFFReadEncodedTile(handle->tiff, index, pixels->data(), tmsize_t(pixels->size()));
-  if (got < 0 || handle->diagnostics.count > 0) {
-    // The handle is dropped with the tile: its codec state is not trusted again.
-    const std::string what = handle->diagnostics.count > 0 ? handle->diagnostics.first : "corrupt or truncated file";
-    throw Error(path_ + ": cannot decode tile " + std::to_string(index) + " of directory " +
-                std::to_string(directory_) + " (" + what + ")");
-  }
+  // On failure the handle is dropped with the tile: its codec state is not trusted again.
+  decode(*handle, index, scale, *pixels);
   release(std::move(handle));
   std::lock_guard lock(cache_mutex_);
-  if (cache_.count(index) == 0) {
-    lru_.push_front(index);
-    cache_[index] = CacheEntry{pixels, lru_.begin()};
-    if (cache_.size() > cache_capacity_) {
-      cache_.erase(lru_.back());
+  if (cache_.count(key) == 0) {
+    lru_.push_front(key);
+    cache_[key] = CacheEntry{pixels, lru_.begin()};
+    cache_bytes_ += pixels->size();
+    while (cache_bytes_ > kCacheBytes && cache_.size() > 1) {
+      const auto oldest = cache_.find(lru_.back());
+      cache_bytes_ -= oldest->second.pixels->size();
+      cache_.erase(oldest);
       lru_.pop_back();
     }
   }
   return pixels;
 }
 
-RgbImage TiffLevelReader::read(int64_t x, int64_t y, int64_t w, int64_t h) const {
+RgbImage TiffLevelReader::read(int64_t x, int64_t y, int64_t w, int64_t h, int scale) const {
+  if (scale < 1 || scale > largest_decode_scale_ || largest_decode_scale_ % scale != 0) {
+    throw Error(path_ + ": directory " + std::to_string(directory_) + " cannot be decoded at 1/" +
+                std::to_string(scale));
+  }
   RgbImage out(int(w), int(h), 255);
+  const int64_t width = (width_ + scale - 1) / scale, height = (height_ + scale - 1) / scale;
   const int64_t x0 = std::max<int64_t>(x, 0), y0 = std::max<int64_t>(y, 0);
-  const int64_t x1 = std::min(x + w, width_), y1 = std::min(y + h, height_);
+  const int64_t x1 = std::min(x + w, width), y1 = std::min(y + h, height);
   if (x0 >= x1 || y0 >= y1) return out;
-  const int64_t tw = tile_width_, th = tile_height_;
+  const int64_t tw = tile_width_ / uint32_t(scale), th = tile_height_ / uint32_t(scale);
   for (int64_t ty = y0 / th; ty <= (y1 - 1) / th; ++ty) {
     for (int64_t tx = x0 / tw; tx <= (x1 - 1) / tw; ++tx) {
-      const auto pixels = tile(uint32_t(ty * tiles_across_ + tx));
+      const auto pixels = tile(uint32_t(ty * tiles_across_ + tx), scale);
       // Intersection of the tile with the requested region, in level pixels.
       const int64_t ix0 = std::max(x0, tx * tw), ix1 = std::min(x1, (tx + 1) * tw);
       const int64_t iy0 = std::max(y0, ty * th), iy1 = std::min(y1, (ty + 1) * th);

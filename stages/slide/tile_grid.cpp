@@ -19,9 +19,15 @@ TileGrid make_tile_grid(int64_t width0, int64_t height0, const LevelChoice& choi
   TileGrid grid;
   grid.tile = tile;
   grid.overlap = overlap;
-  grid.level0_per_pixel = choice.level_downsample * choice.resample;
+  grid.level0_per_pixel = choice.level_downsample * choice.decode_scale * choice.resample;
+  grid.decode_scale = choice.decode_scale;
   grid.extent = std::llround(tile * grid.level0_per_pixel);
-  grid.read_size = int(std::lround(tile * choice.resample));
+  grid.resample = choice.resample;
+  // Lanczos3 from full resolution maps the rounded read onto the tile, as it
+  // always has (stored tiles keep their pixels). After a scaled decode the
+  // residual factor is applied exactly, from a read just large enough.
+  grid.read_size = choice.decode_scale > 1 ? int(std::ceil(tile * choice.resample - 1e-9))
+                                           : int(std::lround(tile * choice.resample));
   // A tiny tolerance keeps 2220 / (1 + 1e-12) from losing a whole pixel.
   const auto out_w = int64_t(std::floor(double(width0) / grid.level0_per_pixel + 1e-6));
   const auto out_h = int64_t(std::floor(double(height0) / grid.level0_per_pixel + 1e-6));

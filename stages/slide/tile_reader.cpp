@@ -23,10 +23,25 @@ RgbImage resample_to(const RgbImage& image, int width, int height) {
   return result;
 }
 
+RgbImage reduce_by(const RgbImage& image, double factor, int width, int height) {
+  VipsRef in = wrap_rgb(image);
+  VipsRef reduced, cropped;
+  if (vips_reduce(in.get(), reduced.out(), factor, factor, "kernel", VIPS_KERNEL_LANCZOS3, nullptr)) {
+    throw_vips_error("tile reduce");
+  }
+  if (vips_image_get_width(reduced.get()) < width || vips_image_get_height(reduced.get()) < height) {
+    throw Error("reducing " + std::to_string(image.width) + "x" + std::to_string(image.height) + " by " +
+                std::to_string(factor) + " gives less than " + std::to_string(width) + "x" + std::to_string(height));
+  }
+  if (vips_crop(reduced.get(), cropped.out(), 0, 0, width, height, nullptr)) throw_vips_error("tile reduce");
+  return to_rgb(cropped.get(), "tile reduce");
+}
+
 RgbImage read_tile(const Slide& slide, int level, const TileGrid& grid, const GridCell& cell) {
-  RgbImage region = slide.read_region(cell.x, cell.y, level, grid.read_size, grid.read_size);
-  if (grid.read_size == grid.tile) return region;
-  return resample_to(region, grid.tile, grid.tile);
+  RgbImage region = slide.read_region(cell.x, cell.y, level, grid.read_size, grid.read_size, grid.decode_scale);
+  if (grid.decode_scale > 1)
+    return grid.resample == 1 ? region : reduce_by(region, grid.resample, grid.tile, grid.tile);
+  return grid.read_size == grid.tile ? region : resample_to(region, grid.tile, grid.tile);
 }
 
 }  // namespace tessera::stages

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tessera::examples {
 
@@ -26,6 +27,10 @@ struct SyntheticSlideSpec {
   // False writes libvips's default 1 px/mm, as scanners that record nothing do,
   // which reads as an implausible 1000 µm/px.
   bool write_resolution = true;
+  // The levels' downsamples, written by write_level_tiff; empty writes
+  // libvips's pyramid, a level every 2×.
+  std::vector<int> level_downsamples;
+  bool rgb_jpeg = false;  // with level_downsamples: photometric RGB JPEG tiles
 };
 
 // Writes a tiled, pyramidal, JPEG-compressed TIFF that OpenSlide opens as

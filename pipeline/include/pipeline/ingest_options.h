@@ -13,6 +13,7 @@
 #include "prompts/report_source.h"
 #include "prompts/tile_attributes.h"
 #include "runtime/latent_encoder.h"
+#include "slide/resample_method.h"
 #include "slide/tile_filter.h"
 #include "slide/tissue_mask.h"
 
@@ -44,6 +45,10 @@ struct IngestOptions {
   double level_tolerance = 0.05;
   std::optional<double> assume_mpp;
   std::string mpp_overrides_csv;  // Default: none.
+
+  // Between levels: Lanczos3 from full resolution, or DCT-scaled JPEG decoding
+  // where the level allows it. Default: stages::kDefaultResampleMethod.
+  stages::ResampleMethod resample = stages::kDefaultResampleMethod;
 
   int tile = 256;   // Default: 256; within stages::kMinTileSize..kMaxTileSize.
   int overlap = 0;  // Default: 0.

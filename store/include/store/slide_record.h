@@ -28,7 +28,9 @@ struct SlideRecord {
 
   int level = 0;                // level the tiles are read from
   double level_downsample = 1;  // that level's downsample from level 0
+  int decode_scale = 1;         // the level decoded at 1/decode_scale (JPEG scaled IDCT)
   double resample = 1;          // further downsample applied with libvips (1 = native pixels)
+  std::string resampling;       // the method asked for: "lanczos3" or "dct-scaled"
   double tile_mpp = 0;          // µm/px of the stored tile pixels
   int tile_size = 0;
   int overlap = 0;

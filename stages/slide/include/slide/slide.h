@@ -44,10 +44,21 @@ class Slide {
 
   // Reads a w x h region of `level` whose top-left is (x, y) in level-0
   // coordinates, composited over white (OpenSlide returns premultiplied ARGB
-  // with transparent pixels outside the scanned area).
-  RgbImage read_region(int64_t x, int64_t y, int level, int64_t w, int64_t h) const;
+  // with transparent pixels outside the scanned area). With `decode_scale` > 1
+  // the level is decoded at 1/decode_scale and w x h count those pixels; it
+  // must divide largest_decode_scale(level).
+  RgbImage read_region(int64_t x, int64_t y, int level, int64_t w, int64_t h, int decode_scale = 1) const;
   // True when `level` is read with libtiff rather than OpenSlide.
   bool reads_directly(int level) const { return level < int(direct_.size()) && direct_[size_t(level)]; }
+  // The largest factor `level` can be decoded reduced by (1 when it is not
+  // read directly).
+  int largest_decode_scale(int level) const {
+    return reads_directly(level) ? direct_[size_t(level)]->largest_decode_scale() : 1;
+  }
+  // The reader of a level read directly, else null.
+  const TiffLevelReader* direct_reader(int level) const {
+    return reads_directly(level) ? direct_[size_t(level)].get() : nullptr;
+  }
 
  private:
   Slide() = default;

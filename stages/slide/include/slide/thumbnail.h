@@ -11,9 +11,20 @@ struct Thumbnail {
   double scale_y = 1;
 };
 
+// Where a thumbnail of at most `max_side` comes from: the coarsest level with
+// at least that many pixels, decoded reduced by the largest factor that keeps
+// it so (1 for levels read through OpenSlide).
+struct ThumbnailSource {
+  int level = 0;
+  int decode_scale = 1;
+};
+ThumbnailSource thumbnail_source(const Slide& slide, int max_side);
+
 // A thumbnail whose longest side is at most `max_side`, made by libvips from
 // the slide's coarsest sufficient level; libvips streams the level region by
-// region, so memory stays bounded by the thumbnail's size.
+// region, so memory stays bounded by the thumbnail's size. The level is
+// decoded reduced where thumbnail_source says so: a slide with no small level
+// is not decoded at full size for its thumbnail.
 Thumbnail read_thumbnail(const Slide& slide, int max_side);
 
 }  // namespace tessera::stages

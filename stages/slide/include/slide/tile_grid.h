@@ -24,7 +24,9 @@ struct TileGrid {
   int overlap = 0;
   double level0_per_pixel = 1;  // level-0 pixels per output pixel
   int64_t extent = 0;           // level-0 pixels a tile's side covers
-  int read_size = 0;            // pixels read from the chosen level per side
+  int read_size = 0;            // pixels read per side from the chosen level, decoded at 1/decode_scale
+  int decode_scale = 1;
+  double resample = 1;  // from the pixels read to the tile's
 
   uint64_t size() const { return uint64_t(cols) * rows; }
   GridCell cell(uint32_t row, uint32_t col) const;

@@ -1,0 +1,70 @@
+#include "slide/thumbnail.h"
+
+#include <gtest/gtest.h>
+
+#include "imaging/image_metrics.h"
+#include "imaging/vips_runtime.h"
+#include "test_data.h"
+
+namespace tessera::stages {
+namespace {
+
+// 4096 x 3072 at 0.25 µm/px with level 0 only, as a 40x scan whose file has
+// no reduced levels.
+std::filesystem::path single_level_slide(const std::filesystem::path& dir) {
+  auto spec = testing::small_spec();
+  spec.width = 4096;
+  spec.height = 3072;
+  spec.mpp = 0.25;
+  spec.level_downsamples = {1};
+  return testing::make_slide(dir, "single.tiff", spec);
+}
+
+TEST(Thumbnail, ASlideWithNoSmallLevelIsDecodedReducedForItsThumbnail) {
+  ensure_vips();
+  testing::TempDir dir;
+  const auto slide = Slide::open(single_level_slide(dir.path()).string());
+  ASSERT_EQ(slide->levels().size(), 1u);
+  // 4096 / 512 = 8: level 0 at 1/8 is the thumbnail's size.
+  const auto source = thumbnail_source(*slide, 512);
+  EXPECT_EQ(source.level, 0);
+  EXPECT_EQ(source.decode_scale, 8);
+  // 4096 / 1000 = 4.1: at 1/4 the level is still larger than the thumbnail.
+  EXPECT_EQ(thumbnail_source(*slide, 1000).decode_scale, 4);
+  EXPECT_EQ(thumbnail_source(*slide, 4096).decode_scale, 1);
+
+  const auto thumb = read_thumbnail(*slide, 512);
+  EXPECT_EQ(thumb.image.width, 512);
+  EXPECT_EQ(thumb.image.height, 384);
+  EXPECT_DOUBLE_EQ(thumb.scale_x, 8.0);
+  // Against the same thumbnail made by OpenSlide from the full decode.
+  const auto full = Slide::open(slide->path(), /*direct_tiff=*/false);
+  EXPECT_EQ(thumbnail_source(*full, 512).decode_scale, 1);
+  const auto reference = read_thumbnail(*full, 512);
+  ASSERT_EQ(reference.image.width, 512);
+  EXPECT_GE(psnr(thumb.image, reference.image), 30.0);
+}
+
+TEST(Thumbnail, TheCoarsestSufficientLevelIsStillChosenFirst) {
+  ensure_vips();
+  testing::TempDir dir;
+  auto spec = testing::small_spec();
+  spec.width = 4096;
+  spec.height = 3072;
+  spec.level_downsamples = {1, 4, 16};
+  const auto slide = Slide::open(testing::make_slide(dir.path(), "levels.tiff", spec).string());
+  // 4096 / 256 = 16: the 16x level as it is.
+  EXPECT_EQ(thumbnail_source(*slide, 256).level, 2);
+  EXPECT_EQ(thumbnail_source(*slide, 256).decode_scale, 1);
+  // 4096 / 128 = 32: the 16x level at 1/2.
+  EXPECT_EQ(thumbnail_source(*slide, 128).level, 2);
+  EXPECT_EQ(thumbnail_source(*slide, 128).decode_scale, 2);
+  // 4096 / 512 = 8: the 4x level at 1/2.
+  EXPECT_EQ(thumbnail_source(*slide, 512).level, 1);
+  EXPECT_EQ(thumbnail_source(*slide, 512).decode_scale, 2);
+  const auto thumb = read_thumbnail(*slide, 512);
+  EXPECT_EQ(thumb.image.width, 512);
+}
+
+}  // namespace
+}  // namespace tessera::stages
