@@ -197,7 +197,10 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
       std::cerr << "  replaced: slide " << r.id << ": " << r.tiles_removed << " tiles from " << r.stored_path
                 << " removed, " << r.path << " stored in their place (a different file)\n";
     }
-    for (const auto& [path, error] : summary.failures) std::cerr << "  failed: " << path << ": " << error << '\n';
+    for (const auto& [path, error] : summary.failures) {
+      // Errors name their file as they begin; the path is added only to one that does not.
+      std::cerr << "  failed: " << (error.rfind(path + ": ", 0) == 0 ? error : path + ": " + error) << '\n';
+    }
     if (summary.interrupted) {
       std::cerr << "ingest: interrupted; run the same command again to finish the remaining slides\n";
       exit_code = kExitInterrupted;

@@ -1,7 +1,5 @@
 #include "config/fingerprint.h"
 
-#include <xxhash.h>
-
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -9,6 +7,7 @@
 
 #include "base/error.h"
 #include "base/number_text.h"
+#include "config/content_hash.h"
 
 namespace tessera::config {
 namespace {
@@ -44,43 +43,6 @@ class Lines {
 
  private:
   std::string text_;
-};
-
-class Hasher {
- public:
-  Hasher() : state_(XXH3_createState()) {
-    if (state_ == nullptr || XXH3_128bits_reset(state_) != XXH_OK) throw Error("model fingerprint: cannot start XXH3");
-  }
-  ~Hasher() { XXH3_freeState(state_); }
-  Hasher(const Hasher&) = delete;
-  Hasher& operator=(const Hasher&) = delete;
-
-  void bytes(const void* data, size_t size) {
-    if (size != 0 && XXH3_128bits_update(state_, data, size) != XXH_OK) throw Error("model fingerprint: XXH3 failed");
-  }
-  void u64(uint64_t value) {
-    uint8_t le[8];
-    for (int i = 0; i < 8; ++i) le[i] = static_cast<uint8_t>(value >> (8 * i));
-    bytes(le, sizeof le);
-  }
-  void text(std::string_view s) {
-    u64(s.size());
-    bytes(s.data(), s.size());
-  }
-  std::string hex() const {
-    XXH128_canonical_t canonical;
-    XXH128_canonicalFromHash(&canonical, XXH3_128bits_digest(state_));
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned char byte : canonical.digest) {
-      out += kDigits[byte >> 4];
-      out += kDigits[byte & 15];
-    }
-    return out;
-  }
-
- private:
-  XXH3_state_t* state_;
 };
 
 }  // namespace
@@ -146,7 +108,7 @@ std::string canonical_text(const model::ClipTextConfig& c) {
 
 std::string model_fingerprint(const std::string& canonical_config, const model::WeightsSet& weights,
                               const std::string& prefix) {
-  Hasher hasher;
+  ContentHash hasher;
   hasher.text("tessera-model-fingerprint-v1");
   hasher.text(canonical_config);
   size_t count = 0;

@@ -1,7 +1,5 @@
 #include "runtime/checkpoint_checksum.h"
 
-#include <xxhash.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +10,7 @@
 
 #include "base/error.h"
 #include "base/file_io.h"
+#include "config/content_hash.h"
 
 namespace tessera::runtime {
 namespace fs = std::filesystem;
@@ -22,25 +21,14 @@ namespace {
 std::string file_digest(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw Error(file.string() + ": cannot open to checksum: " + std::strerror(errno));
-  const std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(), &XXH3_freeState);
-  if (!state || XXH3_128bits_reset(state.get()) != XXH_OK) throw Error(file.string() + ": cannot start XXH3");
+  config::ContentHash hash;
   std::vector<char> block(size_t{4} << 20);
   while (in) {
     in.read(block.data(), std::streamsize(block.size()));
-    if (in.gcount() > 0 && XXH3_128bits_update(state.get(), block.data(), size_t(in.gcount())) != XXH_OK) {
-      throw Error(file.string() + ": XXH3 failed");
-    }
+    if (in.gcount() > 0) hash.bytes(block.data(), size_t(in.gcount()));
   }
   if (in.bad()) throw Error(file.string() + ": cannot read to checksum");
-  XXH128_canonical_t canonical;
-  XXH128_canonicalFromHash(&canonical, XXH3_128bits_digest(state.get()));
-  std::string hex;
-  for (const unsigned char byte : canonical.digest) {
-    char pair[3];
-    std::snprintf(pair, sizeof pair, "%02x", byte);
-    hex += pair;
-  }
-  return hex;
+  return hash.hex();
 }
 
 }  // namespace

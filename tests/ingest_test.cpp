@@ -178,6 +178,9 @@ TEST_F(IngestTest, ASlideWithCorruptTilesFailsNamedAndStoresNoTiles) {
   EXPECT_NE(record.error.find(damaged.string() + ": cannot decode tile "), std::string::npos) << record.error;
   EXPECT_NE(record.error.find("JPEG"), std::string::npos) << record.error;  // libjpeg's own words
   EXPECT_NE(r.output.find(record.error), std::string::npos) << r.output;
+  // The summary names the file once: the error starts with it already.
+  EXPECT_NE(r.output.find("  failed: " + record.error), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find(damaged.string() + ": " + damaged.string()), std::string::npos) << r.output;
   EXPECT_EQ(store->count_tiles("damaged"), 0u);
   EXPECT_EQ(store->slide("TCGA-AA-0001-01Z-00-DX1")->status, SlideStatus::kComplete);
 }
