@@ -89,9 +89,10 @@ void add_info_command(CLI::App& app, int& exit_code) {
           std::printf(" %s\n", s.error.c_str());
           continue;
         }
-        std::printf(" %.4f um/px (%s) level %d x%.3g -> %.4f um/px, %lld/%lld tiles kept; rejected %s", s.mpp_x,
-                    s.mpp_source.c_str(), s.level, s.level_downsample * s.decode_scale * s.resample, s.tile_mpp,
-                    (long long)s.tiles_kept, (long long)s.tiles_total, rejected_text(s).c_str());
+        const std::string decoded = s.decode_scale > 1 ? " (decoded at 1/" + std::to_string(s.decode_scale) + ")" : "";
+        std::printf(" %.4f um/px (%s) level %d x%.3g%s -> %.4f um/px, %lld/%lld tiles kept; rejected %s", s.mpp_x,
+                    s.mpp_source.c_str(), s.level, s.level_downsample * s.decode_scale * s.resample, decoded.c_str(),
+                    s.tile_mpp, (long long)s.tiles_kept, (long long)s.tiles_total, rejected_text(s).c_str());
         if (!s.case_id.empty() || s.prompts > 0) {
           std::printf("; case %s, %s, %lld prompts", s.case_id.empty() ? "-" : s.case_id.c_str(),
                       s.report_origin.empty() ? "no report" : ("report " + s.report_origin).c_str(),

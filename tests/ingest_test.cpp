@@ -353,6 +353,8 @@ TEST_F(IngestTest, DctScaledIngestRecordsItsMethodAndStoresTheSameGrid) {
   EXPECT_EQ(b.grid_rows, a.grid_rows);
   EXPECT_EQ(b.tiles_kept, a.tiles_kept);
   EXPECT_NE(b.config_hash, a.config_hash);
+  const auto info = testing::run_tessera({"info", "--store", dct.store.string()});
+  EXPECT_NE(info.output.find("level 0 x2 (decoded at 1/2) -> 0.5000 um/px"), std::string::npos) << info.output;
   for (const auto& [row, col] : {std::pair{0u, 0u}, {3u, 4u}, {5u, 7u}}) {
     SCOPED_TRACE(std::to_string(row) + "," + std::to_string(col));
     EXPECT_GT(stages::psnr(stored_tile(lanczos.store, "forty", row, col), stored_tile(dct.store, "forty", row, col)),
