@@ -73,8 +73,8 @@ Comparison compare(const Slide& slide, double base_mpp, double factor) {
       c.psnr_min = std::min(c.psnr_min, p);
       c.blur_reference += ref_scores.blur_variance;
       c.blur_dct += dct_scores.blur_variance;
-      c.verdicts_changed +=
-          (ref_scores.blur_variance < filter.min_blur_variance) != (dct_scores.blur_variance < filter.min_blur_variance);
+      c.verdicts_changed += (ref_scores.blur_variance < filter.min_blur_variance) !=
+                            (dct_scores.blur_variance < filter.min_blur_variance);
     }
   }
   if (c.tiles) c.blur_reference /= c.tiles, c.blur_dct /= c.tiles;

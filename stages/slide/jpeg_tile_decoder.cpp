@@ -1,7 +1,7 @@
 #include "slide/jpeg_tile_decoder.h"
 
-// jpeglib.h needs FILE and size_t declared first.
 #include <cstdio>
+// After cstdio: jpeglib.h uses FILE and size_t without declaring them.
 #include <jpeglib.h>
 
 #include <csetjmp>

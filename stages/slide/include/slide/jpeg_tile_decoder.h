@@ -12,8 +12,8 @@ namespace tessera::stages {
 // full size or at 1/2, 1/4 or 1/8 of it. libjpeg-turbo scales in the inverse
 // DCT itself (entropy decoding, the larger part at high quality, stays), so
 // the reduced pixels come without a full-size image or a resample; libtiff's
-// JPEG codec offers no scaling, hence this second decoder for the same tiles. Colour is handled as libtiff does: YCbCr tiles are converted to
-// RGB, RGB tiles are passed through. One decoder per thread.
+// JPEG codec offers no scaling, hence this second decoder for the same tiles. Colour is handled as libtiff does: YCbCr
+// tiles are converted to RGB, RGB tiles are passed through. One decoder per thread.
 class JpegTileDecoder {
  public:
   // `tables`: the directory's JPEGTables (abbreviated table stream), or empty
