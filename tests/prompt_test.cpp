@@ -4,6 +4,8 @@
 // ../shared/data/clip and skip without it.
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -152,6 +154,127 @@ TEST(ReportFields, AccuracyOnTheSharedTcgaReportsHasAFloor) {
   // rule changes but catch regressions.
   EXPECT_GE(double(t_ok) / t_total, 0.70) << t_ok << "/" << t_total;
   EXPECT_GE(double(n_ok) / n_total, 0.72) << n_ok << "/" << n_total;
+}
+
+// The numbers written in `span`, digits and number words; OCR's O/l/I/| inside
+// a stage token read as digits.
+std::vector<int> numbers_in(const std::string& span) {
+  static const std::map<std::string, int> words = {
+      {"no", 0},       {"none", 0},     {"zero", 0},       {"one", 1},       {"single", 1},    {"two", 2},
+      {"three", 3},    {"four", 4},     {"five", 5},       {"six", 6},       {"seven", 7},     {"eight", 8},
+      {"nine", 9},     {"ten", 10},     {"eleven", 11},    {"twelve", 12},   {"thirteen", 13}, {"fourteen", 14},
+      {"fifteen", 15}, {"sixteen", 16}, {"seventeen", 17}, {"eighteen", 18}, {"nineteen", 19}, {"twenty", 20}};
+  std::vector<int> out;
+  for (size_t i = 0; i < span.size();) {
+    if (std::isdigit(static_cast<unsigned char>(span[i]))) {
+      size_t j = i;
+      while (j < span.size() && std::isdigit(static_cast<unsigned char>(span[j]))) ++j;
+      out.push_back(std::atoi(span.substr(i, j - i).c_str()));
+      i = j;
+    } else if (std::isalpha(static_cast<unsigned char>(span[i]))) {
+      size_t j = i;
+      while (j < span.size() && std::isalpha(static_cast<unsigned char>(span[j]))) ++j;
+      std::string word = span.substr(i, j - i);
+      for (auto& c : word) c = char(std::tolower(static_cast<unsigned char>(c)));
+      if (const auto it = words.find(word); it != words.end()) out.push_back(it->second);
+      i = j;
+    } else {
+      ++i;
+    }
+  }
+  return out;
+}
+
+// Whether some of `numbers` add up to `total` (several node specimens add up
+// to one count).
+bool some_add_up_to(const std::vector<int>& numbers, int total) {
+  std::vector<bool> reachable(size_t(total) + 1, false);
+  reachable[0] = true;
+  for (const int n : numbers) {
+    for (int s = total; s >= n; --s) reachable[size_t(s)] = reachable[size_t(s)] || reachable[size_t(s - n)];
+  }
+  return reachable[size_t(total)];
+}
+
+// The AJCC code of a stage value as it may be written: "T1c" -> "1", "Tis" -> "is".
+std::string stage_code(const std::string& value) {
+  std::string code = value.substr(1);
+  if (code.rfind("is", 0) == 0) return "is";
+  return code.substr(0, 1);
+}
+
+// A stage token as OCR may write it, normalised: O -> 0, l/I/| -> 1.
+std::string ocr_normalised(std::string span) {
+  for (auto& c : span) {
+    const char l = char(std::tolower(static_cast<unsigned char>(c)));
+    if (l == 'o') c = '0';
+    if (l == 'l' || c == '|') c = '1';
+    if (c == 'I') c = '1';
+  }
+  for (auto& c : span) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return span;
+}
+
+void expect_spans_hold_their_values(const fs::path& csv) {
+  const auto table = read_csv(csv.string());
+  const size_t id = table.column("case_submitter_id"), text_column = table.column("text");
+  size_t checked = 0;
+  for (const auto& row : table.rows) {
+    const std::string& text = row[text_column];
+    for (const auto& f : extract_report_fields(text)) {
+      ++checked;
+      ASSERT_LT(f.begin, f.end) << row[id] << " " << f.name;
+      ASSERT_LE(f.end, text.size()) << row[id] << " " << f.name;
+      const std::string span = text.substr(f.begin, f.end - f.begin);
+      const std::string where = row[id] + " " + f.name + "=" + f.value + " span '" + span + "'";
+      if (f.name == "nodes_positive" || f.name == "nodes_examined") {
+        EXPECT_TRUE(some_add_up_to(numbers_in(span), std::atoi(f.value.c_str()))) << where;
+      } else if (f.name == "tumor_size_cm") {
+        // Written in cm or mm; the value is rounded to 0.1 cm.
+        const double cm = std::atof(f.value.c_str());
+        bool found = false;
+        for (size_t i = 0; i < span.size(); ++i) {
+          if (!std::isdigit(static_cast<unsigned char>(span[i])) ||
+              (i > 0 && (std::isdigit(static_cast<unsigned char>(span[i - 1])) || span[i - 1] == '.')))
+            continue;
+          const double written = std::atof(span.c_str() + i);
+          found = found || std::abs(written - cm) < 0.051 || std::abs(written / 10 - cm) < 0.051;
+        }
+        EXPECT_TRUE(found) << where;
+      } else if ((f.name == "pt" || f.name == "pn" || f.name == "pm") && !f.derived) {
+        EXPECT_NE(ocr_normalised(span).find(stage_code(f.value)), std::string::npos) << where;
+      } else if (f.name == "pt" && f.derived) {
+        EXPECT_FALSE(numbers_in(span).empty()) << where;
+      } else if (f.name == "pn" && f.derived && f.value != "N0") {
+        EXPECT_FALSE(numbers_in(span).empty()) << where;
+      }
+    }
+  }
+  EXPECT_GT(checked, table.rows.size());
+}
+
+// Every span is the report's bytes at [begin, end) and holds the number or
+// code its value came from, on every report of both files.
+TEST(ReportFields, EverySpanHoldsTheTextOfItsValue) {
+  TESSERA_REQUIRE_SHARED_DATA(data);
+  expect_spans_hold_their_values(data / "reports/tcga_brca_reports.csv");
+  expect_spans_hold_their_values(data / "reports/tcga_other_cancers_reports.csv");
+}
+
+// "(7/8)" gives 7 positive and 8 examined; a second specimen's "(1/5)" adds
+// to both, and the span covers both counts.
+TEST(ReportFields, SummedNodeCountsSpanEveryPart) {
+  const std::string text =
+      "A. Sentinel lymph node: metastatic carcinoma (7/8). B. Axillary lymph nodes: metastatic carcinoma (1/5).";
+  const auto fields = extract_report_fields(text);
+  const auto positive = find_field(fields, "nodes_positive"), examined = find_field(fields, "nodes_examined");
+  ASSERT_TRUE(positive && examined);
+  EXPECT_EQ(positive->value, "8");
+  EXPECT_EQ(examined->value, "13");
+  EXPECT_EQ(text.substr(positive->begin, positive->end - positive->begin),
+            "(7/8). B. Axillary lymph nodes: metastatic carcinoma (1/5)");
+  EXPECT_EQ(examined->begin, positive->begin);
+  EXPECT_EQ(examined->end, positive->end);
 }
 
 TEST(Summary, ComposedInPriorityOrder) {

@@ -114,10 +114,15 @@ TESSERA_PATTERN(compound_pn, R"(\bp\s?t\s?(?:is|[0-4])\s?(?:mi|[a-d])?\s?(?:\(\w
 TESSERA_PATTERN(
     node_ratio_positive,
     R"(\blymph\s+nodes?\s*[:\-]?\s*(\d{1,2})\s*(?:/|of|out\s+of)\s*(\d{1,2})\s+(?:\w+\s+){0,2}?(?:positive|involved))")
-// Nodes reported free of tumour, with their count when given.
+// Nodes reported free of tumour; `negative_node_count` finds their count, when
+// given, inside the match.
 TESSERA_PATTERN(
     nodes_negative,
-    R"(\b(?:(\d{1,2})|\((\d{1,2})\)|single|one|two|three|four|five|six|seven|eight|nine|ten)?[^.;]{0,40}?lymph\s*\.?\s*nodes?\s*,?\s*(?:are\s+|is\s+)?(?:all\s+)?(?:negative|free\s+of\s+(?:tumou?r|carcinoma|metasta)|benign|with\s+no\s+(?:evidence\s+of\s+)?(?:tumou?r|carcinoma|metasta)))")
+    R"([^.;]{0,40}?lymph\s*\.?\s*nodes?\s*,?\s*(?:are\s+|is\s+)?(?:all\s+)?(?:negative|free\s+of\s+(?:tumou?r|carcinoma|metasta)|benign|with\s+no\s+(?:evidence\s+of\s+)?(?:tumou?r|carcinoma|metasta)))")
+
+TESSERA_PATTERN(
+    negative_node_count,
+    R"((?:\b(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten)|\((\d{1,2})\))\s+(?:[a-z/\-]+\s+){0,5}?lymph)")
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
@@ -248,9 +253,20 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
   }
 
   // Nodes: every "(x/y)" ratio in a sentence about lymph nodes and every
-  // "x of y lymph nodes", summed over the report's parts.
+  // "x of y lymph nodes", summed over the report's parts (sentinel and
+  // axillary specimens add up to one total). The span runs from the first
+  // count to the last, so it holds every number the total came from.
   int positive = 0, examined = 0;
-  std::optional<Match> first_node;
+  bool examined_counted = true;
+  std::optional<Match> node_span;
+  const auto add_node_match = [&](const Match& m) {
+    if (!node_span) {
+      node_span = m;
+    } else {
+      node_span->begin = std::min(node_span->begin, m.begin);
+      node_span->end = std::max(node_span->end, m.end);
+    }
+  };
   for (const auto& m : find_all(text, node_ratio())) {
     const size_t from = m.begin > 200 ? m.begin - 200 : 0;
     const std::string before = lower(std::string(text.substr(from, m.begin - from)));
@@ -258,35 +274,40 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
     const int p = std::atoi(m.groups[0].c_str()), e = std::atoi(m.groups[1].c_str());
     if (p > e) continue;
     positive += p, examined += e;
-    if (!first_node) first_node = m;
+    add_node_match(m);
   }
-  if (!first_node) {
+  if (!node_span) {
     for (const auto& m : find_all(text, node_ratio_positive())) {
       const int p = std::atoi(m.groups[0].c_str()), e = std::atoi(m.groups[1].c_str());
       if (p > e) continue;
       positive += p, examined += e;
-      if (!first_node) first_node = m;
+      add_node_match(m);
     }
   }
-  if (!first_node) {
+  if (!node_span) {
     for (const auto& m : find_all(text, node_of_words())) {
       const int p = number_word(m.groups[0]), e = number_word(m.groups[1]);
       if (p > e) continue;
       positive += p, examined += e;
-      if (!first_node) first_node = m;
+      add_node_match(m);
     }
   }
-  if (!first_node) {
-    // Only nodes reported negative: none positive, examined where counted.
+  if (!node_span) {
+    // Only nodes reported negative: none positive; the number examined is
+    // known only when every such mention counts its nodes.
     for (const auto& m : find_all(text, nodes_negative())) {
-      const std::string count = !m.groups[0].empty() ? m.groups[0] : m.groups[1];
-      examined += count.empty() ? 1 : std::atoi(count.c_str());
-      if (!first_node) first_node = m;
+      const auto counts = find_all(text.substr(m.begin, m.end - m.begin), negative_node_count());
+      const std::string count = counts.empty()                 ? ""
+                                : !counts[0].groups[0].empty() ? counts[0].groups[0]
+                                                               : counts[0].groups[1];
+      if (count.empty()) examined_counted = false;
+      examined += count.empty() ? 0 : number_word(count);
+      add_node_match(m);
     }
   }
-  if (first_node) {
-    fields.push_back(field("nodes_positive", std::to_string(positive), *first_node));
-    fields.push_back(field("nodes_examined", std::to_string(examined), *first_node));
+  if (node_span) {
+    fields.push_back(field("nodes_positive", std::to_string(positive), *node_span));
+    if (examined_counted) fields.push_back(field("nodes_examined", std::to_string(examined), *node_span));
   }
 
   if (const auto m = find_all(text, lvi_status()); !m.empty()) {
@@ -329,9 +350,9 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
     const std::string value = "N" + category + lower(m.groups[1]);
     if (!pn || ajcc_category(value) > ajcc_category(pn->value)) pn = stage_field("pn", value, m);
   }
-  if (!pn && first_node) {
+  if (!pn && node_span) {
     const std::string category = positive == 0 ? "N0" : positive <= 3 ? "N1" : positive <= 9 ? "N2" : "N3";
-    pn = ReportField{"pn", category, first_node->begin, first_node->end, true};
+    pn = ReportField{"pn", category, node_span->begin, node_span->end, true};
   }
   if (pn) fields.push_back(*pn);
 
