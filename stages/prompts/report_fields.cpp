@@ -104,12 +104,43 @@ TESSERA_PATTERN(
 TESSERA_PATTERN(margin_status,
                 R"(\bmargins?\b[^.;]{0,40}?\b(negative|free|uninvolved|clear|not\s+involved|positive|involved))")
 
-// Stated AJCC categories. OCR turns 0 into O; "p" may be detached ("p T2").
-TESSERA_PATTERN(stated_pt, R"(\b(?:y|r)?p\s?t\s?(is|[0-4]|x)\s?(mi|[a-d])?(?:\b|\(|[n\s,.;]))")
-TESSERA_PATTERN(stated_pn, R"(\b(?:y|r)?p\s?n\s?([0-3]|o|x)\s?(mi|[a-c])?(?:\b|\(|[m\s,.;]))")
+// Stated AJCC categories. Inside a stage token OCR writes 1 as l, I or | and
+// 0 as O; "p" may be detached ("p T2"); y (after neoadjuvant treatment) and r
+// (recurrence) prefix the token.
+#define TESSERA_T_CODE R"((is|[0-4]|x|[li|]|o)\s?(mi|[a-d])?)"
+#define TESSERA_N_CODE R"(([0-3]|o|x|[li|])\s?(mi|[a-c])?)"
+TESSERA_PATTERN(stated_pt, R"(\b(y|r)?p\s?t\s?)" TESSERA_T_CODE R"((?:\b|\(|[n\s,.;]))")
+TESSERA_PATTERN(stated_pn, R"(\b(y|r)?p\s?n\s?)" TESSERA_N_CODE R"((?:\b|\(|[m\s,.;]))")
 TESSERA_PATTERN(stated_pm, R"(\b(?:y|r)?p\s?m\s?([01]|x)\b)")
 // "pT2N3aL0V0R0", "pT3 N2a M#": N stated right after pT, without its "p".
-TESSERA_PATTERN(compound_pn, R"(\bp\s?t\s?(?:is|[0-4])\s?(?:mi|[a-d])?\s?(?:\(\w+\))?\s?n\s?([0-3]|o)\s?(mi|[a-c])?)")
+TESSERA_PATTERN(compound_pn,
+                R"(\b(y|r)?p\s?t\s?(?:is|[0-4]|[li|])\s?(?:mi|[a-d])?\s?(?:\(\w+\))?\s?n\s?)" TESSERA_N_CODE)
+// Stages without their "p" where the sentence says they are stages:
+// "Pathologic stage: T1 N1 MX", "TNM: T3a NX", "AJCC T2 N0".
+TESSERA_PATTERN(staged_t,
+                R"(\b(?:stag(?:e|ing)|tnm|ajcc)\b[^.]{0,40}?\b(y|r)?p?t\s?)" TESSERA_T_CODE R"((?:\b|[n\s,.;]))")
+TESSERA_PATTERN(
+    staged_n,
+    R"(\b(?:stag(?:e|ing)|tnm|ajcc)\b[^.]{0,40}?\bp?t\s?(?:is|[0-4]|x|[li|]|o)\s?(?:mi|[a-d])?\d?\s?(?:\(\w+\))?[\s,]*(y|r)?p?n\s?)" TESSERA_N_CODE
+    R"((?:\b|[m\s,.;(]))")
+// A T category followed by an N category is a stage wherever it stands:
+// "T3 NO MX", "T1b, N1".
+TESSERA_PATTERN(t_before_n, R"(\b(y|r)?p?t\s?)" TESSERA_T_CODE
+                            R"(\d?[\s,]+(?:y|r)?p?n\s?(?:[0-3]|o|x|[li|])\s?(?:mi|[a-c])?(?:\b|[m\s,.;(]))")
+TESSERA_PATTERN(n_after_t, R"(\bp?t\s?(?:is|[0-4]|x|[li|]|o)\s?(?:mi|[a-d])?\d?[\s,]+(y|r)?p?n\s?)" TESSERA_N_CODE
+                           R"((?:\b|[m\s,.;(]))")
+// Synoptic forms: "Pathological T. T2", "T Stage: 3", "Primary Tumor (pT): T1c",
+// "Pathological N. NO,NOS", "N Stage: 0", "Regional Lymph Nodes (pN): N0".
+TESSERA_PATTERN(
+    synoptic_t,
+    R"(\b(?:patholog(?:ic|ical)\s+t|t\s+stage|t\s+category|primary\s+tumou?r\s*\(p?t\))\s*[.:\-]?\s*(y|r)?(?:p?t\s?)?)" TESSERA_T_CODE
+    R"((?:\b|[n\s,.;]))")
+TESSERA_PATTERN(
+    synoptic_n,
+    R"(\b(?:patholog(?:ic|ical)\s+n|n\s+stage|n\s+category|regional\s+lymph\s+nodes\s*\(p?n\))\s*[.:\-]?\s*(y|r)?(?:p?n\s?)?)" TESSERA_N_CODE
+    R"((?:\b|[m\s,.;(]))")
+#undef TESSERA_T_CODE
+#undef TESSERA_N_CODE
 // "Lymph nodes: 2/12 positive", "9 of 12 positive for tumor" (no parentheses).
 TESSERA_PATTERN(
     node_ratio_positive,
@@ -138,6 +169,14 @@ int number_word(const std::string& word) {
   const std::string w = lower(word);
   if (const auto it = words.find(w); it != words.end()) return it->second;
   return std::atoi(w.c_str());
+}
+
+// A stage code as written, OCR's letters read back as digits: "l" -> "1", "O" -> "0".
+std::string stage_code(const std::string& written) {
+  std::string code = lower(written);
+  if (code == "l" || code == "i" || code == "|") return "1";
+  if (code == "o") return "0";
+  return code;
 }
 
 int roman_or_digit(const std::string& text) {
@@ -325,12 +364,15 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
 
   // pT: the highest stated category (the largest focus stages the tumour).
   std::optional<ReportField> pt;
-  for (const auto& m : find_all(text, stated_pt())) {
-    const std::string category = lower(m.groups[0]);
-    if (category == "x") continue;
-    const std::string value = "T" + category + lower(m.groups[1]);
-    if (!pt || category_rank(ajcc_category(value)) > category_rank(ajcc_category(pt->value))) {
-      pt = stage_field("pt", value, m);
+  for (const RE2* pattern : {&stated_pt(), &staged_t(), &synoptic_t(), &t_before_n()}) {
+    for (const auto& m : find_all(text, *pattern)) {
+      const std::string category = stage_code(m.groups[1]);
+      if (category == "x") continue;
+      const std::string value = "T" + category + lower(m.groups[2]);
+      if (!pt || category_rank(ajcc_category(value)) > category_rank(ajcc_category(pt->value))) {
+        pt = stage_field("pt", value, m);
+        pt->post_treatment = lower(m.groups[0]) == "y";
+      }
     }
   }
   if (!pt && size_cm && *size_cm > 0) {
@@ -341,14 +383,16 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
   if (pt) fields.push_back(*pt);
 
   std::optional<ReportField> pn;
-  auto stated = find_all(text, stated_pn());
-  for (auto& m : find_all(text, compound_pn())) stated.push_back(std::move(m));
-  for (const auto& m : stated) {
-    std::string category = lower(m.groups[0]);
-    if (category == "x") continue;
-    if (category == "o") category = "0";
-    const std::string value = "N" + category + lower(m.groups[1]);
-    if (!pn || ajcc_category(value) > ajcc_category(pn->value)) pn = stage_field("pn", value, m);
+  for (const RE2* pattern : {&stated_pn(), &compound_pn(), &staged_n(), &synoptic_n(), &n_after_t()}) {
+    for (const auto& m : find_all(text, *pattern)) {
+      const std::string category = stage_code(m.groups[1]);
+      if (category == "x") continue;
+      const std::string value = "N" + category + lower(m.groups[2]);
+      if (!pn || ajcc_category(value) > ajcc_category(pn->value)) {
+        pn = stage_field("pn", value, m);
+        pn->post_treatment = lower(m.groups[0]) == "y";
+      }
+    }
   }
   if (!pn && node_span) {
     const std::string category = positive == 0 ? "N0" : positive <= 3 ? "N1" : positive <= 9 ? "N2" : "N3";
