@@ -129,6 +129,45 @@ TEST(ReportFields, OcrQuirksAndCompoundStages) {
   EXPECT_EQ(ajcc_category("Tis"), "Tis");
 }
 
+TEST(ReportFields, OcrLettersSynopticFormsAndPostTreatmentStages) {
+  const auto value = [](const char* text, const char* name) {
+    const auto f = find_field(extract_report_fields(text), name);
+    return f ? f->value : std::string("none");
+  };
+  // l, I and | are 1 and O is 0 only inside a stage token.
+  EXPECT_EQ(value("Final stage pTlc pNO", "pt"), "T1c");
+  EXPECT_EQ(value("Final stage pTlc pNO", "pn"), "N0");
+  EXPECT_EQ(value("(AJCC pTIb)", "pt"), "T1b");
+  EXPECT_EQ(value("Lots of ptosis and no stage.", "pt"), "none");
+  EXPECT_EQ(value("Pathological T. T2. Pathological N. N1a.", "pt"), "T2");
+  EXPECT_EQ(value("Pathological T. T2. Pathological N. NO,NOS.", "pn"), "N0");
+  EXPECT_EQ(value("T Stage: 3 N Stage: 0", "pt"), "T3");
+  EXPECT_EQ(value("T Stage: 3 N Stage: 0", "pn"), "N0");
+  EXPECT_EQ(value("Primary Tumor (pT): pT1c", "pt"), "T1c");
+  EXPECT_EQ(value("carcinoma (3 cm) [AJCC pT1c]", "pt"), "T1c");
+  EXPECT_EQ(value("AJCC Classification (6th Edition) : T3 NO MX.", "pn"), "N0");
+  EXPECT_EQ(value("Resection margin involved: T1b N1. Procedure", "pt"), "T1b");
+  EXPECT_EQ(value("ypT2 ypN1", "pn"), "N1");
+  EXPECT_TRUE(find_field(extract_report_fields("ypT2 ypN1"), "pn")->post_treatment);
+  EXPECT_TRUE(find_field(extract_report_fields("ypT2 ypN1"), "pt")->post_treatment);
+  EXPECT_FALSE(find_field(extract_report_fields("pT2 pN1"), "pt")->post_treatment);
+  EXPECT_EQ(value("pNX", "pn"), "none");  // not assessed: no value
+  // Sizes beside the tumour's noun give the derived pT; a specimen's never.
+  EXPECT_EQ(value("Ductal carcinoma forming a mass (1.9 x 1.0 x 0.9 cm).", "pt"), "T1");
+  EXPECT_EQ(value("a 2.8 x 2.6 x 2 cm mass", "tumor_size_cm"), "2.8");
+  EXPECT_EQ(value("TUMOR 9.0 BY 8.5 BY 4.0 CM", "pt"), "T3");
+  EXPECT_EQ(value("Tumour Size (cm). 2.7000000000000002", "tumor_size_cm"), "2.7");
+  EXPECT_EQ(value("a 22 x 15 x 5 cm mastectomy specimen", "tumor_size_cm"), "none");
+  // Node counts.
+  EXPECT_EQ(value("4 OF 7 LYMPH NODES POSITIVE", "pn"), "N2");
+  EXPECT_EQ(value("Four (out of fourteen) axillary lymph nodes are positive", "nodes_examined"), "14");
+  EXPECT_EQ(value("lymph nodes, negative for metastatic carcinoma (0/3)", "nodes_examined"), "3");
+  EXPECT_EQ(value("sentinel lymph node: N0(i+)", "pn"), "none");
+  EXPECT_EQ(value("(AJCC pT1c pN0(i+))", "pn"), "N0");
+  EXPECT_EQ(value("Lymph nodes are negative.", "nodes_examined"), "none");  // uncounted
+  EXPECT_EQ(value("Lymph nodes are negative.", "pn"), "N0");
+}
+
 TEST(ReportFields, AccuracyOnTheSharedTcgaReportsHasAFloor) {
   TESSERA_REQUIRE_SHARED_DATA(data);
   const auto table = read_csv((data / "reports/tcga_brca_reports.csv").string());
@@ -150,10 +189,41 @@ TEST(ReportFields, AccuracyOnTheSharedTcgaReportsHasAFloor) {
   }
   EXPECT_EQ(t_total, 94);
   EXPECT_EQ(n_total, 67);
-  // docs/PROMPTS.md reports 74.5% (T) and 77.6% (N); the floors leave room for
+  // docs/PROMPTS.md reports 85.1% (T) and 85.1% (N); the floors leave room for
   // rule changes but catch regressions.
-  EXPECT_GE(double(t_ok) / t_total, 0.70) << t_ok << "/" << t_total;
-  EXPECT_GE(double(n_ok) / n_total, 0.72) << n_ok << "/" << n_total;
+  EXPECT_GE(double(t_ok) / t_total, 0.81) << t_ok << "/" << t_total;
+  EXPECT_GE(double(n_ok) / n_total, 0.81) << n_ok << "/" << n_total;
+}
+
+// The other cancers of the same split, stated values only (the derivations
+// follow AJCC's breast rules): accuracy over labelled cases and precision over
+// the values given.
+TEST(ReportFields, StatedStagesOnTheOtherTcgaCancersHaveFloors) {
+  TESSERA_REQUIRE_SHARED_DATA(data);
+  const auto table = read_csv((data / "reports/tcga_other_cancers_reports.csv").string());
+  const size_t text = table.column("text");
+  struct Tally {
+    int labelled = 0, given = 0, correct = 0;
+  } t, n;
+  for (const auto& row : table.rows) {
+    const auto fields = extract_report_fields(row[text]);
+    for (auto [tally, name, label] : {std::tuple{&t, "pt", row[table.column("ajcc_pathologic_t")]},
+                                      std::tuple{&n, "pn", row[table.column("ajcc_pathologic_n")]}}) {
+      if (label.empty()) continue;
+      ++tally->labelled;
+      const auto got = find_field(fields, name);
+      if (!got || got->derived) continue;
+      ++tally->given;
+      tally->correct += ajcc_category(got->value) == ajcc_category(label);
+    }
+  }
+  EXPECT_EQ(t.labelled, 888);
+  EXPECT_EQ(n.labelled, 713);
+  // docs/PROMPTS.md reports the figures these floors sit a few points under.
+  EXPECT_GE(double(t.correct) / t.labelled, 0.57) << t.correct << "/" << t.labelled;
+  EXPECT_GE(double(n.correct) / n.labelled, 0.50) << n.correct << "/" << n.labelled;
+  EXPECT_GE(double(t.correct) / t.given, 0.94) << t.correct << "/" << t.given;
+  EXPECT_GE(double(n.correct) / n.given, 0.95) << n.correct << "/" << n.given;
 }
 
 // The numbers written in `span`, digits and number words; OCR's O/l/I/| inside
@@ -208,8 +278,7 @@ std::string ocr_normalised(std::string span) {
   for (auto& c : span) {
     const char l = char(std::tolower(static_cast<unsigned char>(c)));
     if (l == 'o') c = '0';
-    if (l == 'l' || c == '|') c = '1';
-    if (c == 'I') c = '1';
+    if (l == 'l' || l == 'i' || c == '|') c = '1';
   }
   for (auto& c : span) c = char(std::tolower(static_cast<unsigned char>(c)));
   return span;
@@ -242,7 +311,11 @@ void expect_spans_hold_their_values(const fs::path& csv) {
         }
         EXPECT_TRUE(found) << where;
       } else if ((f.name == "pt" || f.name == "pn" || f.name == "pm") && !f.derived) {
-        EXPECT_NE(ocr_normalised(span).find(stage_code(f.value)), std::string::npos) << where;
+        const std::string code = stage_code(f.value);
+        std::string lowered = span;
+        for (auto& c : lowered) c = char(std::tolower(static_cast<unsigned char>(c)));
+        EXPECT_TRUE(lowered.find(code) != std::string::npos || ocr_normalised(span).find(code) != std::string::npos)
+            << where;
       } else if (f.name == "pt" && f.derived) {
         EXPECT_FALSE(numbers_in(span).empty()) << where;
       } else if (f.name == "pn" && f.derived && f.value != "N0") {

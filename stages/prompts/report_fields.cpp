@@ -87,12 +87,25 @@ TESSERA_PATTERN(
 TESSERA_PATTERN(
     size_with_context,
     R"((?:tumou?r\s+size|size\s+of\s+(?:the\s+)?(?:invasive\s+)?(?:tumou?r|carcinoma)|(?:invasive\s+)?(?:tumou?r|carcinoma|mass|lesion|neoplasm)\b[^.;:]{0,30}?(?:measur(?:es|ing|ed)|size|dimension))[^.;]{0,40}?(\d+(?:\.\d+)?)\s*(?:x\s*(\d+(?:\.\d+)?)\s*)?(?:x\s*(\d+(?:\.\d+)?)\s*)?(cm|mm)\b)")
+// Dimensions written beside the tumour's noun: "forming a mass (1.9 x 1.0 x
+// 0.9 cm)", "mass 2.8 x 1.5 x 1.8 cm", "a 2.8 x 2.6 x 2 cm mass", "9.0 BY 8.5
+// BY 4.0 CM". Only tumour nouns qualify: a specimen's dimensions never do.
+#define TESSERA_DIMENSIONS \
+  R"((\d+(?:\.\d+)?)(?:\s*(?:x|by)\s*(\d+(?:\.\d+)?))?(?:\s*(?:x|by)\s*(\d+(?:\.\d+)?))?\s*(cm|mm)\b)"
+TESSERA_PATTERN(
+    noun_then_dimensions,
+    R"(\b(?:tumou?r|mass|carcinoma|lesion|neoplasm)\s*(?:is\s+|measures\s+|measuring\s+|of\s+)?[:(]?\s*)" TESSERA_DIMENSIONS)
+TESSERA_PATTERN(dimensions_then_noun,
+                TESSERA_DIMENSIONS R"(\s*\)?\s+(?:[a-z\-]+\s+){0,2}?(?:mass|tumou?r|lesion|nodule)\b)")
+#undef TESSERA_DIMENSIONS
+// "Tumour Size (cm). 2.7000000000000002": a form's unit before its value.
+TESSERA_PATTERN(size_unit_first, R"(\btumou?r\s+size\s*\((cm|mm)\)\s*[.:]?\s*(\d+(?:\.\d+)?))")
 TESSERA_PATTERN(size_before_dimension, R"((\d+(?:\.\d+)?)\s*(cm|mm)\s+in\s+(?:greatest|maximum|largest)\s+dimension)")
 
 TESSERA_PATTERN(node_ratio, R"(\(\s*(\d{1,2})\s*/\s*(\d{1,2})\s*\))")
 TESSERA_PATTERN(
     node_of_words,
-    R"(\b(\d{1,2}|zero|no|none|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)\s+(?:\(\d{1,2}\)\s+)?(?:of|out\s+of)\s+(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)\s+(?:\(\d{1,2}\)\s+)?(?:axillary\s+|sentinel\s+|regional\s+)*lymph\s+nodes?)")
+    R"(\b(\d{1,2}|zero|no|none|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)\s+(?:\(\d{1,2}\)\s+)?\(?(?:of|out\s+of)\s+(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)\)?\s+(?:\(\d{1,2}\)\s+)?(?:axillary\s+|sentinel\s+|regional\s+)*lymph\s+nodes?)")
 
 TESSERA_PATTERN(
     lvi_status,
@@ -109,8 +122,8 @@ TESSERA_PATTERN(margin_status,
 // (recurrence) prefix the token.
 #define TESSERA_T_CODE R"((is|[0-4]|x|[li|]|o)\s?(mi|[a-d])?)"
 #define TESSERA_N_CODE R"(([0-3]|o|x|[li|])\s?(mi|[a-c])?)"
-TESSERA_PATTERN(stated_pt, R"(\b(y|r)?p\s?t\s?)" TESSERA_T_CODE R"((?:\b|\(|[n\s,.;]))")
-TESSERA_PATTERN(stated_pn, R"(\b(y|r)?p\s?n\s?)" TESSERA_N_CODE R"((?:\b|\(|[m\s,.;]))")
+TESSERA_PATTERN(stated_pt, R"((?:\b|ajcc)(y|r)?p\s?t\s?)" TESSERA_T_CODE R"((?:\b|\(|[n\s,.;]))")
+TESSERA_PATTERN(stated_pn, R"((?:\b|ajcc)(y|r)?p\s?n\s?)" TESSERA_N_CODE R"((?:\b|\(|[m\s,.;]))")
 TESSERA_PATTERN(stated_pm, R"(\b(?:y|r)?p\s?m\s?([01]|x)\b)")
 // "pT2N3aL0V0R0", "pT3 N2a M#": N stated right after pT, without its "p".
 TESSERA_PATTERN(compound_pn,
@@ -285,6 +298,10 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
   };
   for (const auto& m : find_all(text, size_with_context())) consider_size(m, {0, 1, 2}, 3);
   for (const auto& m : find_all(text, size_before_dimension())) consider_size(m, {0}, 1);
+  for (const RE2* pattern : {&noun_then_dimensions(), &dimensions_then_noun()}) {
+    for (const auto& m : find_all(text, *pattern)) consider_size(m, {0, 1, 2}, 3);
+  }
+  for (const auto& m : find_all(text, size_unit_first())) consider_size(m, {1}, 0);
   if (size_cm) {
     char text_value[32];
     std::snprintf(text_value, sizeof text_value, "%.1f", *size_cm);
