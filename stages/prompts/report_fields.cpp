@@ -120,39 +120,43 @@ TESSERA_PATTERN(margin_status,
 // Stated AJCC categories. Inside a stage token OCR writes 1 as l, I or | and
 // 0 as O; "p" may be detached ("p T2"); y (after neoadjuvant treatment) and r
 // (recurrence) prefix the token.
-#define TESSERA_T_CODE R"((is|[0-4]|x|[li|]|o)\s?(mi|[a-d])?)"
+#define TESSERA_T_CODE R"((is|[0-4]|x|[li|]|o)\s?(?:(mi|[a-d])\d?)?)"
+// Without its "p" a T is read only from digits: "to" is a word, not T0.
+#define TESSERA_BARE_T_CODE R"((is|[0-4]|x|\|)\s?(?:(mi|[a-d])\d?)?)"
 #define TESSERA_N_CODE R"(([0-3]|o|x|[li|])\s?(mi|[a-c])?)"
 TESSERA_PATTERN(stated_pt, R"((?:\b|ajcc)(y|r)?p\s?t\s?)" TESSERA_T_CODE R"((?:\b|\(|[n\s,.;]))")
 TESSERA_PATTERN(stated_pn, R"((?:\b|ajcc)(y|r)?p\s?n\s?)" TESSERA_N_CODE R"((?:\b|\(|[m\s,.;]))")
 TESSERA_PATTERN(stated_pm, R"(\b(?:y|r)?p\s?m\s?([01]|x)\b)")
 // "pT2N3aL0V0R0", "pT3 N2a M#": N stated right after pT, without its "p".
 TESSERA_PATTERN(compound_pn,
-                R"(\b(y|r)?p\s?t\s?(?:is|[0-4]|[li|])\s?(?:mi|[a-d])?\s?(?:\(\w+\))?\s?n\s?)" TESSERA_N_CODE)
+                R"(\b(y|r)?p\s?t\s?(?:is|[0-4]|[li|])\s?(?:mi|[a-d])?\s?(?:\(\w+\))?\s?p?n\s?)" TESSERA_N_CODE)
 // Stages without their "p" where the sentence says they are stages:
 // "Pathologic stage: T1 N1 MX", "TNM: T3a NX", "AJCC T2 N0".
 TESSERA_PATTERN(staged_t,
-                R"(\b(?:stag(?:e|ing)|tnm|ajcc)\b[^.]{0,40}?\b(y|r)?p?t\s?)" TESSERA_T_CODE R"((?:\b|[n\s,.;]))")
+                R"(\b(?:stag(?:e|ing)|tnm|ajcc|uicc|classification)\b[^.]{0,40}?\b(y|r)?p?t\s?)" TESSERA_BARE_T_CODE
+                R"((?:\b|[n\s,.;]))")
 TESSERA_PATTERN(
     staged_n,
-    R"(\b(?:stag(?:e|ing)|tnm|ajcc)\b[^.]{0,40}?\bp?t\s?(?:is|[0-4]|x|[li|]|o)\s?(?:mi|[a-d])?\d?\s?(?:\(\w+\))?[\s,]*(y|r)?p?n\s?)" TESSERA_N_CODE
+    R"(\b(?:stag(?:e|ing)|tnm|ajcc|uicc|classification)\b[^.]{0,40}?\bp?t\s?(?:is|[0-4]|x|\|)\s?(?:mi|[a-d])?\d?\s?(?:\(\w+\))?[\s,]*(y|r)?p?n\s?)" TESSERA_N_CODE
     R"((?:\b|[m\s,.;(]))")
 // A T category followed by an N category is a stage wherever it stands:
 // "T3 NO MX", "T1b, N1".
-TESSERA_PATTERN(t_before_n, R"(\b(y|r)?p?t\s?)" TESSERA_T_CODE
+TESSERA_PATTERN(t_before_n, R"(\b(y|r)?p?t\s?)" TESSERA_BARE_T_CODE
                             R"(\d?[\s,]+(?:y|r)?p?n\s?(?:[0-3]|o|x|[li|])\s?(?:mi|[a-c])?(?:\b|[m\s,.;(]))")
-TESSERA_PATTERN(n_after_t, R"(\bp?t\s?(?:is|[0-4]|x|[li|]|o)\s?(?:mi|[a-d])?\d?[\s,]+(y|r)?p?n\s?)" TESSERA_N_CODE
+TESSERA_PATTERN(n_after_t, R"(\bp?t\s?(?:is|[0-4]|x|\|)\s?(?:mi|[a-d])?\d?[\s,]+(y|r)?p?n\s?)" TESSERA_N_CODE
                            R"((?:\b|[m\s,.;(]))")
 // Synoptic forms: "Pathological T. T2", "T Stage: 3", "Primary Tumor (pT): T1c",
 // "Pathological N. NO,NOS", "N Stage: 0", "Regional Lymph Nodes (pN): N0".
 TESSERA_PATTERN(
     synoptic_t,
-    R"(\b(?:patholog(?:ic|ical)\s+t|t\s+stage|t\s+category|primary\s+tumou?r\s*\(p?t\))\s*[.:\-]?\s*(y|r)?(?:p?t\s?)?)" TESSERA_T_CODE
+    R"(\b(?:patholog(?:ic|ical)\s+t|t\s+stage|t\s+category|primary\s+tumou?r\s*\(p?t\))\s*(?:\([^)]{0,30}\))?\s*[.:\-]?\s*(y|r)?(?:p?t\s?)?)" TESSERA_T_CODE
     R"((?:\b|[n\s,.;]))")
 TESSERA_PATTERN(
     synoptic_n,
-    R"(\b(?:patholog(?:ic|ical)\s+n|n\s+stage|n\s+category|regional\s+lymph\s+nodes\s*\(p?n\))\s*[.:\-]?\s*(y|r)?(?:p?n\s?)?)" TESSERA_N_CODE
+    R"(\b(?:patholog(?:ic|ical)\s+n|n\s+stage|n\s+category|regional\s+lymph\s+nodes\s*\(p?n\)|(?:regional\s+)?lymph\s+nodes?\s+stage)\s*(?:\([^)]{0,30}\))?\s*[.:\-]?\s*(y|r)?(?:p?n\s?)?)" TESSERA_N_CODE
     R"((?:\b|[m\s,.;(]))")
 #undef TESSERA_T_CODE
+#undef TESSERA_BARE_T_CODE
 #undef TESSERA_N_CODE
 // "Lymph nodes: 2/12 positive", "9 of 12 positive for tumor" (no parentheses).
 TESSERA_PATTERN(
