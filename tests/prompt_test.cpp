@@ -139,6 +139,11 @@ TEST(ReportFields, OcrLettersSynopticFormsAndPostTreatmentStages) {
   EXPECT_EQ(value("Final stage pTlc pNO", "pn"), "N0");
   EXPECT_EQ(value("(AJCC pTIb)", "pt"), "T1b");
   EXPECT_EQ(value("Lots of ptosis and no stage.", "pt"), "none");
+  EXPECT_EQ(value("Stage (fibrosis): periportal to septal.", "pt"), "none");  // "to" is a word
+  EXPECT_EQ(value("Pathologic stage: Tla NX MX.", "pt"), "T1a");
+  EXPECT_EQ(value("Extent of invasion: T2: tumor greater than 3 cm", "pt"), "T2");
+  EXPECT_EQ(value("Lymph Node Stage (AJCC 7th Edition) : N2b (Metastasis in", "pn"), "N2b");
+  EXPECT_EQ(value("FIGO stage IIB, T2b2 N1 in the staging table", "pt"), "T2b");
   EXPECT_EQ(value("Pathological T. T2. Pathological N. N1a.", "pt"), "T2");
   EXPECT_EQ(value("Pathological T. T2. Pathological N. NO,NOS.", "pn"), "N0");
   EXPECT_EQ(value("T Stage: 3 N Stage: 0", "pt"), "T3");

@@ -121,8 +121,8 @@ TESSERA_PATTERN(margin_status,
 // 0 as O; "p" may be detached ("p T2"); y (after neoadjuvant treatment) and r
 // (recurrence) prefix the token.
 #define TESSERA_T_CODE R"((is|[0-4]|x|[li|]|o)\s?(?:(mi|[a-d])\d?)?)"
-// Without its "p" a T is read only from digits: "to" is a word, not T0.
-#define TESSERA_BARE_T_CODE R"((is|[0-4]|x|\|)\s?(?:(mi|[a-d])\d?)?)"
+// Without its "p" a T is never read from O: "to" is a word, not T0.
+#define TESSERA_BARE_T_CODE R"((is|[0-4]|x|[li|])\s?(?:(mi|[a-d])\d?)?)"
 #define TESSERA_N_CODE R"(([0-3]|o|x|[li|])\s?(mi|[a-c])?)"
 TESSERA_PATTERN(stated_pt, R"((?:\b|ajcc)(y|r)?p\s?t\s?)" TESSERA_T_CODE R"((?:\b|\(|[n\s,.;]))")
 TESSERA_PATTERN(stated_pn, R"((?:\b|ajcc)(y|r)?p\s?n\s?)" TESSERA_N_CODE R"((?:\b|\(|[m\s,.;]))")
@@ -137,19 +137,20 @@ TESSERA_PATTERN(staged_t,
                 R"((?:\b|[n\s,.;]))")
 TESSERA_PATTERN(
     staged_n,
-    R"(\b(?:stag(?:e|ing)|tnm|ajcc|uicc|classification)\b[^.]{0,40}?\bp?t\s?(?:is|[0-4]|x|\|)\s?(?:mi|[a-d])?\d?\s?(?:\(\w+\))?[\s,]*(y|r)?p?n\s?)" TESSERA_N_CODE
+    R"(\b(?:stag(?:e|ing)|tnm|ajcc|uicc|classification)\b[^.]{0,40}?\bp?t\s?(?:is|[0-4]|x|[li|])\s?(?:mi|[a-d])?\d?\s?(?:\(\w+\))?[\s,]*(y|r)?p?n\s?)" TESSERA_N_CODE
     R"((?:\b|[m\s,.;(]))")
 // A T category followed by an N category is a stage wherever it stands:
 // "T3 NO MX", "T1b, N1".
 TESSERA_PATTERN(t_before_n, R"(\b(y|r)?p?t\s?)" TESSERA_BARE_T_CODE
                             R"(\d?[\s,]+(?:y|r)?p?n\s?(?:[0-3]|o|x|[li|])\s?(?:mi|[a-c])?(?:\b|[m\s,.;(]))")
-TESSERA_PATTERN(n_after_t, R"(\bp?t\s?(?:is|[0-4]|x|\|)\s?(?:mi|[a-d])?\d?[\s,]+(y|r)?p?n\s?)" TESSERA_N_CODE
+TESSERA_PATTERN(n_after_t, R"(\bp?t\s?(?:is|[0-4]|x|[li|])\s?(?:mi|[a-d])?\d?[\s,]+(y|r)?p?n\s?)" TESSERA_N_CODE
                            R"((?:\b|[m\s,.;(]))")
 // Synoptic forms: "Pathological T. T2", "T Stage: 3", "Primary Tumor (pT): T1c",
+// "Extent of invasion: T2",
 // "Pathological N. NO,NOS", "N Stage: 0", "Regional Lymph Nodes (pN): N0".
 TESSERA_PATTERN(
     synoptic_t,
-    R"(\b(?:patholog(?:ic|ical)\s+t|t\s+stage|t\s+category|primary\s+tumou?r\s*\(p?t\))\s*(?:\([^)]{0,30}\))?\s*[.:\-]?\s*(y|r)?(?:p?t\s?)?)" TESSERA_T_CODE
+    R"(\b(?:patholog(?:ic|ical)\s+t|t\s+stage|t\s+category|primary\s+tumou?r\s*\(p?t\)|extent\s+of\s+invasion)\s*(?:\([^)]{0,30}\))?\s*[.:\-]?\s*(y|r)?(?:p?t\s?)?)" TESSERA_T_CODE
     R"((?:\b|[n\s,.;]))")
 TESSERA_PATTERN(
     synoptic_n,
