@@ -156,6 +156,7 @@ TEST(ReportFields, OcrLettersSynopticFormsAndPostTreatmentStages) {
   EXPECT_TRUE(find_field(extract_report_fields("ypT2 ypN1"), "pn")->post_treatment);
   EXPECT_TRUE(find_field(extract_report_fields("ypT2 ypN1"), "pt")->post_treatment);
   EXPECT_FALSE(find_field(extract_report_fields("pT2 pN1"), "pt")->post_treatment);
+  EXPECT_EQ(compose_summary(extract_report_fields("ypT2 ypN1")), (std::vector<std::string>{"ypT2 ypN1"}));
   EXPECT_EQ(value("pNX", "pn"), "none");  // not assessed: no value
   // Sizes beside the tumour's noun give the derived pT; a specimen's never.
   EXPECT_EQ(value("Ductal carcinoma forming a mass (1.9 x 1.0 x 0.9 cm).", "pt"), "T1");
@@ -167,7 +168,8 @@ TEST(ReportFields, OcrLettersSynopticFormsAndPostTreatmentStages) {
   EXPECT_EQ(value("4 OF 7 LYMPH NODES POSITIVE", "pn"), "N2");
   EXPECT_EQ(value("Four (out of fourteen) axillary lymph nodes are positive", "nodes_examined"), "14");
   EXPECT_EQ(value("lymph nodes, negative for metastatic carcinoma (0/3)", "nodes_examined"), "3");
-  EXPECT_EQ(value("sentinel lymph node: N0(i+)", "pn"), "none");
+  EXPECT_EQ(value("sentinel lymph node: N0(i+)", "pn"), "N0");
+  EXPECT_EQ(value("no0(i+)", "pn"), "none");
   EXPECT_EQ(value("(AJCC pT1c pN0(i+))", "pn"), "N0");
   EXPECT_EQ(value("Lymph nodes are negative.", "nodes_examined"), "none");  // uncounted
   EXPECT_EQ(value("Lymph nodes are negative.", "pn"), "N0");

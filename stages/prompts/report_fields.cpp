@@ -156,6 +156,9 @@ TESSERA_PATTERN(
     synoptic_n,
     R"(\b(?:patholog(?:ic|ical)\s+n|n\s+stage|n\s+category|regional\s+lymph\s+nodes\s*\(p?n\)|(?:regional\s+)?lymph\s+nodes?\s+stage)\s*(?:\([^)]{0,30}\))?\s*[.:\-]?\s*(y|r)?(?:p?n\s?)?)" TESSERA_N_CODE
     R"((?:\b|[m\s,.;(]))")
+// "N0(i+)", "N0(mol-)": the isolated-tumour-cell suffix marks a bare N0 as a
+// stage.
+TESSERA_PATTERN(n0_with_cell_suffix, R"(\b(y|r)?p?n\s?(0|o)()\s?\(\s?(?:i|mol)\s?[+\-]\s?\))")
 #undef TESSERA_T_CODE
 #undef TESSERA_BARE_T_CODE
 #undef TESSERA_N_CODE
@@ -405,7 +408,8 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
   if (pt) fields.push_back(*pt);
 
   std::optional<ReportField> pn;
-  for (const RE2* pattern : {&stated_pn(), &compound_pn(), &staged_n(), &synoptic_n(), &n_after_t()}) {
+  for (const RE2* pattern :
+       {&stated_pn(), &compound_pn(), &staged_n(), &synoptic_n(), &n_after_t(), &n0_with_cell_suffix()}) {
     for (const auto& m : find_all(text, *pattern)) {
       const std::string category = stage_code(m.groups[1]);
       if (category == "x") continue;
