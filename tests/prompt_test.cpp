@@ -297,7 +297,8 @@ void expect_spans_hold_their_values(const fs::path& csv) {
   size_t checked = 0;
   for (const auto& row : table.rows) {
     const std::string& text = row[text_column];
-    for (const auto& f : extract_report_fields(text)) {
+    const auto fields = extract_report_fields(text);
+    for (const auto& f : fields) {
       ++checked;
       ASSERT_LT(f.begin, f.end) << row[id] << " " << f.name;
       ASSERT_LE(f.end, text.size()) << row[id] << " " << f.name;
@@ -324,7 +325,10 @@ void expect_spans_hold_their_values(const fs::path& csv) {
         EXPECT_TRUE(lowered.find(code) != std::string::npos || ocr_normalised(span).find(code) != std::string::npos)
             << where;
       } else if (f.name == "pt" && f.derived) {
-        EXPECT_FALSE(numbers_in(span).empty()) << where;
+        const auto size = find_field(fields, "tumor_size_cm");
+        ASSERT_TRUE(size) << where;
+        EXPECT_EQ(f.begin, size->begin) << where;
+        EXPECT_EQ(f.end, size->end) << where;
       } else if (f.name == "pn" && f.derived && f.value != "N0") {
         EXPECT_FALSE(numbers_in(span).empty()) << where;
       }
@@ -489,6 +493,32 @@ TEST(PromptComposer, BudgetedTextItsIdsAndWhatWasDropped) {
 
   EXPECT_THROW(PromptComposer(PromptTemplate::load("pathldm"), kMinTokenBudget - 1, tokenizer), Error);
   EXPECT_THROW(PromptComposer(PromptTemplate::load("pathldm"), kClipContext + 1, tokenizer), Error);
+}
+
+// Every report of both TCGA files composes within the default budget, and the
+// budget drops summary clauses least important first.
+TEST(PromptComposer, EveryTcgaReportFitsTheDefaultBudgetDroppingLastClausesFirst) {
+  TESSERA_REQUIRE_SHARED_DATA(data);
+  const auto tokenizer = text::ClipTokenizer::from_bpe_gz((data / "clip/bpe_simple_vocab_16e6.txt.gz").string());
+  const PromptComposer composer(PromptTemplate::load("pathldm"), kDefaultTokenBudget, tokenizer);
+  size_t reports = 0, with_drops = 0;
+  for (const char* file : {"reports/tcga_brca_reports.csv", "reports/tcga_other_cancers_reports.csv"}) {
+    const auto table = read_csv((data / file).string());
+    const size_t id = table.column("case_submitter_id"), text = table.column("text");
+    for (const auto& row : table.rows) {
+      ++reports;
+      const auto clauses = compose_summary(extract_report_fields(row[text]));
+      const auto prompt = composer.compose({"high", "low", clauses});
+      EXPECT_LE(prompt.token_ids.size(), kDefaultTokenBudget) << row[id] << ": " << prompt.text;
+      with_drops += !prompt.dropped.empty();
+      for (size_t i = 0; i < prompt.dropped.size(); ++i) {
+        ASSERT_LT(i, clauses.size()) << row[id];
+        EXPECT_EQ(prompt.dropped[i], "summary: " + clauses[clauses.size() - 1 - i]) << row[id];
+      }
+    }
+  }
+  EXPECT_EQ(reports, 982u);
+  EXPECT_GT(with_drops, 0u);  // the budget binds on some reports, so the order is exercised
 }
 
 TEST(TileAttributes, OverlapWeightedMeanAndClosedTopBin) {
