@@ -98,6 +98,8 @@ TESSERA_PATTERN(
 TESSERA_PATTERN(dimensions_then_noun,
                 TESSERA_DIMENSIONS R"(\s*\)?\s+(?:[a-z\-]+\s+){0,2}?(?:mass|tumou?r|lesion|nodule)\b)")
 #undef TESSERA_DIMENSIONS
+// "7 cm from tumor" is a distance, not a size.
+TESSERA_PATTERN(distance_word, R"(\b(?:from|to|of|away|beyond)\b)")
 // "Tumour Size (cm). 2.7000000000000002": a form's unit before its value.
 TESSERA_PATTERN(size_unit_first, R"(\btumou?r\s+size\s*\((cm|mm)\)\s*[.:]?\s*(\d+(?:\.\d+)?))")
 TESSERA_PATTERN(size_before_dimension, R"((\d+(?:\.\d+)?)\s*(cm|mm)\s+in\s+(?:greatest|maximum|largest)\s+dimension)")
@@ -306,8 +308,10 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
   };
   for (const auto& m : find_all(text, size_with_context())) consider_size(m, {0, 1, 2}, 3);
   for (const auto& m : find_all(text, size_before_dimension())) consider_size(m, {0}, 1);
-  for (const RE2* pattern : {&noun_then_dimensions(), &dimensions_then_noun()}) {
-    for (const auto& m : find_all(text, *pattern)) consider_size(m, {0, 1, 2}, 3);
+  for (const auto& m : find_all(text, noun_then_dimensions())) consider_size(m, {0, 1, 2}, 3);
+  for (const auto& m : find_all(text, dimensions_then_noun())) {
+    if (!RE2::PartialMatch(re2::StringPiece(text.data() + m.begin, m.end - m.begin), distance_word()))
+      consider_size(m, {0, 1, 2}, 3);
   }
   for (const auto& m : find_all(text, size_unit_first())) consider_size(m, {1}, 0);
   if (size_cm) {
