@@ -121,7 +121,8 @@ TESSERA_PATTERN(margin_status,
 
 // Stated AJCC categories. Inside a stage token OCR writes 1 as l, I or | and
 // 0 as O; "p" may be detached ("p T2"); y (after neoadjuvant treatment) and r
-// (recurrence) prefix the token.
+// (recurrence) prefix the token; "AJCCpT2" runs the token into its label.
+// Every pT and pN pattern captures (prefix, category, subcategory).
 #define TESSERA_T_CODE R"((is|[0-4]|x|[li|]|o)\s?(?:(mi|[a-d])\d?)?)"
 // Without its "p" a T is never read from O: "to" is a word, not T0.
 #define TESSERA_BARE_T_CODE R"((is|[0-4]|x|[li|])\s?(?:(mi|[a-d])\d?)?)"
@@ -159,7 +160,7 @@ TESSERA_PATTERN(
     R"(\b(?:patholog(?:ic|ical)\s+n|n\s+stage|n\s+category|regional\s+lymph\s+nodes\s*\(p?n\)|(?:regional\s+)?lymph\s+nodes?\s+stage)\s*(?:\([^)]{0,30}\))?\s*[.:\-]?\s*(y|r)?(?:p?n\s?)?)" TESSERA_N_CODE
     R"((?:\b|[m\s,.;(]))")
 // "N0(i+)", "N0(mol-)": the isolated-tumour-cell suffix marks a bare N0 as a
-// stage.
+// stage. Its empty group is the subcategory it never has.
 TESSERA_PATTERN(n0_with_cell_suffix, R"(\b(y|r)?p?n\s?(0|o)()\s?\(\s?(?:i|mol)\s?[+\-]\s?\))")
 #undef TESSERA_T_CODE
 #undef TESSERA_BARE_T_CODE
