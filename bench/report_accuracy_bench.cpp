@@ -1,9 +1,15 @@
 // bench/report_accuracy: the report extractor's pT and pN against GDC's AJCC
-// labels, per AJCC category (T1..T4, N0..N3).
+// labels, per AJCC category, on two tables: the TCGA-BRCA reports (stated and
+// size- or count-derived values) and the other cancers of the same split
+// (stated values only: the derivations follow AJCC's breast rules). Prints
+// accuracy, precision, the share of cases with no value and the confusion
+// matrices.
 //
-//   build/bench/report_accuracy [REPORTS.csv] [--verbose]
+//   build/bench/report_accuracy [--brca REPORTS.csv] [--other REPORTS.csv] [--verbose]
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <string>
 
 #include "prompts/csv_table.h"
@@ -12,36 +18,75 @@
 namespace fs = std::filesystem;
 using namespace tessera::stages;
 
-int main(int argc, char** argv) {
-  std::string path =
-      (fs::path(TESSERA_SOURCE_DIR).parent_path() / "shared/data/reports/tcga_brca_reports.csv").string();
-  bool verbose = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--verbose")
-      verbose = true;
-    else
-      path = arg;
+namespace {
+
+constexpr const char* kNoValue = "-";
+
+struct Tally {
+  int labelled = 0, given = 0, correct = 0, stated = 0, stated_correct = 0;
+  std::map<std::string, std::map<std::string, int>> confusion;  // label category -> extracted category -> cases
+};
+
+void print_table(const char* title, const Tally& t, const Tally& n) {
+  std::printf("%s\n", title);
+  std::printf("%-3s %8s %6s %9s %8s %9s %10s %14s %15s\n", "", "labelled", "given", "no value", "correct", "accuracy",
+              "precision", "stated: prec.", "derived: prec.");
+  for (const auto& [name, tally] : {std::pair{"T", &t}, std::pair{"N", &n}}) {
+    const int derived = tally->given - tally->stated, derived_correct = tally->correct - tally->stated_correct;
+    std::printf("%-3s %8d %6d %8.1f%% %8d %8.1f%% %9.1f%% %5d/%-3d%5.1f%% %5d/%-3d%5.1f%%\n", name, tally->labelled,
+                tally->given, 100.0 * (tally->labelled - tally->given) / tally->labelled, tally->correct,
+                100.0 * tally->correct / tally->labelled, tally->given ? 100.0 * tally->correct / tally->given : 0.0,
+                tally->stated_correct, tally->stated,
+                tally->stated ? 100.0 * tally->stated_correct / tally->stated : 0.0, derived_correct, derived,
+                derived ? 100.0 * derived_correct / derived : 0.0);
+  }
+  for (const auto& [name, tally] : {std::pair{"T", &t}, std::pair{"N", &n}}) {
+    std::set<std::string> columns;
+    for (const auto& [label, row] : tally->confusion) {
+      for (const auto& [got, count] : row) columns.insert(got);
+    }
+    std::printf("\n%s confusion (rows: label, columns: extracted, %s: no value)\n%-5s", name, kNoValue, "");
+    for (const auto& c : columns) std::printf("%6s", c.c_str());
+    std::printf("\n");
+    for (const auto& [label, row] : tally->confusion) {
+      std::printf("%-5s", label.c_str());
+      for (const auto& c : columns) {
+        const auto it = row.find(c);
+        std::printf("%6d", it == row.end() ? 0 : it->second);
+      }
+      std::printf("\n");
+    }
+  }
+  std::printf("\n");
+}
+
+// Scores one file; `derived_allowed` false counts derived values as no value.
+void score(const std::string& path, const char* title, bool derived_allowed, bool verbose) {
+  if (!fs::exists(path)) {
+    std::printf("%s: %s not found, skipped\n\n", title, path.c_str());
+    return;
   }
   const CsvTable table = read_csv(path);
   const size_t id = table.column("case_submitter_id"), text = table.column("text");
   const size_t t_label = table.column("ajcc_pathologic_t"), n_label = table.column("ajcc_pathologic_n");
-  struct Tally {
-    int labelled = 0, predicted = 0, correct = 0, stated = 0, stated_correct = 0;
-  } t, n;
-  for (size_t r = 0; r < table.rows.size(); ++r) {
-    const auto& row = table.rows[r];
+  Tally t, n;
+  for (const auto& row : table.rows) {
     const auto fields = extract_report_fields(row[text]);
     for (auto [tally, name, label] : {std::tuple{&t, "pt", row[t_label]}, std::tuple{&n, "pn", row[n_label]}}) {
       if (label.empty()) continue;
       ++tally->labelled;
-      const auto got = find_field(fields, name);
+      auto got = find_field(fields, name);
+      if (got && got->derived && !derived_allowed) got.reset();
+      const std::string expected = ajcc_category(label);
       if (!got) {
+        ++tally->confusion[expected][kNoValue];
         if (verbose) std::printf("%s %s: label %s, none extracted\n", row[id].c_str(), name, label.c_str());
         continue;
       }
-      ++tally->predicted;
-      const bool ok = ajcc_category(got->value) == ajcc_category(label);
+      ++tally->given;
+      const std::string category = ajcc_category(got->value);
+      ++tally->confusion[expected][category];
+      const bool ok = category == expected;
       tally->correct += ok;
       tally->stated += !got->derived;
       tally->stated_correct += ok && !got->derived;
@@ -52,14 +97,35 @@ int main(int argc, char** argv) {
       }
     }
   }
-  std::printf("%zu reports in %s\n\n", table.rows.size(), fs::path(path).filename().c_str());
-  std::printf("%-4s %9s %10s %9s %12s %16s %18s\n", "", "labelled", "extracted", "correct", "accuracy",
-              "stated: correct", "derived: correct");
-  for (auto [name, tally] : {std::pair{"T", t}, std::pair{"N", n}}) {
-    std::printf("%-4s %9d %10d %9d %11.1f%% %9d/%-6d %11d/%-6d\n", name, tally.labelled, tally.predicted, tally.correct,
-                100.0 * tally.correct / tally.labelled, tally.stated_correct, tally.stated,
-                tally.correct - tally.stated_correct, tally.predicted - tally.stated);
+  const std::string heading = std::string(title) + ": " + std::to_string(table.rows.size()) + " reports in " +
+                              fs::path(path).filename().string();
+  print_table(heading.c_str(), t, n);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const fs::path reports = fs::path(TESSERA_SOURCE_DIR).parent_path() / "shared/data/reports";
+  std::string brca = (reports / "tcga_brca_reports.csv").string();
+  std::string other = (reports / "tcga_other_cancers_reports.csv").string();
+  bool verbose = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--verbose")
+      verbose = true;
+    else if (arg == "--brca" && i + 1 < argc)
+      brca = argv[++i];
+    else if (arg == "--other" && i + 1 < argc)
+      other = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: %s [--brca REPORTS.csv] [--other REPORTS.csv] [--verbose]\n", argv[0]);
+      return 2;
+    }
   }
-  std::printf("\naccuracy = correct category / labelled cases (a case with nothing extracted counts as wrong)\n");
+  score(brca, "TCGA-BRCA (stated and derived)", true, verbose);
+  score(other, "Other cancers (stated only)", false, verbose);
+  std::printf(
+      "accuracy = correct category / labelled cases (no value counts as wrong); precision = correct / values given;\n"
+      "no value = labelled cases with nothing extracted\n");
   return 0;
 }

@@ -88,6 +88,7 @@ void add_report_command(CLI::App& app, int& exit_code) {
                                  {"begin", f.begin},
                                  {"end", f.end},
                                  {"derived", f.derived},
+                                 {"post_treatment", f.post_treatment},
                                  {"span", report.text.substr(f.begin, f.end - f.begin)}});
         }
         out.push_back(j);
@@ -95,7 +96,10 @@ void add_report_command(CLI::App& app, int& exit_code) {
       }
       std::printf("%s (%s)\n", report.case_id.c_str(), report.origin.c_str());
       for (const auto& f : fields) {
-        std::printf("  %-16s %-28s %s[%zu,%zu) \"%s\"\n", f.name.c_str(), f.value.c_str(), f.derived ? "derived " : "",
+        std::printf("  %-16s %-28s %s[%zu,%zu) \"%s\"\n", f.name.c_str(), f.value.c_str(),
+                    f.derived          ? "derived "
+                    : f.post_treatment ? "post-treatment "
+                                       : "",
                     f.begin, f.end, report.text.substr(f.begin, std::min<size_t>(f.end - f.begin, 60)).c_str());
       }
       std::printf("  prompt (%zu tokens of %zu): %s\n", prompt.token_ids.size(), flags->token_budget,

@@ -102,8 +102,13 @@ std::vector<std::string> compose_summary(const std::vector<ReportField>& fields)
   }
   if (!receptors.empty()) clauses.push_back(receptors);
   std::string stage;
-  if (const auto pt = get("pt"); !pt.empty()) stage = "p" + pt;
-  if (const auto pn = get("pn"); !pn.empty()) stage += (stage.empty() ? "p" : " p") + pn;
+  // A stage after neoadjuvant treatment keeps its y: "ypT2 ypN1".
+  const auto staged = [&](const char* name) {
+    const auto f = find_field(fields, name);
+    return f ? (f->post_treatment ? "yp" : "p") + f->value : std::string();
+  };
+  if (const auto pt = staged("pt"); !pt.empty()) stage = pt;
+  if (const auto pn = staged("pn"); !pn.empty()) stage += (stage.empty() ? "" : " ") + pn;
   if (!stage.empty()) clauses.push_back(stage);
   if (const auto size = get("tumor_size_cm"); !size.empty()) clauses.push_back(size + " cm");
   if (const auto lvi = get("lvi"); !lvi.empty()) clauses.push_back("lymphovascular invasion " + lvi);

@@ -87,12 +87,27 @@ TESSERA_PATTERN(
 TESSERA_PATTERN(
     size_with_context,
     R"((?:tumou?r\s+size|size\s+of\s+(?:the\s+)?(?:invasive\s+)?(?:tumou?r|carcinoma)|(?:invasive\s+)?(?:tumou?r|carcinoma|mass|lesion|neoplasm)\b[^.;:]{0,30}?(?:measur(?:es|ing|ed)|size|dimension))[^.;]{0,40}?(\d+(?:\.\d+)?)\s*(?:x\s*(\d+(?:\.\d+)?)\s*)?(?:x\s*(\d+(?:\.\d+)?)\s*)?(cm|mm)\b)")
+// Dimensions written beside the tumour's noun: "forming a mass (1.9 x 1.0 x
+// 0.9 cm)", "mass 2.8 x 1.5 x 1.8 cm", "a 2.8 x 2.6 x 2 cm mass", "9.0 BY 8.5
+// BY 4.0 CM". Only tumour nouns qualify: a specimen's dimensions never do.
+#define TESSERA_DIMENSIONS \
+  R"((\d+(?:\.\d+)?)(?:\s*(?:x|by)\s*(\d+(?:\.\d+)?))?(?:\s*(?:x|by)\s*(\d+(?:\.\d+)?))?\s*(cm|mm)\b)"
+TESSERA_PATTERN(
+    noun_then_dimensions,
+    R"(\b(?:tumou?r|mass|carcinoma|lesion|neoplasm)\s*(?:is\s+|measures\s+|measuring\s+|of\s+)?[:(]?\s*)" TESSERA_DIMENSIONS)
+TESSERA_PATTERN(dimensions_then_noun,
+                TESSERA_DIMENSIONS R"(\s*\)?\s+(?:[a-z\-]+\s+){0,2}?(?:mass|tumou?r|lesion|nodule)\b)")
+#undef TESSERA_DIMENSIONS
+// "7 cm from tumor" is a distance, not a size.
+TESSERA_PATTERN(distance_word, R"(\b(?:from|to|of|away|beyond)\b)")
+// "Tumour Size (cm). 2.7000000000000002": a form's unit before its value.
+TESSERA_PATTERN(size_unit_first, R"(\btumou?r\s+size\s*\((cm|mm)\)\s*[.:]?\s*(\d+(?:\.\d+)?))")
 TESSERA_PATTERN(size_before_dimension, R"((\d+(?:\.\d+)?)\s*(cm|mm)\s+in\s+(?:greatest|maximum|largest)\s+dimension)")
 
 TESSERA_PATTERN(node_ratio, R"(\(\s*(\d{1,2})\s*/\s*(\d{1,2})\s*\))")
 TESSERA_PATTERN(
     node_of_words,
-    R"(\b(\d{1,2}|zero|no|none|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)\s+(?:\(\d{1,2}\)\s+)?(?:of|out\s+of)\s+(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)\s+(?:\(\d{1,2}\)\s+)?(?:axillary\s+|sentinel\s+|regional\s+)*lymph\s+nodes?)")
+    R"(\b(\d{1,2}|zero|no|none|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)\s+(?:\(\d{1,2}\)\s+)?\(?(?:of|out\s+of)\s+(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)\)?\s+(?:\(\d{1,2}\)\s+)?(?:axillary\s+|sentinel\s+|regional\s+)*lymph\s+nodes?)")
 
 TESSERA_PATTERN(
     lvi_status,
@@ -104,20 +119,65 @@ TESSERA_PATTERN(
 TESSERA_PATTERN(margin_status,
                 R"(\bmargins?\b[^.;]{0,40}?\b(negative|free|uninvolved|clear|not\s+involved|positive|involved))")
 
-// Stated AJCC categories. OCR turns 0 into O; "p" may be detached ("p T2").
-TESSERA_PATTERN(stated_pt, R"(\b(?:y|r)?p\s?t\s?(is|[0-4]|x)\s?(mi|[a-d])?(?:\b|\(|[n\s,.;]))")
-TESSERA_PATTERN(stated_pn, R"(\b(?:y|r)?p\s?n\s?([0-3]|o|x)\s?(mi|[a-c])?(?:\b|\(|[m\s,.;]))")
+// Stated AJCC categories. Inside a stage token OCR writes 1 as l, I or | and
+// 0 as O; "p" may be detached ("p T2"); y (after neoadjuvant treatment) and r
+// (recurrence) prefix the token; "AJCCpT2" runs the token into its label.
+// Every pT and pN pattern captures (prefix, category, subcategory).
+#define TESSERA_T_CODE R"((is|[0-4]|x|[li|]|o)\s?(?:(mi|[a-d])\d?)?)"
+// Without its "p" a T is never read from O: "to" is a word, not T0.
+#define TESSERA_BARE_T_CODE R"((is|[0-4]|x|[li|])\s?(?:(mi|[a-d])\d?)?)"
+#define TESSERA_N_CODE R"(([0-3]|o|x|[li|])\s?(mi|[a-c])?)"
+TESSERA_PATTERN(stated_pt, R"((?:\b|ajcc)(y|r)?p\s?t\s?)" TESSERA_T_CODE R"((?:\b|\(|[n\s,.;]))")
+TESSERA_PATTERN(stated_pn, R"((?:\b|ajcc)(y|r)?p\s?n\s?)" TESSERA_N_CODE R"((?:\b|\(|[m\s,.;]))")
 TESSERA_PATTERN(stated_pm, R"(\b(?:y|r)?p\s?m\s?([01]|x)\b)")
 // "pT2N3aL0V0R0", "pT3 N2a M#": N stated right after pT, without its "p".
-TESSERA_PATTERN(compound_pn, R"(\bp\s?t\s?(?:is|[0-4])\s?(?:mi|[a-d])?\s?(?:\(\w+\))?\s?n\s?([0-3]|o)\s?(mi|[a-c])?)")
+TESSERA_PATTERN(compound_pn,
+                R"(\b(y|r)?p\s?t\s?(?:is|[0-4]|[li|])\s?(?:mi|[a-d])?\s?(?:\(\w+\))?\s?p?n\s?)" TESSERA_N_CODE)
+// Stages without their "p" where the sentence says they are stages:
+// "Pathologic stage: T1 N1 MX", "TNM: T3a NX", "AJCC T2 N0".
+TESSERA_PATTERN(staged_t,
+                R"(\b(?:stag(?:e|ing)|tnm|ajcc|uicc|classification)\b[^.]{0,40}?\b(y|r)?p?t\s?)" TESSERA_BARE_T_CODE
+                R"((?:\b|[n\s,.;]))")
+TESSERA_PATTERN(
+    staged_n,
+    R"(\b(?:stag(?:e|ing)|tnm|ajcc|uicc|classification)\b[^.]{0,40}?\bp?t\s?(?:is|[0-4]|x|[li|])\s?(?:mi|[a-d])?\d?\s?(?:\(\w+\))?[\s,]*(y|r)?p?n\s?)" TESSERA_N_CODE
+    R"((?:\b|[m\s,.;(]))")
+// A T category followed by an N category is a stage wherever it stands:
+// "T3 NO MX", "T1b, N1".
+TESSERA_PATTERN(t_before_n, R"(\b(y|r)?p?t\s?)" TESSERA_BARE_T_CODE
+                            R"(\d?[\s,]+(?:y|r)?p?n\s?(?:[0-3]|o|x|[li|])\s?(?:mi|[a-c])?(?:\b|[m\s,.;(]))")
+TESSERA_PATTERN(n_after_t, R"(\bp?t\s?(?:is|[0-4]|x|[li|])\s?(?:mi|[a-d])?\d?[\s,]+(y|r)?p?n\s?)" TESSERA_N_CODE
+                           R"((?:\b|[m\s,.;(]))")
+// Synoptic forms: "Pathological T. T2", "T Stage: 3", "Primary Tumor (pT): T1c",
+// "Extent of invasion: T2",
+// "Pathological N. NO,NOS", "N Stage: 0", "Regional Lymph Nodes (pN): N0".
+TESSERA_PATTERN(
+    synoptic_t,
+    R"(\b(?:patholog(?:ic|ical)\s+t|t\s+stage|t\s+category|primary\s+tumou?r\s*\(p?t\)|extent\s+of\s+invasion)\s*(?:\([^)]{0,30}\))?\s*[.:\-]?\s*(y|r)?(?:p?t\s?)?)" TESSERA_T_CODE
+    R"((?:\b|[n\s,.;]))")
+TESSERA_PATTERN(
+    synoptic_n,
+    R"(\b(?:patholog(?:ic|ical)\s+n|n\s+stage|n\s+category|regional\s+lymph\s+nodes\s*\(p?n\)|(?:regional\s+)?lymph\s+nodes?\s+stage)\s*(?:\([^)]{0,30}\))?\s*[.:\-]?\s*(y|r)?(?:p?n\s?)?)" TESSERA_N_CODE
+    R"((?:\b|[m\s,.;(]))")
+// "N0(i+)", "N0(mol-)": the isolated-tumour-cell suffix marks a bare N0 as a
+// stage. Its empty group is the subcategory it never has.
+TESSERA_PATTERN(n0_with_cell_suffix, R"(\b(y|r)?p?n\s?(0|o)()\s?\(\s?(?:i|mol)\s?[+\-]\s?\))")
+#undef TESSERA_T_CODE
+#undef TESSERA_BARE_T_CODE
+#undef TESSERA_N_CODE
 // "Lymph nodes: 2/12 positive", "9 of 12 positive for tumor" (no parentheses).
 TESSERA_PATTERN(
     node_ratio_positive,
     R"(\blymph\s+nodes?\s*[:\-]?\s*(\d{1,2})\s*(?:/|of|out\s+of)\s*(\d{1,2})\s+(?:\w+\s+){0,2}?(?:positive|involved))")
-// Nodes reported free of tumour, with their count when given.
+// Nodes reported free of tumour; `negative_node_count` finds their count, when
+// given, inside the match.
 TESSERA_PATTERN(
     nodes_negative,
-    R"(\b(?:(\d{1,2})|\((\d{1,2})\)|single|one|two|three|four|five|six|seven|eight|nine|ten)?[^.;]{0,40}?lymph\s*\.?\s*nodes?\s*,?\s*(?:are\s+|is\s+)?(?:all\s+)?(?:negative|free\s+of\s+(?:tumou?r|carcinoma|metasta)|benign|with\s+no\s+(?:evidence\s+of\s+)?(?:tumou?r|carcinoma|metasta)))")
+    R"([^.;]{0,40}?lymph\s*\.?\s*nodes?\s*,?\s*(?:are\s+|is\s+)?(?:all\s+)?(?:negative|free\s+of\s+(?:tumou?r|carcinoma|metasta)|benign|with\s+no\s+(?:evidence\s+of\s+)?(?:tumou?r|carcinoma|metasta)))")
+
+TESSERA_PATTERN(
+    negative_node_count,
+    R"((?:\b(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten)|\((\d{1,2})\))\s+(?:[a-z/\-]+\s+){0,5}?lymph)")
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
@@ -133,6 +193,14 @@ int number_word(const std::string& word) {
   const std::string w = lower(word);
   if (const auto it = words.find(w); it != words.end()) return it->second;
   return std::atoi(w.c_str());
+}
+
+// A stage code as written, OCR's letters read back as digits: "l" -> "1", "O" -> "0".
+std::string stage_code(const std::string& written) {
+  std::string code = lower(written);
+  if (code == "l" || code == "i" || code == "|") return "1";
+  if (code == "o") return "0";
+  return code;
 }
 
 int roman_or_digit(const std::string& text) {
@@ -241,6 +309,12 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
   };
   for (const auto& m : find_all(text, size_with_context())) consider_size(m, {0, 1, 2}, 3);
   for (const auto& m : find_all(text, size_before_dimension())) consider_size(m, {0}, 1);
+  for (const auto& m : find_all(text, noun_then_dimensions())) consider_size(m, {0, 1, 2}, 3);
+  for (const auto& m : find_all(text, dimensions_then_noun())) {
+    if (!RE2::PartialMatch(re2::StringPiece(text.data() + m.begin, m.end - m.begin), distance_word()))
+      consider_size(m, {0, 1, 2}, 3);
+  }
+  for (const auto& m : find_all(text, size_unit_first())) consider_size(m, {1}, 0);
   if (size_cm) {
     char text_value[32];
     std::snprintf(text_value, sizeof text_value, "%.1f", *size_cm);
@@ -248,9 +322,20 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
   }
 
   // Nodes: every "(x/y)" ratio in a sentence about lymph nodes and every
-  // "x of y lymph nodes", summed over the report's parts.
+  // "x of y lymph nodes", summed over the report's parts (sentinel and
+  // axillary specimens add up to one total). The span runs from the first
+  // count to the last, so it holds every number the total came from.
   int positive = 0, examined = 0;
-  std::optional<Match> first_node;
+  bool examined_counted = true;
+  std::optional<Match> node_span;
+  const auto add_node_match = [&](const Match& m) {
+    if (!node_span) {
+      node_span = m;
+    } else {
+      node_span->begin = std::min(node_span->begin, m.begin);
+      node_span->end = std::max(node_span->end, m.end);
+    }
+  };
   for (const auto& m : find_all(text, node_ratio())) {
     const size_t from = m.begin > 200 ? m.begin - 200 : 0;
     const std::string before = lower(std::string(text.substr(from, m.begin - from)));
@@ -258,35 +343,40 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
     const int p = std::atoi(m.groups[0].c_str()), e = std::atoi(m.groups[1].c_str());
     if (p > e) continue;
     positive += p, examined += e;
-    if (!first_node) first_node = m;
+    add_node_match(m);
   }
-  if (!first_node) {
+  if (!node_span) {
     for (const auto& m : find_all(text, node_ratio_positive())) {
       const int p = std::atoi(m.groups[0].c_str()), e = std::atoi(m.groups[1].c_str());
       if (p > e) continue;
       positive += p, examined += e;
-      if (!first_node) first_node = m;
+      add_node_match(m);
     }
   }
-  if (!first_node) {
+  if (!node_span) {
     for (const auto& m : find_all(text, node_of_words())) {
       const int p = number_word(m.groups[0]), e = number_word(m.groups[1]);
       if (p > e) continue;
       positive += p, examined += e;
-      if (!first_node) first_node = m;
+      add_node_match(m);
     }
   }
-  if (!first_node) {
-    // Only nodes reported negative: none positive, examined where counted.
+  if (!node_span) {
+    // Only nodes reported negative: none positive; the number examined is
+    // known only when every such mention counts its nodes.
     for (const auto& m : find_all(text, nodes_negative())) {
-      const std::string count = !m.groups[0].empty() ? m.groups[0] : m.groups[1];
-      examined += count.empty() ? 1 : std::atoi(count.c_str());
-      if (!first_node) first_node = m;
+      const auto counts = find_all(text.substr(m.begin, m.end - m.begin), negative_node_count());
+      const std::string count = counts.empty()                 ? ""
+                                : !counts[0].groups[0].empty() ? counts[0].groups[0]
+                                                               : counts[0].groups[1];
+      if (count.empty()) examined_counted = false;
+      examined += count.empty() ? 0 : number_word(count);
+      add_node_match(m);
     }
   }
-  if (first_node) {
-    fields.push_back(field("nodes_positive", std::to_string(positive), *first_node));
-    fields.push_back(field("nodes_examined", std::to_string(examined), *first_node));
+  if (node_span) {
+    fields.push_back(field("nodes_positive", std::to_string(positive), *node_span));
+    if (examined_counted) fields.push_back(field("nodes_examined", std::to_string(examined), *node_span));
   }
 
   if (const auto m = find_all(text, lvi_status()); !m.empty()) {
@@ -304,12 +394,15 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
 
   // pT: the highest stated category (the largest focus stages the tumour).
   std::optional<ReportField> pt;
-  for (const auto& m : find_all(text, stated_pt())) {
-    const std::string category = lower(m.groups[0]);
-    if (category == "x") continue;
-    const std::string value = "T" + category + lower(m.groups[1]);
-    if (!pt || category_rank(ajcc_category(value)) > category_rank(ajcc_category(pt->value))) {
-      pt = stage_field("pt", value, m);
+  for (const RE2* pattern : {&stated_pt(), &staged_t(), &synoptic_t(), &t_before_n()}) {
+    for (const auto& m : find_all(text, *pattern)) {
+      const std::string category = stage_code(m.groups[1]);
+      if (category == "x") continue;
+      const std::string value = "T" + category + lower(m.groups[2]);
+      if (!pt || category_rank(ajcc_category(value)) > category_rank(ajcc_category(pt->value))) {
+        pt = stage_field("pt", value, m);
+        pt->post_treatment = lower(m.groups[0]) == "y";
+      }
     }
   }
   if (!pt && size_cm && *size_cm > 0) {
@@ -320,18 +413,21 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
   if (pt) fields.push_back(*pt);
 
   std::optional<ReportField> pn;
-  auto stated = find_all(text, stated_pn());
-  for (auto& m : find_all(text, compound_pn())) stated.push_back(std::move(m));
-  for (const auto& m : stated) {
-    std::string category = lower(m.groups[0]);
-    if (category == "x") continue;
-    if (category == "o") category = "0";
-    const std::string value = "N" + category + lower(m.groups[1]);
-    if (!pn || ajcc_category(value) > ajcc_category(pn->value)) pn = stage_field("pn", value, m);
+  for (const RE2* pattern :
+       {&stated_pn(), &compound_pn(), &staged_n(), &synoptic_n(), &n_after_t(), &n0_with_cell_suffix()}) {
+    for (const auto& m : find_all(text, *pattern)) {
+      const std::string category = stage_code(m.groups[1]);
+      if (category == "x") continue;
+      const std::string value = "N" + category + lower(m.groups[2]);
+      if (!pn || ajcc_category(value) > ajcc_category(pn->value)) {
+        pn = stage_field("pn", value, m);
+        pn->post_treatment = lower(m.groups[0]) == "y";
+      }
+    }
   }
-  if (!pn && first_node) {
+  if (!pn && node_span) {
     const std::string category = positive == 0 ? "N0" : positive <= 3 ? "N1" : positive <= 9 ? "N2" : "N3";
-    pn = ReportField{"pn", category, first_node->begin, first_node->end, true};
+    pn = ReportField{"pn", category, node_span->begin, node_span->end, true};
   }
   if (pn) fields.push_back(*pn);
 

@@ -15,7 +15,8 @@ struct ReportField {
   std::string value;  // normalised, e.g. "invasive ductal carcinoma", "T2", "positive"
   size_t begin = 0;   // [begin, end) in the report text
   size_t end = 0;
-  bool derived = false;  // computed from other fields (pT from size, pN from node counts)
+  bool derived = false;         // computed from other fields (pT from size, pN from node counts)
+  bool post_treatment = false;  // a stage after neoadjuvant treatment (ypT, ypN)
 };
 
 // Field names, in the order `extract_report_fields` returns them.
