@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -162,16 +163,11 @@ std::vector<std::string> ingest_every_tile(const std::string& tessera, const fs:
 double scaled_decode_loop(const fs::path& slide_path, int scale, int threads, double* pixels) {
   TIFF* tiff = TIFFOpen(slide_path.c_str(), "rm");
   if (!tiff) throw std::runtime_error("libtiff cannot open " + slide_path.string());
-  uint32_t tw = 0, th = 0, table_bytes = 0;
-  uint16_t photometric = 0;
-  const uint8_t* table_data = nullptr;
+  uint32_t tw = 0, th = 0;
   TIFFGetField(tiff, TIFFTAG_TILEWIDTH, &tw);
   TIFFGetField(tiff, TIFFTAG_TILELENGTH, &th);
-  TIFFGetField(tiff, TIFFTAG_PHOTOMETRIC, &photometric);
-  std::vector<uint8_t> tables;
-  if (TIFFGetField(tiff, TIFFTAG_JPEGTABLES, &table_bytes, &table_data)) {
-    tables.assign(table_data, table_data + table_bytes);
-  }
+  std::vector<std::unique_ptr<tessera::stages::JpegTileDecoder>> decoders;
+  for (int t = 0; t < threads; ++t) decoders.push_back(tessera::stages::JpegTileDecoder::for_directory(tiff));
   // Compressed tiles are read before the clock starts: the floor is the decode.
   std::vector<std::vector<uint8_t>> compressed(TIFFNumberOfTiles(tiff));
   for (uint32_t i = 0; i < compressed.size(); ++i) {
@@ -185,7 +181,7 @@ double scaled_decode_loop(const fs::path& slide_path, int scale, int threads, do
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
-      tessera::stages::JpegTileDecoder decoder(tables, photometric == PHOTOMETRIC_YCBCR);
+      auto& decoder = *decoders[size_t(t)];
       std::vector<uint8_t> out(size_t(w) * size_t(h) * 3);
       for (size_t i = size_t(t); i < compressed.size(); i += size_t(threads)) {
         if (!decoder.decode(compressed[i].data(), compressed[i].size(), scale, out.data(), w, h, errors[size_t(t)])) {

@@ -96,12 +96,7 @@ void expect_decoder_matches_libtiff(const std::string& path, bool ycbcr) {
   uint16_t photometric = 0;
   TIFFGetField(tiff, TIFFTAG_PHOTOMETRIC, &photometric);
   EXPECT_EQ(photometric == PHOTOMETRIC_YCBCR, ycbcr);
-  uint32_t table_bytes = 0;
-  const uint8_t* table_data = nullptr;
-  std::vector<uint8_t> tables;
-  if (TIFFGetField(tiff, TIFFTAG_JPEGTABLES, &table_bytes, &table_data))
-    tables.assign(table_data, table_data + table_bytes);
-  JpegTileDecoder decoder(tables, ycbcr);
+  const auto decoder = JpegTileDecoder::for_directory(tiff);
   if (ycbcr) TIFFSetField(tiff, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
   uint32_t tw = 0, th = 0;
   TIFFGetField(tiff, TIFFTAG_TILEWIDTH, &tw);
@@ -112,7 +107,7 @@ void expect_decoder_matches_libtiff(const std::string& path, bool ycbcr) {
     compressed.resize(size_t(TIFFGetStrileByteCount(tiff, i)));
     ASSERT_EQ(TIFFReadRawTile(tiff, i, compressed.data(), tmsize_t(compressed.size())), tmsize_t(compressed.size()));
     std::string error;
-    ASSERT_TRUE(decoder.decode(compressed.data(), compressed.size(), 1, got.data(), int(tw), int(th), error)) << error;
+    ASSERT_TRUE(decoder->decode(compressed.data(), compressed.size(), 1, got.data(), int(tw), int(th), error)) << error;
     ASSERT_TRUE(got == expected) << path << " tile " << i;
   }
   TIFFClose(tiff);

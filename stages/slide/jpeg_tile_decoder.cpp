@@ -3,6 +3,7 @@
 #include <cstdio>
 // After cstdio: jpeglib.h uses FILE and size_t without declaring them.
 #include <jpeglib.h>
+#include <tiffio.h>
 
 #include <csetjmp>
 
@@ -44,6 +45,16 @@ JpegTileDecoder::JpegTileDecoder(std::vector<uint8_t> tables, bool ycbcr) : stat
   state_->errors.base.error_exit = jump_back;
   state_->errors.base.emit_message = on_message;
   jpeg_create_decompress(&state_->cinfo);
+}
+
+std::unique_ptr<JpegTileDecoder> JpegTileDecoder::for_directory(TIFF* tiff) {
+  uint32_t count = 0;
+  const uint8_t* data = nullptr;
+  std::vector<uint8_t> tables;
+  if (TIFFGetField(tiff, TIFFTAG_JPEGTABLES, &count, &data) && data) tables.assign(data, data + count);
+  uint16_t photometric = 0;
+  TIFFGetFieldDefaulted(tiff, TIFFTAG_PHOTOMETRIC, &photometric);
+  return std::make_unique<JpegTileDecoder>(std::move(tables), photometric == PHOTOMETRIC_YCBCR);
 }
 
 JpegTileDecoder::~JpegTileDecoder() { jpeg_destroy_decompress(&state_->cinfo); }

@@ -101,7 +101,6 @@ std::unique_ptr<TiffLevelReader> TiffLevelReader::probe(const std::string& path,
     reader->tile_width_ = tw;
     reader->tile_height_ = th;
     reader->tiles_across_ = (w + tw - 1) / tw;
-    reader->ycbcr_ = photometric == PHOTOMETRIC_YCBCR;
     for (const int scale : kDecodeScales) {
       if (tw % uint32_t(scale) == 0 && th % uint32_t(scale) == 0) reader->largest_decode_scale_ = scale;
     }
@@ -146,13 +145,7 @@ void TiffLevelReader::decode(Handle& handle, uint32_t index, int scale, std::vec
     const tmsize_t got = TIFFReadEncodedTile(handle.tiff, index, pixels.data(), tmsize_t(pixels.size()));
     if (got < 0 && handle.diagnostics.count == 0) failure = "corrupt or truncated file";
   } else {
-    if (!handle.scaled) {
-      uint32_t count = 0;
-      const uint8_t* tables = nullptr;
-      std::vector<uint8_t> copy;
-      if (TIFFGetField(handle.tiff, TIFFTAG_JPEGTABLES, &count, &tables) && tables) copy.assign(tables, tables + count);
-      handle.scaled = std::make_unique<JpegTileDecoder>(std::move(copy), ycbcr_);
-    }
+    if (!handle.scaled) handle.scaled = JpegTileDecoder::for_directory(handle.tiff);
     const uint64_t size = TIFFGetStrileByteCount(handle.tiff, index);
     if (size > kMaxCompressedRatio * uint64_t(tile_width_) * tile_height_ * 3) {
       failure = "its byte count " + std::to_string(size) + " is implausible";

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+typedef struct tiff TIFF;
+
 namespace tessera::stages {
 
 // Decodes the JPEG-compressed tiles of one TIFF directory with libjpeg, at
@@ -20,6 +22,9 @@ class JpegTileDecoder {
   // when every tile carries its own. `ycbcr`: the directory's photometric
   // interpretation is YCbCr rather than RGB.
   JpegTileDecoder(std::vector<uint8_t> tables, bool ycbcr);
+  // The decoder of the current directory of `tiff`: its JPEGTables and
+  // photometric interpretation.
+  static std::unique_ptr<JpegTileDecoder> for_directory(TIFF* tiff);
   ~JpegTileDecoder();
   JpegTileDecoder(const JpegTileDecoder&) = delete;
   JpegTileDecoder& operator=(const JpegTileDecoder&) = delete;

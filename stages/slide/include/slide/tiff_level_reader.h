@@ -65,7 +65,6 @@ class TiffLevelReader {
   uint32_t tile_height_ = 0;
   uint32_t tiles_across_ = 0;
   int largest_decode_scale_ = 1;
-  bool ycbcr_ = true;
 
   mutable std::mutex pool_mutex_;
   mutable std::vector<std::unique_ptr<Handle>> pool_;
