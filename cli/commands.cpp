@@ -16,6 +16,7 @@ void add_commands(CLI::App& app, int& exit_code) {
   add_export_command(app, exit_code);
   add_model_command(app, exit_code);
   add_tokenize_command(app, exit_code);
+  add_learn_vocab_command(app, exit_code);
 }
 
 }  // namespace tessera::cli

@@ -30,5 +30,6 @@ void add_train_vae_command(CLI::App& app, int& exit_code);
 void add_generate_command(CLI::App& app, int& exit_code);
 void add_model_command(CLI::App& app, int& exit_code);
 void add_tokenize_command(CLI::App& app, int& exit_code);
+void add_learn_vocab_command(CLI::App& app, int& exit_code);
 
 }  // namespace tessera::cli

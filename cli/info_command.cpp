@@ -44,6 +44,7 @@ void add_info_command(CLI::App& app, int& exit_code) {
     const auto store = store::Store::open(flags->store, options);
     const auto slides = store->slides();
     const auto prompts = store->prompts();
+    const auto vocabulary = store->vocabulary();
     // Latents per first-stage model, embeddings per text encoder: key counts.
     nlohmann::json models = nlohmann::json::array();
     for (const auto& m : store->models()) {
@@ -75,6 +76,8 @@ void add_info_command(CLI::App& app, int& exit_code) {
         }
         out["prompts"].push_back(j);
       }
+      out["vocabulary"] =
+          vocabulary ? nlohmann::json::parse(store::encode_vocabulary_record(*vocabulary)) : nlohmann::json(nullptr);
       out["models"] = models;
       out["totals"] = {{"slides", slides.size()}, {"prompts", prompts.size()}, {"complete", complete},
                        {"failed", failed},        {"pending", pending},        {"tiles", tiles}};
@@ -102,12 +105,17 @@ void add_info_command(CLI::App& app, int& exit_code) {
       }
       for (const auto& m : models) {
         const bool latents = m.contains("latents");
-        std::printf("model %s %-11s %-4s %lld %s\n", m["id"].get<std::string>().c_str(),
+        const std::string text_vocabulary = m.value("vocabulary", "");
+        std::printf("model %s %-11s %-4s %lld %s%s\n", m["id"].get<std::string>().c_str(),
                     m["role"].get<std::string>().c_str(), m["architecture"].get<std::string>().c_str(),
                     (long long)(latents ? m["latents"].get<int64_t>() : m["embeddings"].get<int64_t>()),
-                    latents ? "latents" : "embeddings");
+                    latents ? "latents" : "embeddings",
+                    text_vocabulary.empty() ? "" : (", vocabulary " + text_vocabulary).c_str());
       }
-      if (!prompts.empty()) std::printf("%zu distinct prompts:\n", prompts.size());
+      if (!prompts.empty()) {
+        std::printf("%zu distinct prompts, tokenised with %s:\n", prompts.size(),
+                    vocabulary ? store::describe(*vocabulary).c_str() : "CLIP's (recorded before vocabularies were)");
+      }
       for (const auto& p : prompts) {
         std::printf("  %s %2zu tokens  %s\n", p.id.substr(0, 12).c_str(), p.token_ids.size(), p.text.c_str());
       }

@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "interrupt.h"
 #include "run_clock.h"
+#include "runtime/vocabulary.h"
 #include "store/keys.h"
 #include "store/store.h"
 
@@ -18,15 +19,30 @@ namespace tessera::pipeline {
 EncodeTextSummary run_encode_text(const EncodeTextOptions& options) {
   if (options.batch == 0) throw Error("--batch must be at least 1");
   const RunClock clock;
-  runtime::TextEncoder encoder(options.encoder);
   auto store = store::Store::open(options.store);
+  runtime::TextEncoderOptions encoder_options = options.encoder;
+  encoder_options.vocabulary = store->vocabulary();
+  runtime::TextEncoder encoder(encoder_options);
   InterruptScope interrupt;
 
   EncodeTextSummary summary;
   summary.model_id = encoder.model_id();
   summary.empty_prompt_id = store::prompt_id("");
   const auto done_ids = store->embedded_prompt_ids(encoder.model_id());
-  const std::set<std::string> done(done_ids.begin(), done_ids.end());
+  std::set<std::string> done(done_ids.begin(), done_ids.end());
+  auto record = encoder.model_record();
+  if (const auto registered = store->model(encoder.model_id())) {
+    if (!registered->vocabulary.empty()) {
+      runtime::require_vocabulary(registered->vocabulary,
+                                  "text model " + registered->id + " in store " + options.store.string(),
+                                  record.vocabulary, "the store's prompts");
+    } else if (!record.vocabulary.empty()) {
+      // It has embedded only the empty prompt, or CLIP's prompts before
+      // vocabularies were recorded: the empty prompt is embedded again with
+      // this vocabulary's start and end tokens.
+      done.erase(summary.empty_prompt_id);
+    }
+  }
 
   std::vector<std::pair<std::string, std::vector<int32_t>>> missing;
   const auto consider = [&](const std::string& id, std::vector<int32_t> ids) {
@@ -42,15 +58,24 @@ EncodeTextSummary run_encode_text(const EncodeTextOptions& options) {
     if (prompt.token_ids.empty()) {
       throw Error("prompt " + prompt.id + " in store " + options.store.string() + " has no token ids");
     }
+    if (!prompt.vocabulary.empty() && prompt.vocabulary != record.vocabulary) {
+      runtime::require_vocabulary(record.vocabulary, "store " + options.store.string(), prompt.vocabulary,
+                                  "prompt " + prompt.id);
+    }
     consider(prompt.id, std::move(prompt.token_ids));
   }
   if (missing.empty()) {
     summary.seconds = clock.seconds();
     return summary;
   }
-  auto record = encoder.model_record();
-  record.registered_at = utc_now();
-  store->ensure_model(record);
+  // The first record stays; only the vocabulary it now embeds is added.
+  if (auto registered = store->model(record.id)) {
+    registered->vocabulary = record.vocabulary;
+    store->put_model(*registered);
+  } else {
+    record.registered_at = utc_now();
+    store->put_model(record);
+  }
 
   const auto mode = resolve_mode(options.progress);
   Progress progress(mode, 1, std::chrono::seconds(10), {"prompts", ""});

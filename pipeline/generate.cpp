@@ -28,6 +28,7 @@
 #include "runtime/image_sampler.h"
 #include "runtime/run_folder.h"
 #include "runtime/text_encoder.h"
+#include "runtime/vocabulary.h"
 #include "store/keys.h"
 #include "store/store.h"
 
@@ -46,6 +47,9 @@ struct ModelSources {
   std::string template_name = stages::kDefaultTemplate;
   size_t token_budget = stages::kDefaultTokenBudget;
   std::string expected_vae_id, expected_text_id;  // from run.json, "" when not stated
+  // From run.json: what the run's prompts were tokenised with; std::nullopt
+  // when it trained on none, or before vocabularies were recorded (CLIP's).
+  std::optional<store::VocabularyRecord> vocabulary;
 };
 
 ModelSources resolve_models(const GenerateOptions& options) {
@@ -73,6 +77,7 @@ ModelSources resolve_models(const GenerateOptions& options) {
   if (manifest.has("vae_model_id")) s.expected_vae_id = manifest.string("vae_model_id");
   if (manifest.has("text_model_id")) s.expected_text_id = manifest.string("text_model_id");
   if (manifest.has("template")) s.template_name = manifest.string("template");
+  s.vocabulary = manifest.vocabulary();
   if (manifest.has("token_budget")) {
     const uint64_t budget = manifest.unsigned_integer("token_budget");
     stages::check_token_budget(budget, run.manifest().string() + ": field \"token_budget\"");
@@ -121,8 +126,27 @@ runtime::ImageSamplerOptions sampler_options(const GenerateOptions& options, con
   return sampling;
 }
 
-runtime::TextEncoderOptions text_encoder_options(const GenerateOptions& options, const ModelSources& models) {
+std::string fingerprint_of(const std::optional<store::VocabularyRecord>& vocabulary) {
+  return vocabulary ? vocabulary->fingerprint : "";
+}
+
+// The prompts must be in the vocabulary the run trained with: CLIP's when it
+// records none.
+void check_vocabulary(const GenerateOptions& options, const ModelSources& models, const PromptPlan& plan) {
+  if (options.run.empty() || !plan.vocabulary) return;
+  if (!models.vocabulary && plan.vocabulary->is_clip) return;
+  const std::string source = plan.kind == "store" ? "the prompts of store " + options.from_store.string()
+                                                  : "--prompts " + options.prompts.string() + ", tokenised with " +
+                                                        store::describe(*plan.vocabulary) + ",";
+  runtime::require_vocabulary(models.vocabulary ? models.vocabulary->fingerprint : "", "run " + options.run.string(),
+                              plan.vocabulary->fingerprint, source);
+}
+
+runtime::TextEncoderOptions text_encoder_options(const GenerateOptions& options, const ModelSources& models,
+                                                 const PromptPlan& plan) {
   runtime::TextEncoderOptions text_options;
+  // The run's empty prompt is the one it trained with.
+  text_options.vocabulary = models.vocabulary ? models.vocabulary : plan.vocabulary;
   text_options.config = models.text_config;
   text_options.weights = models.text_weights;
   text_options.device = options.device;
@@ -189,9 +213,11 @@ GenerateSummary run_generate(const GenerateOptions& options) {
   // before OUT is touched.
   const ModelSources models = resolve_models(options);
   const auto store = open_prompt_store(options);
-  const PromptPlan plan = plan_prompts(options, store.get(), models.template_name, models.token_budget);
+  const PromptPlan plan = plan_prompts(options, store.get(), models.template_name, models.token_budget,
+                                       models.vocabulary ? models.vocabulary->path : "");
+  check_vocabulary(options, models, plan);
   runtime::ImageSampler sampler(sampler_options(options, models));
-  runtime::TextEncoder text_encoder(text_encoder_options(options, models));
+  runtime::TextEncoder text_encoder(text_encoder_options(options, models, plan));
   check_model_ids(options, models, sampler, text_encoder);
 
   std::vector<size_t> assignment(options.n);
@@ -218,7 +244,11 @@ GenerateSummary run_generate(const GenerateOptions& options) {
   summary.checkpoint = models.unet_weights;
   summary.prompts = used.size();
   std::map<std::string, store::TensorRecord> contexts;
-  if (missing > 0) contexts = prompt_contexts(plan, used, store.get(), text_encoder);
+  // The store's embeddings serve when they were made with the same
+  // vocabulary, whose start and end tokens make the empty prompt.
+  const store::Store* embeddings =
+      store && fingerprint_of(store->vocabulary()) == fingerprint_of(models.vocabulary) ? store.get() : nullptr;
+  if (missing > 0) contexts = prompt_contexts(plan, used, embeddings, text_encoder);
   summary.load_seconds = clock.seconds();
 
   const auto mode = resolve_mode(options.progress);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <set>
@@ -17,6 +18,7 @@
 #include "prompts/prompt_composer.h"
 #include "prompts/prompt_lines.h"
 #include "prompts/prompt_template.h"
+#include "runtime/vocabulary.h"
 #include "store/keys.h"
 #include "store/store.h"
 #include "text/clip_tokenizer.h"
@@ -31,8 +33,11 @@ std::string hex64(uint64_t v) {
   return text;
 }
 
-text::ClipTokenizer load_tokenizer(const std::string& flag) {
-  return text::ClipTokenizer::from_bpe_gz(stages::clip_vocabulary_path(flag, "prompt files"));
+runtime::Vocabulary load_vocabulary(const std::string& flag, const std::string& run_vocabulary) {
+  if (flag.empty() && !run_vocabulary.empty() && !std::getenv(stages::kClipVocabularyVariable)) {
+    return runtime::load_vocabulary(run_vocabulary);
+  }
+  return runtime::load_vocabulary(stages::clip_vocabulary_path(flag, "prompt files"));
 }
 
 PromptPlan plan_from_txt(const fs::path& file, std::vector<stages::PromptLine> lines,
@@ -197,19 +202,29 @@ std::string PromptPlan::fingerprint() const {
 }
 
 PromptPlan plan_prompts(const GenerateOptions& options, const store::Store* store, const std::string& template_name,
-                        size_t token_budget) {
-  if (store) return plan_from_store(*store, options.balance);
+                        size_t token_budget, const std::string& run_vocabulary) {
+  if (store) {
+    auto plan = plan_from_store(*store, options.balance);
+    plan.vocabulary = store->vocabulary();
+    return plan;
+  }
   // The file is read and checked whole before the vocabulary loads.
   const std::string extension = options.prompts.extension().string();
   if (extension == ".txt") {
     auto lines = stages::read_prompt_lines(options.prompts.string());
-    return plan_from_txt(options.prompts, std::move(lines), load_tokenizer(options.clip_vocab), token_budget);
+    auto vocabulary = load_vocabulary(options.clip_vocab, run_vocabulary);
+    auto plan = plan_from_txt(options.prompts, std::move(lines), vocabulary.tokenizer, token_budget);
+    plan.vocabulary = std::move(vocabulary.record);
+    return plan;
   }
   if (extension == ".csv") {
     const auto table = stages::read_csv(options.prompts.string());
+    auto vocabulary = load_vocabulary(options.clip_vocab, run_vocabulary);
     const stages::PromptComposer composer(stages::PromptTemplate::load(template_name), token_budget,
-                                          load_tokenizer(options.clip_vocab));
-    return plan_from_csv(table, composer);
+                                          vocabulary.tokenizer);
+    auto plan = plan_from_csv(table, composer);
+    plan.vocabulary = std::move(vocabulary.record);
+    return plan;
   }
   throw Error("--prompts " + options.prompts.string() + ": expected a .txt (one prompt per line) or .csv file");
 }

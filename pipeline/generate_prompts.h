@@ -5,10 +5,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "pipeline/generate.h"
+#include "store/vocabulary_record.h"
 
 namespace tessera::store {
 class Store;
@@ -38,6 +40,9 @@ struct PromptPlan {
   // indices of the choices that have it.
   std::vector<std::string> values;
   std::vector<std::vector<size_t>> members;
+  // The vocabulary of the choices' token ids; std::nullopt for a store
+  // without prompts.
+  std::optional<store::VocabularyRecord> vocabulary;
 
   // The index into `choices` of image `index`'s prompt.
   size_t pick(uint64_t seed, uint64_t index) const;
@@ -47,9 +52,12 @@ struct PromptPlan {
 
 // The plan of options.prompts (.txt verbatim, .csv composed with the run's
 // template within its token budget) or, given `store`, of the store's tiles
-// (options.balance: an equal share per value of that field). Throws
-// tessera::Error naming the file and line, or the store and prompt, at fault.
+// (options.balance: an equal share per value of that field). A file's prompts
+// are tokenised with options.clip_vocab, else $TESSERA_CLIP_VOCAB, else
+// `run_vocabulary` (the file the run's vocabulary was read from; "" for
+// none). Throws tessera::Error naming the file and line, or the store and
+// prompt, at fault.
 PromptPlan plan_prompts(const GenerateOptions& options, const store::Store* store, const std::string& template_name,
-                        size_t token_budget);
+                        size_t token_budget, const std::string& run_vocabulary);
 
 }  // namespace tessera::pipeline

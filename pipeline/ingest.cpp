@@ -25,6 +25,7 @@
 #include "pipeline/progress.h"
 #include "run_clock.h"
 #include "runtime/model_batch.h"
+#include "runtime/vocabulary.h"
 #include "slide/resolution.h"
 #include "slide/tile_filter.h"
 #include "slide/tile_reader.h"
@@ -473,6 +474,7 @@ IngestSummary run_ingest(const IngestOptions& options) {
   store::StoreOptions store_options;
   store_options.pixel_blob_files = options.pixel_blob_files;
   auto store = store::Store::open(options.store, store_options);
+  if (prompts) runtime::claim_store_vocabulary(*store, prompts->vocabulary());
   if (options.write_qc) {
     std::error_code error;
     fs::create_directories(qc_dir(options), error);

@@ -5,13 +5,12 @@
 #include <cstdio>
 #include <sstream>
 
-#include "base/file_io.h"
 #include "prompts/clip_vocabulary.h"
 #include "prompts/probability_bin.h"
 #include "prompts/report_fields.h"
 #include "prompts/user_summaries.h"
+#include "runtime/vocabulary.h"
 #include "store/keys.h"
-#include "text/clip_tokenizer.h"
 
 namespace tessera::pipeline {
 namespace {
@@ -43,10 +42,8 @@ PromptContext::~PromptContext() = default;
 std::unique_ptr<PromptContext> PromptContext::load(const IngestOptions& options) {
   if (options.reports.empty() && options.tile_attributes.empty() && options.summaries.empty()) return nullptr;
   std::unique_ptr<PromptContext> context(new PromptContext());
-  context->vocabulary_path_ = stages::clip_vocabulary_path(options.clip_vocab, "prompts");
-  auto tokenizer = text::ClipTokenizer::from_bpe_gz(context->vocabulary_path_);
-  const std::string vocabulary = tessera::read_file(context->vocabulary_path_);
-  context->vocabulary_hash_ = hex64(XXH3_64bits(vocabulary.data(), vocabulary.size()));
+  auto vocabulary = runtime::load_vocabulary(stages::clip_vocabulary_path(options.clip_vocab, "prompts"));
+  context->vocabulary_ = std::move(vocabulary.record);
 
   if (!options.reports.empty()) {
     context->reports_ = stages::index_reports(stages::read_reports(options.reports, options.report_columns));
@@ -60,7 +57,7 @@ std::unique_ptr<PromptContext> PromptContext::load(const IngestOptions& options)
   }
   auto prompt_template = stages::PromptTemplate::load(options.prompt_template);
   stages::check_token_budget(options.token_budget, "--token-budget");
-  context->composer_.emplace(std::move(prompt_template), options.token_budget, std::move(tokenizer));
+  context->composer_.emplace(std::move(prompt_template), options.token_budget, std::move(vocabulary.tokenizer));
   return context;
 }
 
@@ -73,6 +70,7 @@ store::PromptRecord PromptContext::make_prompt(const std::string& case_id, const
   record.id = prompt.text.empty() ? "" : store::prompt_id(prompt.text);
   record.text = std::move(prompt.text);
   record.token_ids = std::move(prompt.token_ids);
+  record.vocabulary = vocabulary_.fingerprint;
   record.tumor = tumor;
   record.til = til;
   record.template_name = composer_->prompt_template().name();
@@ -107,8 +105,8 @@ SlidePrompts PromptContext::for_slide(const std::string& slide_id) const {
 
   std::ostringstream inputs;
   // The report's text and place too: its spans and origin are stored.
-  inputs << vocabulary_hash_ << '|' << composer_->prompt_template().text() << '|' << composer_->token_budget() << '|'
-         << summary.source << '|' << prompts.case_id << '|'
+  inputs << vocabulary_.fingerprint << '|' << composer_->prompt_template().text() << '|' << composer_->token_budget()
+         << '|' << summary.source << '|' << prompts.case_id << '|'
          << (report ? report->origin + '|' + report->text : std::string());
   for (const auto& clause : summary.clauses) inputs << '|' << clause;
   if (prompts.attributes) {

@@ -19,6 +19,7 @@
 #include "runtime/loss_log.h"
 #include "runtime/run_folder.h"
 #include "runtime/sample_grid.h"
+#include "runtime/vocabulary.h"
 #include "store/keys.h"
 #include "store/store.h"
 
@@ -102,7 +103,8 @@ runtime::RunSettings data_stream(const runtime::LatentSamples& samples, const ru
 // A fresh run's folder: the config copy, an empty checkpoints/ and run.json.
 void start_run(const runtime::RunFolder& run, const TrainOptions& o, const store::Store& store,
                const runtime::LatentSamples& samples, const store::ModelRecord& vae, const store::ModelRecord& text,
-               const config::TrainingParams& t, const runtime::LdmTraining& training) {
+               const std::optional<store::VocabularyRecord>& vocabulary, const config::TrainingParams& t,
+               const runtime::LdmTraining& training) {
   fs::create_directories(run.checkpoints());
   fs::copy_file(o.config, run.config_copy(), fs::copy_options::overwrite_existing);
   const auto prompts = store.prompts();
@@ -113,6 +115,7 @@ void start_run(const runtime::RunFolder& run, const TrainOptions& o, const store
                       {"text_model_id", text.id},
                       {"vae", {{"config", vae.config_path}, {"weights", vae.weights_path}}},
                       {"text", {{"config", text.config_path}, {"weights", text.weights_path}}},
+                      {"vocabulary", runtime::vocabulary_field(vocabulary)},
                       {"init_weights", o.init_weights.empty() ? "" : fs::absolute(o.init_weights).string()},
                       {"seed", samples.options().seed},
                       {"batch_size", t.batch_size},
@@ -213,6 +216,8 @@ TrainSummary run_train(const TrainOptions& o) {
   const auto models = store->models();
   const auto& vae = require_model(models, o.vae_model_id, "first_stage", "--vae-model", o.store);
   const auto& text = require_model(models, o.text_model_id, "cond_stage", "--text-model", o.store);
+  const auto vocabulary = store->vocabulary();
+  runtime::require_embedded_with(text, vocabulary, "store " + o.store.string());
   runtime::LatentSampleOptions listing;
   listing.vae_model_id = vae.id;
   listing.text_model_id = text.id;
@@ -236,7 +241,7 @@ TrainSummary run_train(const TrainOptions& o) {
     run.check_resume_settings(*resumed, stream);
     training.resume(run.training_state(*resumed));
   }
-  if (main && !o.resume) start_run(run, o, *store, samples, vae, text, config.training, training);
+  if (main && !o.resume) start_run(run, o, *store, samples, vae, text, vocabulary, config.training, training);
   if (main) runtime::LossLog(run).keep_rows_through(training.step_count());
   training.barrier();
   std::optional<runtime::SampleGrid> grid;

@@ -86,6 +86,20 @@ const nlohmann::json& RunManifest::field(const std::string& key) const {
 
 bool RunManifest::has(const std::string& key) const { return find(key) != nullptr; }
 
+std::optional<store::VocabularyRecord> RunManifest::vocabulary() const {
+  const nlohmann::json* value = find("vocabulary");
+  if (!value || value->is_null()) return std::nullopt;
+  try {
+    return store::decode_vocabulary_record(value->dump());
+  } catch (const Error& e) {
+    throw Error(file_.string() + ": field \"vocabulary\": " + e.what());
+  }
+}
+
+nlohmann::json vocabulary_field(const std::optional<store::VocabularyRecord>& vocabulary) {
+  return vocabulary ? nlohmann::json::parse(store::encode_vocabulary_record(*vocabulary)) : nlohmann::json(nullptr);
+}
+
 std::string RunManifest::string(const std::string& key) const {
   const nlohmann::json& value = field(key);
   if (!value.is_string() || value.get<std::string>().empty()) {

@@ -19,6 +19,9 @@ struct TextEncoder::Impl {
   store::TensorDType stored_dtype = store::TensorDType::kF16;
   std::string config_path;
   std::string weights_path;
+  std::string vocabulary;  // fingerprint, "" for CLIP's by default
+  int64_t start_token = 0;
+  int64_t end_token = 0;
 };
 
 TextEncoder::TextEncoder(const TextEncoderOptions& options) : impl_(std::make_unique<Impl>()) {
@@ -32,6 +35,13 @@ TextEncoder::TextEncoder(const TextEncoderOptions& options) : impl_(std::make_un
   impl_->weights_path = std::filesystem::absolute(options.weights).string();
   if (impl_->device.is_cpu()) model::set_cpu_threads(options.threads);
   impl_->model = load_text_encoder(options.config, options.weights);
+  impl_->start_token = impl_->model.start_token;
+  impl_->end_token = impl_->model.end_token;
+  if (options.vocabulary) {
+    impl_->vocabulary = options.vocabulary->fingerprint;
+    impl_->start_token = options.vocabulary->start_token;
+    impl_->end_token = options.vocabulary->end_token;
+  }
   model::place_module(*impl_->model.module, impl_->device);
 }
 
@@ -50,11 +60,12 @@ store::ModelRecord TextEncoder::model_record() const {
   record.stored_dtype = store::to_string(impl_->stored_dtype);
   record.config_path = impl_->config_path;
   record.weights_path = impl_->weights_path;
+  record.vocabulary = impl_->vocabulary;
   return record;
 }
 
 std::vector<int32_t> TextEncoder::empty_prompt_ids() const {
-  return {int32_t(impl_->model.start_token), int32_t(impl_->model.end_token)};
+  return {int32_t(impl_->start_token), int32_t(impl_->end_token)};
 }
 
 std::vector<store::TensorRecord> TextEncoder::encode(const std::vector<std::vector<int32_t>>& ids) {
@@ -62,7 +73,7 @@ std::vector<store::TensorRecord> TextEncoder::encode(const std::vector<std::vect
   const auto& m = impl_->model;
   const int64_t length = m.context_length;
   const auto rows = int64_t(ids.size());
-  std::vector<int64_t> input_ids(size_t(rows * length), m.end_token);
+  std::vector<int64_t> input_ids(size_t(rows * length), impl_->end_token);
   std::vector<int64_t> mask_values(size_t(rows * length), 0);
   for (size_t i = 0; i < ids.size(); ++i) {
     if (int64_t(ids[i].size()) > length) {

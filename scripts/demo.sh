@@ -14,10 +14,11 @@
 # weights): the pictures show the pipeline working, not a trained model.
 # Slide files or folders given as arguments are ingested as well.
 #
-# Prompts need OpenAI CLIP's BPE vocabulary (bpe_simple_vocab_16e6.txt.gz),
-# which tessera does not ship: it is taken from $TESSERA_CLIP_VOCAB, else from
-# ../shared/data/clip beside the checkout. Without it every tile is
-# unconditional, and the demo says so.
+# Prompts are tokenised with $TESSERA_CLIP_VOCAB when it names CLIP's BPE
+# vocabulary (bpe_simple_vocab_16e6.txt.gz, which tessera does not ship);
+# otherwise with a demo vocabulary that `tessera learn-vocab` learns from the
+# example's report, so the whole conditioned path runs on a fresh machine. The
+# demo vocabulary is not CLIP's: real CLIP or PathLDM weights need CLIP's own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh tessera make_example_slide
@@ -33,16 +34,17 @@ model_id() { grep -o '"model_id": "[0-9a-f]*"' | head -1 | cut -d'"' -f4; }
 ./build/make_example_slide "$out/example" >/dev/null
 echo "demo: example slide, report and tile attributes in $out/example"
 
-vocab="${TESSERA_CLIP_VOCAB:-../shared/data/clip/bpe_simple_vocab_16e6.txt.gz}"
-prompt_flags=()
-balance=()
-if [ -f "$vocab" ]; then
-  prompt_flags=(--reports "$out/example/reports.csv" --tile-attributes "$out/example/tile_attributes.csv"
-                --clip-vocab "$vocab")
-  balance=(--balance tumor)
+vocab="${TESSERA_CLIP_VOCAB:-}"
+if [ -n "$vocab" ]; then
+  echo "demo: prompts use the vocabulary in TESSERA_CLIP_VOCAB ($vocab)"
 else
-  echo "demo: no CLIP vocabulary at $vocab; tiles get no prompts (set TESSERA_CLIP_VOCAB)"
+  vocab="$out/demo-vocab.txt.gz"
+  $tessera learn-vocab --reports "$out/example/reports.csv" --out "$vocab"
+  echo "demo: prompts use a demo vocabulary learned from the example's report ($vocab), not CLIP's;" \
+    "real CLIP or PathLDM weights need CLIP's own (README, Prompts)"
 fi
+prompt_flags=(--reports "$out/example/reports.csv" --tile-attributes "$out/example/tile_attributes.csv"
+              --clip-vocab "$vocab")
 
 # Random weights in upstream's layout: the tiny VQ-f2 first stage, and the
 # tiny LDM whose text tower is CLIP ViT-B/32's (512 wide, as the UNet expects).
@@ -55,9 +57,7 @@ $tessera ingest --store "$out/store" --slides "$out/example/slides" "$@" --mpp 2
 $tessera encode-text --store "$out/store" --text-config "$ldm" --text-weights "$out/models/tiny-ldm.safetensors" \
   --json >"$out/encode-text.json"
 text_model=$(model_id <"$out/encode-text.json")
-if [ ${#prompt_flags[@]} -gt 0 ]; then
-  $tessera report --reports "$out/example/reports.csv" --clip-vocab "$vocab" >"$out/report.txt"
-fi
+$tessera report --reports "$out/example/reports.csv" --clip-vocab "$vocab" >"$out/report.txt"
 
 # 3. Fine-tune the VAE, then encode the store for it: only the new model's latents are missing.
 $tessera train-vae --store "$out/store" --config "$vq" --init-weights "$out/models/tiny-vq.safetensors" \
@@ -71,7 +71,7 @@ $tessera train --store "$out/store" --config "$ldm" --vae-model "$vae_model" --t
   --out "$out/ldm-run" --steps 800
 
 # 5. Synthetic tiles from the store's prompts, then real + synthetic as WebDataset.
-$tessera generate --run "$out/ldm-run" --from-store "$out/store" "${balance[@]}" --n 48 --steps 20 --batch 8 \
+$tessera generate --run "$out/ldm-run" --from-store "$out/store" --balance tumor --n 48 --steps 20 --batch 8 \
   --out "$out/synthetic"
 $tessera export --store "$out/store" --out "$out/dataset" --format webdataset --synthetic "$out/synthetic" \
   --label tumor >/dev/null

@@ -16,6 +16,7 @@ std::string encode_model_record(const ModelRecord& r) {
                             {"scale_factor", r.scale_factor},
                             {"stored_dtype", r.stored_dtype},
                             {"tile_size", r.tile_size},
+                            {"vocabulary", r.vocabulary},
                             {"registered_at", r.registered_at}};
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -33,6 +34,7 @@ ModelRecord decode_model_record(const std::string& json) {
     r.scale_factor = j.value("scale_factor", 1.0f);
     r.stored_dtype = j.value("stored_dtype", "fp16");
     r.tile_size = j.value("tile_size", int64_t{0});
+    r.vocabulary = j.value("vocabulary", "");
     r.registered_at = j.value("registered_at", "");
     return r;
   } catch (const nlohmann::json::exception& e) {

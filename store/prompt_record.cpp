@@ -20,6 +20,7 @@ std::string encode_prompt_record(const PromptRecord& r) {
                {"text", r.text},
                {"token_ids", r.token_ids},
                {"tokens", r.token_ids.size()},
+               {"vocabulary", r.vocabulary},
                {"tumor", r.tumor},
                {"til", r.til},
                {"template", r.template_name},
@@ -33,6 +34,7 @@ PromptRecord decode_prompt_record(const std::string& json) {
     r.id = j.at("id").get<std::string>();
     r.text = j.at("text").get<std::string>();
     r.token_ids = j.at("token_ids").get<std::vector<int32_t>>();
+    r.vocabulary = j.value("vocabulary", "");
     r.tumor = j.at("tumor").get<std::string>();
     r.til = j.at("til").get<std::string>();
     r.template_name = j.at("template").get<std::string>();

@@ -18,6 +18,7 @@ namespace {
 
 constexpr const char* kSchemaVersionKey = "schema_version";
 constexpr const char* kModelKeyPrefix = "models/";
+constexpr const char* kVocabularyKey = "vocabulary";
 constexpr const char* kColumnFamilies[] = {kMetaCf,    kTilesCf,   kTilePixelsCf, kSlidesCf,
                                            kPromptsCf, kLatentsCf, kEmbeddingsCf, kLatentIndexCf};
 
@@ -358,6 +359,20 @@ std::vector<PromptRecord> Store::prompts() const {
   }
   check(it->status(), "cannot list prompts of store " + dir_.string());
   return out;
+}
+
+std::optional<VocabularyRecord> Store::vocabulary() const {
+  std::string value;
+  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kVocabularyKey, &value);
+  if (s.IsNotFound()) return std::nullopt;
+  check(s, "cannot read the vocabulary record of store " + dir_.string());
+  return decode_entry(decode_vocabulary_record, value, "the vocabulary record of store " + dir_.string());
+}
+
+void Store::put_vocabulary(const VocabularyRecord& record) {
+  rocksdb::WriteBatch batch;
+  check(batch.Put(cf(kMetaCf), kVocabularyKey, encode_vocabulary_record(record)), "batch");
+  write(batch);
 }
 
 void Store::put_model(const ModelRecord& record) {

@@ -418,10 +418,10 @@ TEST(ClipTokenizerTiny, BpeFileErrorsNameTheFileAndLine) {
   EXPECT_NE(m.find(corrupt + ": not a readable gzip file"), std::string::npos) << m;
 
   // zlib reads an uncompressed file as it is, so plain text serves here.
-  const auto short_file = (dir / "short.txt").string();
-  write(short_file, "#version: 0.2\ni n\nt h\n");
-  m = throw_message([&] { ClipTokenizer::from_bpe_gz(short_file); });
-  EXPECT_NE(m.find(short_file + ": holds 2 merge lines"), std::string::npos) << m;
+  const auto empty = (dir / "empty.txt").string();
+  write(empty, "\n");
+  m = throw_message([&] { ClipTokenizer::from_bpe_gz(empty); });
+  EXPECT_NE(m.find(empty + ": empty, expected a header line"), std::string::npos) << m;
 
   std::string lines = "#version: 0.2\n";
   for (int i = 0; i < 48894; ++i) lines += i == 3 ? "abc\n" : "i n\n";
@@ -429,6 +429,28 @@ TEST(ClipTokenizerTiny, BpeFileErrorsNameTheFileAndLine) {
   write(bad_line, lines);
   m = throw_message([&] { ClipTokenizer::from_bpe_gz(bad_line); });
   EXPECT_NE(m.find(bad_line + ":5: expected a merge of two symbols"), std::string::npos) << m;
+}
+
+TEST(ClipTokenizerTiny, AShortVocabularyFileHasItsSpecialTokensAfterItsMerges) {
+  testing::TempDir dir;
+  const auto short_file = (dir / "short.txt").string();
+  write(short_file, "#version: 0.2\ni n</w>\nt h\n\n");
+  const auto t = ClipTokenizer::from_bpe_gz(short_file);
+  EXPECT_EQ(t.merges(), (std::vector<std::string>{"i n</w>", "t h"}));
+  EXPECT_EQ(t.start_token(), 514);
+  EXPECT_EQ(t.end_token(), 515);
+  EXPECT_EQ(t.vocab_size(), 516u);
+  EXPECT_EQ(t.tokenize("in"), (Ids{514, 512, 515}));
+}
+
+TEST(ClipTokenizerTiny, PreTokensAndByteSymbolsAreWhatBpeMerges) {
+  EXPECT_EQ(ClipTokenizer::pre_tokens("Grade  II, T2N0!"),
+            (std::vector<std::string>{"grade", "ii", ",", "t", "2", "n", "0", "!"}));
+  EXPECT_EQ(ClipTokenizer::byte_symbols("ab"), (std::vector<std::string>{"a", "b</w>"}));
+  // A space byte is not printable in CLIP's map: it stands for U+0120.
+  EXPECT_EQ(ClipTokenizer::byte_symbols(" "), (std::vector<std::string>{"\xc4\xa0</w>"}));
+  EXPECT_TRUE(ClipTokenizer::is_special_token("<|endoftext|>"));
+  EXPECT_FALSE(ClipTokenizer::is_special_token("endoftext"));
 }
 
 TEST(ClipTokenizerTiny, ContextLimits) {

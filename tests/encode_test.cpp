@@ -18,6 +18,7 @@
 #include "runtime/memory_estimate.h"
 #include "runtime/model_loading.h"
 #include "runtime/tensor_records.h"
+#include "runtime/vocabulary.h"
 #include "store/store.h"
 #include "test_support.h"
 
@@ -420,16 +421,13 @@ TEST_F(EncodeTest, NonFiniteTextEmbeddingsFailNamingTheModel) {
 TEST_F(EncodeTest, TextEmbeddingsAreComputedOncePerPromptPlusTheEmptyPrompt) {
   const auto [config, weights] = tiny_clip();
   const auto store_dir = dir_ / "store";
-  std::vector<std::string> prompt_flags;
-  const auto data = testing::shared_data();
-  if (data) {
-    // With a vocabulary, the example's report gives real prompts.
-    const auto vocab = *data / "clip" / "bpe_simple_vocab_16e6.txt.gz";
-    std::ofstream(dir_ / "reports.csv") << "case_submitter_id,text\nTCGA-AA-0001,\"Invasive ductal carcinoma, grade 2. "
-                                           "ER positive. Tumor size 2.1 cm.\"\n";
-    prompt_flags = {"--reports", (dir_ / "reports.csv").string(), "--clip-vocab", vocab.string()};
-  }
-  ASSERT_EQ(ingest(store_dir, prompt_flags).exit_code, 0);
+  // A vocabulary learned here: the prompt path needs no download.
+  const auto vocab = testing::write_learned_vocabulary(dir_ / "vocab.txt.gz");
+  const auto vocabulary = runtime::load_vocabulary(vocab.string()).record;
+  std::ofstream(dir_ / "reports.csv") << "case_submitter_id,text\nTCGA-AA-0001,\"Invasive ductal carcinoma, grade 2. "
+                                         "ER positive. Tumor size 2.1 cm.\"\n";
+  ASSERT_EQ(ingest(store_dir, {"--reports", (dir_ / "reports.csv").string(), "--clip-vocab", vocab.string()}).exit_code,
+            0);
   const std::vector<std::string> args = {"encode-text",   "--store",        store_dir.string(), "--text-config",
                                          config.string(), "--text-weights", weights.string(),   "--progress",
                                          "quiet",         "--json"};
@@ -439,26 +437,35 @@ TEST_F(EncodeTest, TextEmbeddingsAreComputedOncePerPromptPlusTheEmptyPrompt) {
   auto prompts = open_read_only(store_dir)->prompts();
   EXPECT_EQ(summary["prompts"].get<uint64_t>(), prompts.size() + 1);
   EXPECT_EQ(summary["encoded"].get<uint64_t>(), prompts.size() + 1);
-  if (data) {
-    EXPECT_GE(prompts.size(), 1u);
-  }
+  ASSERT_EQ(prompts.size(), 1u);
+  EXPECT_EQ(prompts[0].text, "invasive ductal carcinoma, grade 2, ER+, pT2, 2.1 cm");
+  EXPECT_EQ(prompts[0].vocabulary, vocabulary.fingerprint);
+  EXPECT_EQ(prompts[0].token_ids.front(), vocabulary.start_token);
+  EXPECT_EQ(prompts[0].token_ids.back(), vocabulary.end_token);
   const auto again = run_tessera(args);
   EXPECT_EQ(json_of(again)["encoded"].get<uint64_t>(), 0u);
 
   // Each embedding is the text tower's output for the ids padded with the
-  // end token to 77, as FrozenCLIPEmbedder computes it.
+  // vocabulary's end token to 77, as FrozenCLIPEmbedder computes it; the
+  // empty prompt is the vocabulary's start and end tokens.
   auto store = open_read_only(store_dir);
   const std::string id = summary["model_id"];
+  ASSERT_TRUE(store->model(id));
+  EXPECT_EQ(store->model(id)->vocabulary, vocabulary.fingerprint);
+  ASSERT_TRUE(store->vocabulary());
+  EXPECT_EQ(store->vocabulary()->fingerprint, vocabulary.fingerprint);
+  EXPECT_FALSE(store->vocabulary()->is_clip);
   auto clip = runtime::load_text_encoder(config.string(), weights.string());
   torch::NoGradGuard no_grad;
-  std::vector<std::pair<std::string, std::vector<int32_t>>> cases = {{summary["empty_prompt_id"], {49406, 49407}}};
+  std::vector<std::pair<std::string, std::vector<int32_t>>> cases = {
+      {summary["empty_prompt_id"], {vocabulary.start_token, vocabulary.end_token}}};
   for (const auto& p : prompts) cases.emplace_back(p.id, p.token_ids);
   for (const auto& [prompt_id, ids] : cases) {
     const auto stored = store->embedding(id, prompt_id);
     ASSERT_TRUE(stored) << prompt_id;
     EXPECT_EQ(stored->kind, store::TensorKind::kTextHidden);
     EXPECT_EQ(stored->shape, (std::vector<uint32_t>{77, 32}));
-    auto input = torch::full({1, 77}, 49407, torch::kInt64);
+    auto input = torch::full({1, 77}, int64_t(vocabulary.end_token), torch::kInt64);
     for (size_t j = 0; j < ids.size(); ++j) input[0][int64_t(j)] = int64_t(ids[j]);
     const auto expected = clip.module->forward(input)[0];
     const auto diff = (runtime::to_float_tensor(*stored) - expected).abs().max().item<float>();

@@ -21,6 +21,8 @@
 #include "model/safetensors.h"
 #include "model/tensor_io.h"
 #include "runtime/model_loading.h"
+#include "runtime/run_folder.h"
+#include "runtime/vocabulary.h"
 #include "store/keys.h"
 #include "test_support.h"
 
@@ -29,21 +31,6 @@ namespace {
 namespace fs = std::filesystem;
 using testing::json_of;
 using testing::run_tessera;
-
-std::optional<fs::path> clip_vocab() {
-  std::vector<fs::path> candidates;
-  if (const auto data = testing::shared_data()) candidates.push_back(*data / "clip");
-  candidates.push_back(fs::path(TESSERA_SOURCE_DIR).parent_path() / "shared" / "data" / "clip");
-  for (const auto& dir : candidates) {
-    if (fs::is_regular_file(dir / "bpe_simple_vocab_16e6.txt.gz")) return dir / "bpe_simple_vocab_16e6.txt.gz";
-  }
-  return std::nullopt;
-}
-
-#define REQUIRE_CLIP_VOCAB(var)                                                               \
-  const auto var##_opt = clip_vocab();                                                        \
-  if (!var##_opt) GTEST_SKIP() << "the CLIP vocabulary (../shared/data/clip) is not present"; \
-  const fs::path var = *var##_opt
 
 std::string read_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -91,7 +78,8 @@ void write_conditioned_weights(const fs::path& initialised, const fs::path& out)
 }
 
 // One tiny LDM (model init: all three parts, CLIP B/32's text tower), a run
-// folder around it and a store without prompts, shared by the tests.
+// folder around it that trained on prompts of a vocabulary learned at test
+// time, and a store without prompts, shared by the tests.
 class GenerateTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -107,6 +95,7 @@ class GenerateTest : public ::testing::Test {
     const auto config = (testing::kLdmConfigs / "tiny-ldm.yaml").string();
     vae_id_ = runtime::load_autoencoder(config, weights_.string()).id;
     text_id_ = runtime::load_text_encoder(config, weights_.string()).id;
+    vocab_ = testing::write_learned_vocabulary(*dir_ / "vocab.txt.gz");
     run_ = make_run("run", vae_id_);
   }
 
@@ -115,7 +104,7 @@ class GenerateTest : public ::testing::Test {
     dir_ = nullptr;
   }
 
-  static fs::path make_run(const std::string& name, const std::string& vae_id) {
+  static fs::path make_run(const std::string& name, const std::string& vae_id, bool records_vocabulary = true) {
     const fs::path run = *dir_ / name;
     fs::create_directories(run / "checkpoints");
     fs::copy_file(testing::kLdmConfigs / "tiny-ldm.yaml", run / "config.yaml");
@@ -130,6 +119,8 @@ class GenerateTest : public ::testing::Test {
         {"text", {{"config", (testing::kLdmConfigs / "tiny-ldm.yaml").string()}, {"weights", weights_.string()}}},
         {"template", "pathldm"},
         {"token_budget", 35},
+        {"vocabulary", records_vocabulary ? runtime::vocabulary_field(runtime::load_vocabulary(vocab_.string()).record)
+                                          : nlohmann::json(nullptr)},
         {"seed", 0},
         {"steps", 1}};
     std::ofstream(run / "run.json") << manifest.dump(2);
@@ -153,12 +144,12 @@ class GenerateTest : public ::testing::Test {
   }
 
   static testing::TempDir* dir_;
-  static fs::path weights_, store_, run_;
+  static fs::path weights_, store_, run_, vocab_;
   static std::string vae_id_, text_id_;
 };
 
 testing::TempDir* GenerateTest::dir_ = nullptr;
-fs::path GenerateTest::weights_, GenerateTest::store_, GenerateTest::run_;
+fs::path GenerateTest::weights_, GenerateTest::store_, GenerateTest::run_, GenerateTest::vocab_;
 std::string GenerateTest::vae_id_, GenerateTest::text_id_;
 
 TEST(ImageGrid, PlacesImagesRowMajorWithGapsOnTheBackground) {
@@ -353,9 +344,12 @@ TEST_F(GenerateTest, ATruncatedCheckpointIsAnErrorNamingIt) {
 
 TEST_F(GenerateTest, TheHighestStepIsUsedAndOneLdmCheckpointGivesTheSameImages) {
   // A later checkpoint: the highest step number wins, whatever the names sort as.
+  // The run trained on no prompts, so its empty prompt is CLIP's, as it is
+  // for --config and --weights.
+  const auto source = make_run("steps-source", vae_id_, false);
   const auto run = *dir_ / "steps-run";
   fs::create_directories(run);
-  for (const auto& entry : fs::directory_iterator(run_)) {
+  for (const auto& entry : fs::directory_iterator(source)) {
     if (entry.path().filename() != "checkpoints") fs::copy(entry.path(), run / entry.path().filename());
   }
   fs::create_directories(run / "checkpoints");
@@ -397,9 +391,12 @@ TEST_F(GenerateTest, TheStoresEmbeddingsGiveTheImagesOfComputedOnes) {
                               weights_.string(), "--device", "cpu", "--threads", "1", "--progress", "quiet", "--json"});
   ASSERT_EQ(e.exit_code, 0) << e.output;
   EXPECT_EQ(json_of(e)["model_id"], text_id_);
+  // The store has no prompts, so no vocabulary: a run that records none has
+  // the same empty prompt (CLIP's start and end tokens).
+  const auto run = make_run("run-on-no-prompts", vae_id_, false);
   const auto stored = *dir_ / "with-embeddings", computed = *dir_ / "without-embeddings";
-  ASSERT_EQ(generate(stored, {"--from-store", store.string(), "--n", "2"}).exit_code, 0);
-  ASSERT_EQ(generate(computed, {"--n", "2"}).exit_code, 0);
+  ASSERT_EQ(generate(stored, {"--run", run.string(), "--from-store", store.string(), "--n", "2"}).exit_code, 0);
+  ASSERT_EQ(generate(computed, {"--run", run.string(), "--n", "2"}).exit_code, 0);
   EXPECT_EQ(image_files(stored), image_files(computed));
 }
 
@@ -410,7 +407,7 @@ TEST_F(GenerateTest, DdpmTakesNoStepCount) {
 }
 
 TEST_F(GenerateTest, PromptFilesAreCycledInOrderAndChecked) {
-  REQUIRE_CLIP_VOCAB(vocab);
+  const fs::path vocab = vocab_;
   const auto txt = *dir_ / "prompts.txt";
   std::ofstream(txt) << "high tumor; low til\n\nlow tumor; high til; invasive ductal carcinoma\n";
   const auto out = *dir_ / "from-txt";
@@ -465,9 +462,8 @@ TEST_F(GenerateTest, APromptsFileThatIsNotUtf8IsRefusedBeforeAnythingLoadsOrIsWr
       {"--config", (testing::kLdmConfigs / "tiny-ldm.yaml").string(), "--weights", weights_.string()},
       {"--run", run_.string()}};
   // A vocabulary that is not there shows the file is checked before it
-  // loads; CLIP's own, where present, lets a run get as far as it would.
-  std::vector<fs::path> vocabularies = {*dir_ / "no-vocab.txt.gz"};
-  if (const auto vocab = clip_vocab()) vocabularies.push_back(*vocab);
+  // loads; the run's own lets a run get as far as it would.
+  const std::vector<fs::path> vocabularies = {*dir_ / "no-vocab.txt.gz", vocab_};
   for (const auto& model : models) {
     for (const auto& vocab : vocabularies) {
       for (const auto& [file, where] :
@@ -487,8 +483,39 @@ TEST_F(GenerateTest, APromptsFileThatIsNotUtf8IsRefusedBeforeAnythingLoadsOrIsWr
   }
 }
 
+// Token ids of one vocabulary are other words in another: prompts tokenised
+// with a vocabulary the run did not train with are refused, naming both.
+TEST_F(GenerateTest, PromptsOfAnotherVocabularyThanTheRunsAreRefusedNamingBoth) {
+  const auto txt = *dir_ / "vocabulary-prompts.txt";
+  std::ofstream(txt) << "high tumor; low til\n";
+  const auto other = testing::write_learned_vocabulary(*dir_ / "other.txt.gz", {"stroma stroma necrosis necrosis"});
+  const auto run_fingerprint = runtime::load_vocabulary(vocab_.string()).record.fingerprint;
+  const auto other_fingerprint = runtime::load_vocabulary(other.string()).record.fingerprint;
+  ASSERT_NE(run_fingerprint, other_fingerprint);
+
+  const auto out = *dir_ / "other-vocabulary";
+  const auto r = generate(out, {"--prompts", txt.string(), "--clip-vocab", other.string(), "--n", "1"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("uses vocabulary " + other_fingerprint), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("was made with vocabulary " + run_fingerprint), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out));
+
+  // Without --clip-vocab the run's own vocabulary tokenises the file.
+  const auto own = generate(out, {"--prompts", txt.string(), "--n", "1"});
+  ASSERT_EQ(own.exit_code, 0) << own.output;
+  EXPECT_EQ(manifest_rows(out).at(0)["prompt"], "high tumor; low til");
+
+  // A run that records no vocabulary trained with CLIP's (or on no prompts):
+  // a learned one is refused for it.
+  const auto legacy = make_run("run-without-vocabulary", vae_id_, false);
+  const auto refused = generate(*dir_ / "legacy", {"--run", legacy.string(), "--prompts", txt.string(), "--clip-vocab",
+                                                   vocab_.string(), "--n", "1"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("records none"), std::string::npos) << refused.output;
+}
+
 TEST_F(GenerateTest, BalanceGivesEachBinTheSameNumberOfImages) {
-  REQUIRE_CLIP_VOCAB(vocab);
+  const fs::path vocab = vocab_;
   // Tumour high on the left half of the slide, low on the right; TIL medium
   // on top, low below: the store's prompts carry those bin words.
   const auto attributes = *dir_ / "attributes.csv";

@@ -1,13 +1,15 @@
 // Ingest with reports and tile attributes: prompts are stored once, every kept
-// tile refers to one, and info/report show them. Needs the CLIP vocabulary from
-// ../shared/data/clip; skips without it.
+// tile refers to one, and info/report show them. The tests on CMU-1 need
+// ../shared and skip without it; the rest learn their vocabulary here.
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "base/file_io.h"
 #include "pipeline/ingest.h"
+#include "runtime/vocabulary.h"
 #include "store/store.h"
 #include "test_support.h"
 
@@ -114,14 +116,15 @@ TEST(IngestPrompts, CmuWithAReportAndTileAttributes) {
 }
 
 TEST(IngestPrompts, SlideWithoutAReportGetsTheTileOnlyPromptAndIsCounted) {
-  TESSERA_REQUIRE_SHARED_DATA(data);
   testing::TempDir dir;
+  const auto vocab = testing::write_learned_vocabulary(dir / "vocab.txt.gz");
   const auto slide = testing::make_slide(dir.path(), "TCGA-ZZ-9999-01Z-00-DX1.tiff", testing::small_spec());
   std::ofstream(dir / "attributes.csv") << "slide,x,y,w,h,tumor\nTCGA-ZZ-9999-01Z-00-DX1,0,0,4096,4096,0.5\n";
+  std::ofstream(dir / "reports.csv")
+      << "case_submitter_id,text\nTCGA-ZZ-0001,\"Invasive ductal carcinoma, grade 3.\"\n";
   const auto r = run_tessera({"ingest", "--store", (dir / "s").string(), "--slides", slide.string(), "--reports",
-                              (data / "reports/tcga_brca_reports.csv").string(), "--tile-attributes",
-                              (dir / "attributes.csv").string(), "--tile-attributes-mpp", "0.5", "--clip-vocab",
-                              (data / "clip/bpe_simple_vocab_16e6.txt.gz").string()});
+                              (dir / "reports.csv").string(), "--tile-attributes", (dir / "attributes.csv").string(),
+                              "--tile-attributes-mpp", "0.5", "--clip-vocab", vocab.string()});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("1 slides matched no report"), std::string::npos) << r.output;
   const auto j = nlohmann::json::parse(run_tessera({"info", "--store", (dir / "s").string(), "--json"}).output);
@@ -133,15 +136,15 @@ TEST(IngestPrompts, SlideWithoutAReportGetsTheTileOnlyPromptAndIsCounted) {
 }
 
 TEST(IngestPrompts, AttributesOffTheSlideFailItNamingTheLine) {
-  TESSERA_REQUIRE_SHARED_DATA(data);
   testing::TempDir dir;
+  const auto vocab = testing::write_learned_vocabulary(dir / "vocab.txt.gz");
   const auto slide = testing::make_slide(dir.path(), "TCGA-ZZ-9999-01Z-00-DX1.tiff", testing::small_spec());
   // Coordinates at 0.25 µm/px given as 0.5: the second patch is past the slide's 2048 x 1536 px.
   std::ofstream(dir / "attributes.csv") << "slide,x,y,w,h,tumor\nTCGA-ZZ-9999-01Z-00-DX1,0,0,224,224,0.5\n"
                                         << "TCGA-ZZ-9999-01Z-00-DX1,3000,2000,224,224,0.5\n";
-  const auto r = run_tessera({"ingest", "--store", (dir / "s").string(), "--slides", slide.string(),
-                              "--tile-attributes", (dir / "attributes.csv").string(), "--tile-attributes-mpp", "0.5",
-                              "--clip-vocab", (data / "clip/bpe_simple_vocab_16e6.txt.gz").string()});
+  const auto r =
+      run_tessera({"ingest", "--store", (dir / "s").string(), "--slides", slide.string(), "--tile-attributes",
+                   (dir / "attributes.csv").string(), "--tile-attributes-mpp", "0.5", "--clip-vocab", vocab.string()});
   EXPECT_EQ(r.exit_code, 3) << r.output;
   EXPECT_NE(r.output.find((dir / "attributes.csv").string() +
                           ":3: the patch at (3000, 2000) of 224 x 224 px lies off slide TCGA-ZZ-9999-01Z-00-DX1, "
@@ -151,8 +154,8 @@ TEST(IngestPrompts, AttributesOffTheSlideFailItNamingTheLine) {
 }
 
 TEST(IngestPrompts, TwoCasesWithTheSameTextKeepTheirOwnProvenance) {
-  TESSERA_REQUIRE_SHARED_DATA(data);
   testing::TempDir dir;
+  const auto vocab = testing::write_learned_vocabulary(dir / "vocab.txt.gz");
   auto spec = testing::small_spec();
   const auto a = testing::make_slide(dir / "slides", "TCGA-ZZ-0001-01Z-00-DX1.tiff", spec);
   spec.seed = 5;
@@ -162,9 +165,9 @@ TEST(IngestPrompts, TwoCasesWithTheSameTextKeepTheirOwnProvenance) {
       << "case_submitter_id,text\n"
          "TCGA-ZZ-0001,\"Invasive ductal carcinoma, grade 3. pT2.\"\n"
          "TCGA-ZZ-0002,\"Final: infiltrating ductal carcinoma; Nottingham grade 1; pT1c\"\n";
-  const auto r = run_tessera({"ingest", "--store", (dir / "s").string(), "--slides", (dir / "slides").string(),
-                              "--reports", (dir / "reports.csv").string(), "--token-budget", "6", "--clip-vocab",
-                              (data / "clip/bpe_simple_vocab_16e6.txt.gz").string()});
+  const auto r =
+      run_tessera({"ingest", "--store", (dir / "s").string(), "--slides", (dir / "slides").string(), "--reports",
+                   (dir / "reports.csv").string(), "--token-budget", "6", "--clip-vocab", vocab.string()});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   store::StoreOptions ro;
   ro.read_only = true;
@@ -189,7 +192,6 @@ TEST(IngestPrompts, TwoCasesWithTheSameTextKeepTheirOwnProvenance) {
 // `tessera report` previews what ingest stores: with the same reports, user
 // summaries, template and budget it prints the stored prompt, text and ids.
 TEST(IngestPrompts, ReportPrintsThePromptIngestStores) {
-  TESSERA_REQUIRE_SHARED_DATA(data);
   testing::TempDir dir;
   auto spec = testing::small_spec();
   testing::make_slide(dir / "slides", "TCGA-ZZ-0001-01Z-00-DX1.tiff", spec);
@@ -202,11 +204,13 @@ TEST(IngestPrompts, ReportPrintsThePromptIngestStores) {
   // the budget of 12 tokens.
   std::ofstream(dir / "summaries.csv")
       << "case_submitter_id,summary\nTCGA-ZZ-0001,\"mucinous carcinoma; ER+ PR+; grade 1, with extensive necrosis\"\n";
-  const std::vector<std::string> prompt_flags = {
-      "--reports",      (dir / "reports.csv").string(),
-      "--summaries",    (dir / "summaries.csv").string(),
-      "--token-budget", "12",
-      "--clip-vocab",   (data / "clip/bpe_simple_vocab_16e6.txt.gz").string()};
+  // Learned from these texts, the vocabulary makes every word one token.
+  const auto vocab = testing::write_learned_vocabulary(
+      dir / "vocab.txt.gz", {read_file(dir / "reports.csv"), read_file(dir / "summaries.csv")});
+  const std::vector<std::string> prompt_flags = {"--reports",      (dir / "reports.csv").string(),
+                                                 "--summaries",    (dir / "summaries.csv").string(),
+                                                 "--token-budget", "12",
+                                                 "--clip-vocab",   vocab.string()};
   auto ingest =
       std::vector<std::string>{"ingest", "--store", (dir / "s").string(), "--slides", (dir / "slides").string()};
   ingest.insert(ingest.end(), prompt_flags.begin(), prompt_flags.end());
@@ -233,19 +237,99 @@ TEST(IngestPrompts, ReportPrintsThePromptIngestStores) {
     EXPECT_EQ(preview["dropped"], stored["sources"][0]["dropped"]);
     EXPECT_EQ(preview["summary_source"], stored["sources"][0]["summary_source"]);
   }
-  EXPECT_EQ(stored_by_case.at("TCGA-ZZ-0001")["text"], "mucinous carcinoma, ER+ PR+");
+  EXPECT_EQ(stored_by_case.at("TCGA-ZZ-0001")["text"], "mucinous carcinoma, ER+ PR+, grade 1");
   EXPECT_EQ(stored_by_case.at("TCGA-ZZ-0001")["sources"][0]["summary_source"], "user-summary");
   EXPECT_EQ(stored_by_case.at("TCGA-ZZ-0002")["sources"][0]["summary_source"], "report");
 }
 
-TEST(IngestPrompts, MalformedReportsStopTheRunBeforeAnythingIsWritten) {
-  TESSERA_REQUIRE_SHARED_DATA(data);
+// learn-vocab learns a vocabulary in CLIP's format from the reports' prompts;
+// a store records it, keeps the prompts of that one vocabulary, and refuses
+// another, naming both, with nothing stored lost.
+TEST(IngestPrompts, ALearnedVocabularyIsRecordedAndAStoreRefusesASecondOne) {
   testing::TempDir dir;
+  auto spec = testing::small_spec();
+  testing::make_slide(dir / "slides", "TCGA-ZZ-0001-01Z-00-DX1.tiff", spec);
+  std::ofstream(dir / "reports.csv")
+      << "case_submitter_id,text\n"
+         "TCGA-ZZ-0001,\"Invasive lobular carcinoma, Nottingham grade 2. Tumor size 1.8 cm. pT1c pN0.\"\n"
+         "TCGA-ZZ-0002,\"Invasive ductal carcinoma, grade 3. ER negative. pT2 pN1a.\"\n";
+  const auto vocab = dir / "learned.txt.gz";
+  const auto learned =
+      run_tessera({"learn-vocab", "--reports", (dir / "reports.csv").string(), "--out", vocab.string(), "--json"});
+  ASSERT_EQ(learned.exit_code, 0) << learned.output;
+  const auto summary = testing::json_of(learned);
+  const auto record = runtime::load_vocabulary(vocab.string()).record;
+  EXPECT_EQ(summary["fingerprint"], record.fingerprint);
+  EXPECT_EQ(summary["merges"], record.merges);
+  EXPECT_GT(record.merges, 20u);
+  EXPECT_FALSE(record.is_clip);
+  EXPECT_EQ(record.start_token, int32_t(512 + record.merges));
+  EXPECT_EQ(record.end_token, int32_t(513 + record.merges));
+  EXPECT_EQ(summary["prompts"], 32);  // two cases, 4 x 4 pairs of bins
+  EXPECT_EQ(summary["prompts_without_summary"], 0);
+  // Every piece of every prompt is one token: no vocabulary does better.
+  EXPECT_EQ(summary["longest_full_prompt_tokens"], summary["longest_full_prompt_pieces"]);
+  EXPECT_FALSE(fs::exists(partial_path(vocab)));
+
+  const std::vector<std::string> ingest = {"ingest",
+                                           "--store",
+                                           (dir / "s").string(),
+                                           "--slides",
+                                           (dir / "slides").string(),
+                                           "--reports",
+                                           (dir / "reports.csv").string(),
+                                           "--progress",
+                                           "quiet",
+                                           "--no-qc"};
+  auto with_learned = ingest;
+  with_learned.insert(with_learned.end(), {"--clip-vocab", vocab.string()});
+  const auto first = run_tessera(with_learned);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const auto info = nlohmann::json::parse(run_tessera({"info", "--store", (dir / "s").string(), "--json"}).output);
+  EXPECT_EQ(info["vocabulary"]["fingerprint"], record.fingerprint);
+  EXPECT_EQ(info["vocabulary"]["is_clip"], false);
+  EXPECT_EQ(info["vocabulary"]["path"], vocab.string());
+  ASSERT_EQ(info["prompts"].size(), 1u);
+  EXPECT_EQ(info["prompts"][0]["text"], "invasive lobular carcinoma, grade 2, pT1c pN0, 1.8 cm");
+  EXPECT_EQ(info["prompts"][0]["vocabulary"], record.fingerprint);
+  // One token per word: "invasive lobular carcinoma , grade 2 , pt 1 c pn 0 , 1 . 8 cm" and start, end.
+  EXPECT_EQ(info["prompts"][0]["tokens"], 19);
+
+  // A second slide, with another vocabulary: refused before anything is written.
+  spec.seed = 5;
+  testing::make_slide(dir / "slides", "TCGA-ZZ-0002-01Z-00-DX1.tiff", spec);
+  const auto other = testing::write_learned_vocabulary(dir / "other.txt.gz");
+  const auto other_fingerprint = runtime::load_vocabulary(other.string()).record.fingerprint;
+  auto with_other = ingest;
+  with_other.insert(with_other.end(), {"--clip-vocab", other.string()});
+  const auto second = run_tessera(with_other);
+  EXPECT_EQ(second.exit_code, 1) << second.output;
+  EXPECT_NE(second.output.find("holds prompts tokenised with a vocabulary of " + std::to_string(record.merges) +
+                               " merges that is not CLIP's (fingerprint " + record.fingerprint),
+            std::string::npos)
+      << second.output;
+  EXPECT_NE(second.output.find("(fingerprint " + other_fingerprint + ", from " + other.string() + ")"),
+            std::string::npos)
+      << second.output;
+  const auto after = nlohmann::json::parse(run_tessera({"info", "--store", (dir / "s").string(), "--json"}).output);
+  EXPECT_EQ(after["prompts"], info["prompts"]);
+  EXPECT_EQ(after["vocabulary"], info["vocabulary"]);
+  EXPECT_EQ(after["slides"].size(), 1u);
+
+  // The store's own vocabulary ingests the new slide.
+  ASSERT_EQ(run_tessera(with_learned).exit_code, 0);
+  EXPECT_EQ(
+      nlohmann::json::parse(run_tessera({"info", "--store", (dir / "s").string(), "--json"}).output)["prompts"].size(),
+      2u);
+}
+
+TEST(IngestPrompts, MalformedReportsStopTheRunBeforeAnythingIsWritten) {
+  testing::TempDir dir;
+  const auto vocab = testing::write_learned_vocabulary(dir / "vocab.txt.gz");
   const auto slide = testing::make_slide(dir.path(), "TCGA-ZZ-9999-01Z-00-DX1.tiff", testing::small_spec());
   std::ofstream(dir / "bad.csv") << "case_submitter_id,text\nTCGA-ZZ-9999,\"unclosed\n";
-  const auto r =
-      run_tessera({"ingest", "--store", (dir / "s").string(), "--slides", slide.string(), "--reports",
-                   (dir / "bad.csv").string(), "--clip-vocab", (data / "clip/bpe_simple_vocab_16e6.txt.gz").string()});
+  const auto r = run_tessera({"ingest", "--store", (dir / "s").string(), "--slides", slide.string(), "--reports",
+                              (dir / "bad.csv").string(), "--clip-vocab", vocab.string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("bad.csv:2:14: quoted field is never closed"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "s"));

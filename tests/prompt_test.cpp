@@ -24,6 +24,7 @@
 #include "prompts/tile_attributes.h"
 #include "prompts/user_summaries.h"
 #include "test_data.h"
+#include "text/bpe_learning.h"
 #include "text/clip_tokenizer.h"
 
 namespace tessera::stages {
@@ -472,14 +473,16 @@ TEST(ClipVocabulary, TheFlagThenTheEnvironmentThenAnErrorSayingHow) {
               0u)
         << message;
     EXPECT_NE(message.find("or set TESSERA_CLIP_VOCAB to its path, or pass another"), std::string::npos) << message;
+    EXPECT_NE(message.find("(tessera learn-vocab)"), std::string::npos) << message;
   }
 }
 
-// The composer is budget_prompt with CLIP's own token counts, and the ids of
-// what it kept.
+// The composer is budget_prompt with its vocabulary's token counts, and the
+// ids of what it kept. The vocabulary is learned here, one token per word.
 TEST(PromptComposer, BudgetedTextItsIdsAndWhatWasDropped) {
-  TESSERA_REQUIRE_SHARED_DATA(data);
-  const auto tokenizer = text::ClipTokenizer::from_bpe_gz((data / "clip/bpe_simple_vocab_16e6.txt.gz").string());
+  const std::string words = "high tumor; low til; invasive ductal carcinoma, grade 3, ER+ PR- HER2+";
+  const auto tokenizer = text::ClipTokenizer::from_merges(text::learn_bpe_merges({words, words}));
+  ASSERT_EQ(tokenizer.count_tokens(words), 2 + text::ClipTokenizer::pre_tokens(words).size());
   const PromptComposer composer(PromptTemplate::load("pathldm"), 12, tokenizer);
   const PromptParts parts{"high", "low", {"invasive ductal carcinoma", "grade 3", "ER+ PR- HER2+"}};
   const auto prompt = composer.compose(parts);

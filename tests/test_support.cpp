@@ -6,6 +6,9 @@
 #include <array>
 #include <stdexcept>
 
+#include "base/file_io.h"
+#include "text/bpe_learning.h"
+
 namespace tessera::testing {
 namespace fs = std::filesystem;
 
@@ -84,6 +87,18 @@ std::filesystem::path ingest_test_slide(const std::filesystem::path& dir) {
                                    "--mpp", "2", "--progress", "quiet", "--no-qc"});
   if (ingest.exit_code != 0) throw std::runtime_error("ingest of the test slide failed:\n" + ingest.output);
   return store;
+}
+
+fs::path write_learned_vocabulary(const fs::path& path, const std::vector<std::string>& corpus) {
+  static const std::vector<std::string> kPromptWords = {
+      "high tumor; medium tumor; low tumor; high til; medium til; low til",
+      "invasive ductal carcinoma, invasive lobular carcinoma, grade 1, grade 2, grade 3",
+      "ER positive, PR negative, HER2 negative, tumor size 2.1 cm, lymph nodes negative"};
+  const auto& texts = corpus.empty() ? kPromptWords : corpus;
+  std::vector<std::string> repeated;
+  for (int i = 0; i < 2; ++i) repeated.insert(repeated.end(), texts.begin(), texts.end());
+  write_file(path, text::clip_vocabulary_file(text::learn_bpe_merges(repeated)));
+  return path;
 }
 
 pipeline::IngestOptions quiet_ingest(const fs::path& store, std::vector<std::string> slides) {

@@ -47,6 +47,12 @@ nlohmann::json json_of(const CommandResult& result);
 // with the command's output when the ingest fails.
 std::filesystem::path ingest_test_slide(const std::filesystem::path& dir);
 
+// A vocabulary in CLIP's format learned at test time (text/bpe_learning.h)
+// from `corpus`, written to `path`: the prompt path runs without CLIP's file.
+// The default corpus holds the words of the tests' prompts and reports.
+std::filesystem::path write_learned_vocabulary(const std::filesystem::path& path,
+                                               const std::vector<std::string>& corpus = {});
+
 // Ingest options with progress off, for in-process runs.
 pipeline::IngestOptions quiet_ingest(const std::filesystem::path& store, std::vector<std::string> slides);
 

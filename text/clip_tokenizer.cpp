@@ -21,8 +21,6 @@
 namespace tessera::text {
 namespace {
 
-// simple_tokenizer.py keeps merges[:49152 - 256 - 2] of its file.
-constexpr size_t kClipMerges = 49152 - 256 - 2;
 constexpr std::string_view kStartText = "<|startoftext|>";
 constexpr std::string_view kEndText = "<|endoftext|>";
 constexpr std::string_view kEndOfWord = "</w>";
@@ -211,6 +209,7 @@ struct ClipTokenizer::Model {
   std::array<int32_t, 256> byte_ids{};      // a byte inside a word
   std::array<int32_t, 256> byte_end_ids{};  // a byte that ends a word ("</w>" appended)
   std::unordered_map<uint64_t, MergeRule> merges;
+  std::vector<std::string> merge_lines;  // "a b", by rank
   int32_t start = 0;
   int32_t end = 0;
   WordCache cache;
@@ -267,6 +266,7 @@ std::shared_ptr<ClipTokenizer::Model> ClipTokenizer::Model::build(const std::uno
         throw Error(m.where + ": the merge result \"" + m.left + m.right + "\" is not in " + vocab_name);
       }
     }
+    model->merge_lines.push_back(m.left + ' ' + m.right);
     if (left == ids.end() || right == ids.end() || result == ids.end()) continue;
     // A repeated merge takes its last rank, as CLIP's dict(zip(merges, ...)).
     model->merges.insert_or_assign(pair_key(left->second, right->second), MergeRule{int32_t(rank), result->second});
@@ -346,16 +346,15 @@ std::unordered_map<std::string, int32_t> clip_layout(const std::vector<MergeLine
 
 ClipTokenizer ClipTokenizer::from_bpe_gz(const std::string& path) {
   const std::string text = read_gzip(path);
-  const auto lines = split_lines(text);
-  // Line 1 is a header; the merges CLIP uses are the next kClipMerges lines.
-  if (lines.size() < kClipMerges + 1) {
-    const size_t found = lines.size() - 1 - (lines.size() > 1 && lines.back().empty());
-    throw Error(path + ": holds " + std::to_string(found) + " merge lines, CLIP's vocabulary needs " +
-                std::to_string(kClipMerges));
-  }
+  auto lines = split_lines(text);
+  while (!lines.empty() && lines.back().find_first_not_of(" \t\r") == std::string_view::npos) lines.pop_back();
+  // Line 1 is a header of any text (CLIP's own starts with its file name);
+  // the merges are the next lines, at most kClipMerges.
+  if (lines.empty()) throw Error(path + ": empty, expected a header line and merges");
+  const size_t count = std::min(lines.size() - 1, kClipMerges);
   std::vector<MergeLine> merges;
-  merges.reserve(kClipMerges);
-  for (size_t i = 1; i <= kClipMerges; ++i) merges.push_back(parse_merge(lines[i], path + ":" + std::to_string(i + 1)));
+  merges.reserve(count);
+  for (size_t i = 1; i <= count; ++i) merges.push_back(parse_merge(lines[i], path + ":" + std::to_string(i + 1)));
   return ClipTokenizer(Model::build(clip_layout(merges), merges, path, false));
 }
 
@@ -399,13 +398,29 @@ ClipTokenizer ClipTokenizer::from_hugging_face(const std::string& vocab_json, co
   return ClipTokenizer(Model::build(ids, merges, vocab_json, true));
 }
 
-std::vector<int32_t> ClipTokenizer::encode(std::string_view text) const {
+std::vector<std::string> ClipTokenizer::pre_tokens(std::string_view text) {
   const std::string cleaned = clean_text(text);
-  std::vector<int32_t> ids;
+  std::vector<std::string> pieces;
   re2::StringPiece input(cleaned);
   re2::StringPiece piece;
-  while (RE2::FindAndConsume(&input, pre_token_pattern(), &piece)) {
-    const auto word_ids = model_->bpe(std::string(piece.data(), piece.size()));
+  while (RE2::FindAndConsume(&input, pre_token_pattern(), &piece)) pieces.emplace_back(piece.data(), piece.size());
+  return pieces;
+}
+
+std::vector<std::string> ClipTokenizer::byte_symbols(std::string_view piece) {
+  std::vector<std::string> symbols;
+  symbols.reserve(piece.size());
+  for (const char c : piece) symbols.push_back(byte_symbol(uint8_t(c)));
+  if (!symbols.empty()) symbols.back() += kEndOfWord;
+  return symbols;
+}
+
+bool ClipTokenizer::is_special_token(std::string_view piece) { return piece == kStartText || piece == kEndText; }
+
+std::vector<int32_t> ClipTokenizer::encode(std::string_view text) const {
+  std::vector<int32_t> ids;
+  for (const auto& piece : pre_tokens(text)) {
+    const auto word_ids = model_->bpe(piece);
     ids.insert(ids.end(), word_ids.begin(), word_ids.end());
   }
   return ids;
@@ -462,6 +477,8 @@ std::vector<int32_t> ClipTokenizer::tokenize(std::string_view text, size_t conte
 }
 
 size_t ClipTokenizer::count_tokens(std::string_view text) const { return encode(text).size() + 2; }
+
+std::vector<std::string> ClipTokenizer::merges() const { return model_->merge_lines; }
 
 int32_t ClipTokenizer::start_token() const { return model_->start; }
 int32_t ClipTokenizer::end_token() const { return model_->end; }

@@ -13,7 +13,9 @@ std::string clip_vocabulary_path(const std::string& flag, const std::string& nee
   throw Error("the CLIP BPE vocabulary is needed for " + needed_for +
               ": pass --clip-vocab bpe_simple_vocab_16e6.txt.gz (from OpenAI CLIP's "
               "repository, clip/bpe_simple_vocab_16e6.txt.gz, MIT licence) or set " +
-              kClipVocabularyVariable + " to its path" + alternative);
+              kClipVocabularyVariable + " to its path" + alternative +
+              ". Models that do not start from CLIP's weights may use a vocabulary learned from the reports "
+              "instead (tessera learn-vocab)");
 }
 
 }  // namespace tessera::stages

@@ -13,6 +13,7 @@
 #include "prompts/report_source.h"
 #include "prompts/tile_attributes.h"
 #include "store/prompt_record.h"
+#include "store/vocabulary_record.h"
 
 namespace tessera::pipeline {
 
@@ -40,7 +41,7 @@ class PromptContext {
   SlidePrompts for_slide(const std::string& slide_id) const;
 
   size_t reports() const { return reports_.size(); }
-  const std::string& vocabulary_path() const { return vocabulary_path_; }
+  const store::VocabularyRecord& vocabulary() const { return vocabulary_; }
 
  private:
   PromptContext() = default;
@@ -53,8 +54,7 @@ class PromptContext {
   std::optional<stages::CaseMatcher> matcher_;
   std::map<std::string, stages::SlideAttributes> attributes_;
   std::optional<stages::PromptComposer> composer_;
-  std::string vocabulary_path_;
-  std::string vocabulary_hash_;
+  store::VocabularyRecord vocabulary_;
 };
 
 }  // namespace tessera::pipeline

@@ -25,6 +25,7 @@
 #include <string>
 
 #include "base/folder_lock.h"
+#include "store/vocabulary_record.h"
 
 namespace tessera::runtime {
 
@@ -48,6 +49,10 @@ class RunManifest {
   std::filesystem::path path(const std::string& key) const;
   // A non-negative integer. Throws as string().
   uint64_t unsigned_integer(const std::string& key) const;
+  // The vocabulary of the prompts the run trained on (field "vocabulary",
+  // written by vocabulary_field); std::nullopt when it trained on none, or
+  // before vocabularies were recorded. Throws as string() when malformed.
+  std::optional<store::VocabularyRecord> vocabulary() const;
 
  private:
   const nlohmann::json* find(const std::string& key) const;  // nullptr when absent
@@ -56,6 +61,9 @@ class RunManifest {
   std::filesystem::path file_;
   nlohmann::json fields_;
 };
+
+// run.json's "vocabulary": the record, or null.
+nlohmann::json vocabulary_field(const std::optional<store::VocabularyRecord>& vocabulary);
 
 class RunFolder {
  public:

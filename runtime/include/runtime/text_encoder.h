@@ -6,11 +6,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "store/model_record.h"
 #include "store/tensor_record.h"
+#include "store/vocabulary_record.h"
 
 namespace tessera::runtime {
 
@@ -21,6 +23,10 @@ struct TextEncoderOptions {
   std::string compute_dtype = "fp32";  // fp16 / bf16 autocast on CUDA only
   store::TensorDType stored_dtype = store::TensorDType::kF16;
   int threads = 0;
+  // The vocabulary of the ids to embed: its start and end tokens make the
+  // empty prompt and pad, and its fingerprint goes into model_record().
+  // std::nullopt: CLIP's, with the config's start and end tokens.
+  std::optional<store::VocabularyRecord> vocabulary;
 };
 
 class TextEncoder {
@@ -35,12 +41,12 @@ class TextEncoder {
   int64_t context_length() const;
 
   // The ids of the empty prompt, the unconditional input of classifier-free
-  // guidance: start and end tokens.
+  // guidance: the vocabulary's start and end tokens.
   std::vector<int32_t> empty_prompt_ids() const;
 
   // One (context_length, hidden) record per prompt. `ids` are CLIP ids with
   // start and end tokens, as tokenize() and the prompt records hold them;
-  // they are padded with the end token to the context length, as
+  // they are padded with the vocabulary's end token to the context length, as
   // FrozenCLIPEmbedder pads. 77 positions run with the causal mask only (LDM
   // and Stable Diffusion); PathLDM's 154 run its two windows with the padding
   // masked. Throws tessera::Error for ids longer than the context.

@@ -20,6 +20,9 @@ struct ModelRecord {
   float scale_factor = 1.0f;
   std::string stored_dtype;  // fp16, bf16 or fp32
   int64_t tile_size = 0;     // first stage: input pixels per side
+  // Text encoder: the fingerprint of the vocabulary of the prompts it
+  // embedded (vocabulary_record.h); "" when it embedded only the empty prompt.
+  std::string vocabulary;
   std::string registered_at;
 };
 

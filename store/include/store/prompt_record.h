@@ -33,7 +33,8 @@ struct PromptSource {
 struct PromptRecord {
   std::string id;
   std::string text;
-  std::vector<int32_t> token_ids;  // CLIP ids with start and end tokens
+  std::vector<int32_t> token_ids;  // ids with start and end tokens, in `vocabulary`
+  std::string vocabulary;          // its fingerprint (vocabulary_record.h); "" in stores made before it was kept
   std::string tumor;               // bin word or ""
   std::string til;
   std::string template_name;

@@ -15,6 +15,7 @@
 #include "store/slide_record.h"
 #include "store/tensor_record.h"
 #include "store/tile_record.h"
+#include "store/vocabulary_record.h"
 
 namespace rocksdb {
 class DB;
@@ -153,6 +154,12 @@ class Store {
   [[nodiscard]] std::optional<ModelRecord> model(std::string_view model_id) const;
   // Throws on a read failure.
   [[nodiscard]] std::vector<ModelRecord> models() const;
+
+  // The vocabulary of the store's prompts (meta "vocabulary"); std::nullopt
+  // when none was recorded. Throws on a read failure.
+  [[nodiscard]] std::optional<VocabularyRecord> vocabulary() const;
+  // Throws on a read-only store, or when the write fails.
+  void put_vocabulary(const VocabularyRecord& record);
 
   // Latents: one per (first-stage model, tile), keyed model prefix + tile key.
   // The tiles of a slide without a latent of the model, in key order; reads

@@ -23,10 +23,16 @@ class ClipTokenizer {
  public:
   static constexpr size_t kContextLength = 77;
 
-  // CLIP's bpe_simple_vocab_16e6.txt.gz: its first 48894 merges after the
-  // header line (an uncompressed copy is read as well). Ids follow CLIP's
-  // layout: the 256 byte symbols, the same with "</w>", one per merge, then
-  // <|startoftext|> (49406) and <|endoftext|> (49407).
+  // The most merges CLIP's simple_tokenizer.py reads from its file.
+  static constexpr size_t kClipMerges = 49152 - 256 - 2;
+
+  // A vocabulary in CLIP's format, as bpe_simple_vocab_16e6.txt.gz: a gzip
+  // file (an uncompressed copy is read as well) of a header line and one
+  // merge per line in rank order, of which the first kClipMerges are used.
+  // Ids follow CLIP's layout: the 256 byte symbols, the same with "</w>", one
+  // per merge, then <|startoftext|> and <|endoftext|> (49406 and 49407 for
+  // CLIP's own file; a vocabulary of fewer merges, as learn_bpe_merges makes,
+  // has them right after its merges).
   static ClipTokenizer from_bpe_gz(const std::string& path);
 
   // A Hugging Face pair: vocab.json maps token -> id; merges.txt holds one
@@ -57,6 +63,17 @@ class ClipTokenizer {
 
   // encode(text).size() + 2: the length tokenize would give without a limit.
   size_t count_tokens(std::string_view text) const;
+
+  // The merges, "a b" each, in rank order: what identifies the vocabulary.
+  std::vector<std::string> merges() const;
+
+  // The pieces CLIP's pre-tokenising pattern splits the cleaned text into,
+  // the words BPE merges within. Special tokens are pieces of their own.
+  static std::vector<std::string> pre_tokens(std::string_view text);
+  // A piece's symbols before any merge: one per byte, in CLIP's byte-to-
+  // character map, the last with "</w>".
+  static std::vector<std::string> byte_symbols(std::string_view piece);
+  static bool is_special_token(std::string_view piece);
 
   int32_t start_token() const;
   int32_t end_token() const;
