@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "base/file_io.h"
 #include "prompts/clip_vocabulary.h"
 #include "prompts/probability_bin.h"
 #include "prompts/report_fields.h"
@@ -44,6 +45,10 @@ std::unique_ptr<PromptContext> PromptContext::load(const IngestOptions& options)
   std::unique_ptr<PromptContext> context(new PromptContext());
   auto vocabulary = runtime::load_vocabulary(stages::clip_vocabulary_path(options.clip_vocab, "prompts"));
   context->vocabulary_ = std::move(vocabulary.record);
+  // The file's bytes, not the fingerprint, as stores made before fingerprints
+  // were kept hashed them: their slides stay current.
+  const std::string file = tessera::read_file(context->vocabulary_.path);
+  context->vocabulary_file_hash_ = hex64(XXH3_64bits(file.data(), file.size()));
 
   if (!options.reports.empty()) {
     context->reports_ = stages::index_reports(stages::read_reports(options.reports, options.report_columns));
@@ -105,7 +110,7 @@ SlidePrompts PromptContext::for_slide(const std::string& slide_id) const {
 
   std::ostringstream inputs;
   // The report's text and place too: its spans and origin are stored.
-  inputs << vocabulary_.fingerprint << '|' << composer_->prompt_template().text() << '|' << composer_->token_budget()
+  inputs << vocabulary_file_hash_ << '|' << composer_->prompt_template().text() << '|' << composer_->token_budget()
          << '|' << summary.source << '|' << prompts.case_id << '|'
          << (report ? report->origin + '|' + report->text : std::string());
   for (const auto& clause : summary.clauses) inputs << '|' << clause;

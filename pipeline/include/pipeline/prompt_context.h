@@ -55,6 +55,7 @@ class PromptContext {
   std::map<std::string, stages::SlideAttributes> attributes_;
   std::optional<stages::PromptComposer> composer_;
   store::VocabularyRecord vocabulary_;
+  std::string vocabulary_file_hash_;
 };
 
 }  // namespace tessera::pipeline
