@@ -52,6 +52,12 @@ RE2::Options case_insensitive() {
     return re;                                      \
   }
 
+// A breast report, whose size and node counts may stage it by AJCC's breast
+// rules: it names the breast or the operation, or a type seen only in breast.
+TESSERA_PATTERN(
+    breast_report,
+    R"(\b(?:breast|mastectomy|lumpectomy|(?:invasive|infiltrating)\s+(?:pleomorphic\s+)?lobular\s+carcinoma|(?:invasive|infiltrating)\s+ductal\s+carcinoma)\b)")
+
 // Histologic types, most specific first; "in situ" is excluded by requiring an
 // invasive qualifier or a type that is only ever invasive.
 TESSERA_PATTERN(
@@ -405,7 +411,8 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
       }
     }
   }
-  if (!pt && size_cm && *size_cm > 0) {
+  const bool breast = !find_all(text, breast_report()).empty();
+  if (!pt && breast && size_cm && *size_cm > 0) {
     const auto size_field = *find_field(fields, "tumor_size_cm");
     const std::string category = *size_cm <= 2 ? "T1" : *size_cm <= 5 ? "T2" : "T3";
     pt = ReportField{"pt", category, size_field.begin, size_field.end, true};
@@ -425,7 +432,7 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
       }
     }
   }
-  if (!pn && node_span) {
+  if (!pn && breast && node_span) {
     const std::string category = positive == 0 ? "N0" : positive <= 3 ? "N1" : positive <= 9 ? "N2" : "N3";
     pn = ReportField{"pn", category, node_span->begin, node_span->end, true};
   }

@@ -28,7 +28,9 @@ inline constexpr const char* kReportFieldNames[] = {
 // (mixed case, broken lines, typos like "pNO"). Every rule is a regular
 // expression listed in report_fields.cpp and documented in docs/PROMPTS.md.
 // pT and pN come from the stated AJCC values (the highest when several foci are
-// staged); without them pT is derived from the tumour size (AJCC 8: <= 2 cm T1,
+// staged); without them, and only in a breast report (one that names the breast,
+// a mastectomy or lumpectomy, or invasive ductal or lobular carcinoma), since
+// these are AJCC's breast rules, pT is derived from the tumour size (AJCC 8: <= 2 cm T1,
 // <= 5 cm T2, > 5 cm T3) and pN from the
 // positive node count (0 N0, 1-3 N1, 4-9 N2, >= 10 N3). T4 is never derived:
 // skin or chest-wall involvement is only taken when stated.
