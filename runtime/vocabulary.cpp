@@ -1,5 +1,7 @@
 #include "runtime/vocabulary.h"
 
+#include <filesystem>
+
 #include "base/error.h"
 #include "config/content_hash.h"
 
@@ -25,7 +27,8 @@ Vocabulary load_vocabulary(const std::string& path) {
   const auto merges = vocabulary.tokenizer.merges();
   auto& r = vocabulary.record;
   r.fingerprint = vocabulary_fingerprint(merges);
-  r.path = path;
+  // Absolute: a run's record is read from anywhere.
+  r.path = std::filesystem::absolute(path).string();
   r.is_clip = r.fingerprint == kClipFingerprint;
   r.merges = merges.size();
   r.start_token = vocabulary.tokenizer.start_token();

@@ -11,7 +11,7 @@ namespace tessera::store {
 // training run that uses them records its fingerprint.
 struct VocabularyRecord {
   std::string fingerprint;  // 32 lowercase hex digits, of the merges in rank order
-  std::string path;         // the file it was read from, as given
+  std::string path;         // the file it was read from, absolute
   bool is_clip = false;     // OpenAI CLIP's bpe_simple_vocab_16e6, which real weights need
   uint64_t merges = 0;
   int32_t start_token = 0;
