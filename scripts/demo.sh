@@ -41,7 +41,7 @@ else
   vocab="$out/demo-vocab.txt.gz"
   $tessera learn-vocab --reports "$out/example/reports.csv" --out "$vocab"
   echo "demo: prompts use a demo vocabulary learned from the example's report ($vocab), not CLIP's;" \
-    "real CLIP or PathLDM weights need CLIP's own (README, Prompts)"
+    "real CLIP or PathLDM weights need CLIP's own (README, CLIP's vocabulary)"
 fi
 prompt_flags=(--reports "$out/example/reports.csv" --tile-attributes "$out/example/tile_attributes.csv"
               --clip-vocab "$vocab")
