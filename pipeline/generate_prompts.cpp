@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <optional>
 #include <set>
@@ -34,10 +33,7 @@ std::string hex64(uint64_t v) {
 }
 
 runtime::Vocabulary load_vocabulary(const std::string& flag, const std::string& run_vocabulary) {
-  if (flag.empty() && !run_vocabulary.empty() && !std::getenv(stages::kClipVocabularyVariable)) {
-    return runtime::load_vocabulary(run_vocabulary);
-  }
-  return runtime::load_vocabulary(stages::clip_vocabulary_path(flag, "prompt files"));
+  return runtime::load_vocabulary(stages::clip_vocabulary_path(flag, "prompt files", "", run_vocabulary));
 }
 
 PromptPlan plan_from_txt(const fs::path& file, std::vector<stages::PromptLine> lines,

@@ -487,7 +487,9 @@ TEST(ClipVocabulary, TheFlagThenTheEnvironmentThenAnErrorSayingHow) {
   ::setenv(kClipVocabularyVariable, "from-env.txt.gz", 1);
   EXPECT_EQ(clip_vocabulary_path("from-flag.txt.gz", "prompts"), "from-flag.txt.gz");
   EXPECT_EQ(clip_vocabulary_path("", "prompts"), "from-env.txt.gz");
+  EXPECT_EQ(clip_vocabulary_path("", "prompts", "", "from-run.txt.gz"), "from-env.txt.gz");
   ::unsetenv(kClipVocabularyVariable);
+  EXPECT_EQ(clip_vocabulary_path("", "prompts", "", "from-run.txt.gz"), "from-run.txt.gz");
   try {
     clip_vocabulary_path("", "prompt files", ", or pass another");
     FAIL();
