@@ -14,6 +14,7 @@ void add_commands(CLI::App& app, int& exit_code) {
   add_train_vae_command(app, exit_code);
   add_generate_command(app, exit_code);
   add_export_command(app, exit_code);
+  add_evaluate_command(app, exit_code);
   add_model_command(app, exit_code);
   add_tokenize_command(app, exit_code);
   add_learn_vocab_command(app, exit_code);

@@ -21,6 +21,7 @@ void add_ingest_command(CLI::App& app, int& exit_code);
 void add_info_command(CLI::App& app, int& exit_code);
 void add_report_command(CLI::App& app, int& exit_code);
 void add_export_command(CLI::App& app, int& exit_code);
+void add_evaluate_command(CLI::App& app, int& exit_code);
 void add_encode_command(CLI::App& app, int& exit_code);
 void add_encode_text_command(CLI::App& app, int& exit_code);
 void add_gc_command(CLI::App& app, int& exit_code);

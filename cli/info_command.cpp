@@ -51,6 +51,7 @@ void add_info_command(CLI::App& app, int& exit_code) {
       auto j = nlohmann::json::parse(store::encode_model_record(m));
       if (m.role == "first_stage") j["latents"] = store->count_latents(m.id);
       if (m.role == "cond_stage") j["embeddings"] = store->embedded_prompt_ids(m.id).size();
+      if (m.role == "feature_extractor") j["features"] = store->count_features(m.id);
       models.push_back(j);
     }
     size_t complete = 0, failed = 0, pending = 0;
@@ -104,12 +105,11 @@ void add_info_command(CLI::App& app, int& exit_code) {
         std::printf("\n");
       }
       for (const auto& m : models) {
-        const bool latents = m.contains("latents");
+        const char* held = m.contains("latents") ? "latents" : m.contains("features") ? "features" : "embeddings";
         const std::string text_vocabulary = m.value("vocabulary", "");
         std::printf("model %s %-11s %-4s %lld %s%s\n", m["id"].get<std::string>().c_str(),
                     m["role"].get<std::string>().c_str(), m["architecture"].get<std::string>().c_str(),
-                    (long long)(latents ? m["latents"].get<int64_t>() : m["embeddings"].get<int64_t>()),
-                    latents ? "latents" : "embeddings",
+                    (long long)m[held].get<int64_t>(), held,
                     text_vocabulary.empty() ? "" : (", vocabulary " + text_vocabulary).c_str());
       }
       if (!prompts.empty()) {

@@ -21,7 +21,7 @@ set(allowed_dataset "base;imaging")
 set(allowed_runtime "base;model;config;store;imaging;text")
 set(allowed_pipeline "base;config;store;text;imaging;slide;prompts;dataset;runtime")
 set(allowed_cli "base;config;store;text;imaging;slide;prompts;dataset;runtime;pipeline")
-set(allowed_examples "base;imaging")
+set(allowed_examples "base;imaging;runtime")
 
 # Source folder -> library (the prefix its headers are included under).
 set(folders base model config text store stages/imaging stages/slide stages/prompts stages/dataset runtime pipeline

@@ -44,7 +44,7 @@ ValSplit::ValSplit(const std::vector<store::SlideRecord>& slides, const ExportOp
   }
   val_groups_ = choose_val_groups(groups_, options.val, options.seed);
   if (options.val > 0 && groups_.size() < 2 && split_by_ != ExportOptions::SplitBy::kNone) {
-    spdlog::warn("export: fewer than two {}s among the complete slides; everything goes to train",
+    spdlog::warn("split: fewer than two {}s among the complete slides; everything goes to train",
                  split_by_name(split_by_));
   }
 }

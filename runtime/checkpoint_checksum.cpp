@@ -14,10 +14,7 @@
 
 namespace tessera::runtime {
 namespace fs = std::filesystem;
-namespace {
 
-// The XXH3-128 of the file's bytes, as 32 hex digits, read in blocks so that
-// a checkpoint of any size takes one buffer.
 std::string file_digest(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw Error(file.string() + ": cannot open to checksum: " + std::strerror(errno));
@@ -30,8 +27,6 @@ std::string file_digest(const fs::path& file) {
   if (in.bad()) throw Error(file.string() + ": cannot read to checksum");
   return hash.hex();
 }
-
-}  // namespace
 
 fs::path checksum_path(const fs::path& file) { return fs::path(file.string() + ".xxh128"); }
 

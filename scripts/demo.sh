@@ -9,7 +9,9 @@
 #      old latents;
 #   4. train a tiny LDM on the new latents for a few minutes (train);
 #   5. generate a small synthetic set (generate) and export real plus
-#      synthetic tiles as WebDataset shards (export).
+#      synthetic tiles as WebDataset shards (export);
+#   6. measure the synthetic set against the stored tiles (evaluate) with a
+#      small extractor made here; a real evaluation uses Inception (README).
 # The models are tiny and start from random weights (tessera ships no
 # weights): the pictures show the pipeline working, not a trained model.
 # Slide files or folders given as arguments are ingested as well.
@@ -21,7 +23,7 @@
 # demo vocabulary is not CLIP's: real CLIP or PathLDM weights need CLIP's own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh tessera make_example_slide
+bash scripts/build.sh tessera make_example_slide make_example_extractor
 
 out=demo-out
 ldm=schemas/ldm/tiny-ldm.yaml
@@ -76,8 +78,15 @@ $tessera generate --run "$out/ldm-run" --from-store "$out/store" --balance tumor
 $tessera export --store "$out/store" --out "$out/dataset" --format webdataset --synthetic "$out/synthetic" \
   --label tumor >/dev/null
 
+# 6. FID, KID, precision/recall and density/coverage, overall and per bin. The
+# example is one case, so there are no held-out cases: compare with every tile.
+./build/make_example_extractor "$out/models/example-extractor.pt"
+$tessera evaluate --extractor "$out/models/example-extractor.pt" --synthetic "$out/synthetic" \
+  --real-store "$out/store" --split all --out "$out/evaluation" >/dev/null
+
 $tessera info --store "$out/store"
 $tessera info --store "$out/store" --json >"$out/info.json"
 echo "demo: store in $out/store (QC pictures in $out/qc, summary in $out/info.json)"
 echo "demo: VAE fine-tune in $out/vae-run, LDM run in $out/ldm-run (loss.png, samples/)"
 echo "demo: synthetic tiles in $out/synthetic (contact_sheet.png), dataset in $out/dataset (dataset.json)"
+echo "demo: evaluation in $out/evaluation (evaluation.json, metrics.png)"

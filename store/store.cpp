@@ -19,8 +19,8 @@ namespace {
 constexpr const char* kSchemaVersionKey = "schema_version";
 constexpr const char* kModelKeyPrefix = "models/";
 constexpr const char* kVocabularyKey = "vocabulary";
-constexpr const char* kColumnFamilies[] = {kMetaCf,    kTilesCf,   kTilePixelsCf, kSlidesCf,
-                                           kPromptsCf, kLatentsCf, kEmbeddingsCf, kLatentIndexCf};
+constexpr const char* kColumnFamilies[] = {kMetaCf,    kTilesCf,      kTilePixelsCf,  kSlidesCf,  kPromptsCf,
+                                           kLatentsCf, kEmbeddingsCf, kLatentIndexCf, kFeaturesCf};
 
 // Pixels and latents are 10-50 KB values: in blob files they skip the LSM
 // tree's rewrites during compaction. JPEG is already entropy-coded.
@@ -531,6 +531,33 @@ void Store::put_embeddings(std::string_view model_id,
   write(batch);
 }
 
+std::optional<TensorRecord> Store::features(std::string_view extractor_id, const TileKey& tile) const {
+  const std::string key = encode_latent_key(extractor_id, tile.slide_id, tile.row, tile.col);
+  if (!has_cf(kFeaturesCf)) return std::nullopt;
+  std::string value;
+  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kFeaturesCf), key, &value);
+  if (s.IsNotFound()) return std::nullopt;
+  const std::string what =
+      "the features of extractor " + std::string(extractor_id) + " for " + tile_text(tile.slide_id, tile.row, tile.col);
+  check(s, "cannot read " + what);
+  return decode_entry(decode_tensor_record, value, what);
+}
+
+uint64_t Store::count_features(std::string_view extractor_id) const {
+  const std::string prefix = encode_model_prefix(extractor_id);
+  return count_keys(kFeaturesCf, prefix, model_range_end(prefix));
+}
+
+void Store::put_features(std::string_view extractor_id, const std::vector<std::pair<TileKey, TensorRecord>>& features) {
+  rocksdb::WriteBatch batch;
+  for (const auto& [tile, record] : features) {
+    check(batch.Put(cf(kFeaturesCf), encode_latent_key(extractor_id, tile.slide_id, tile.row, tile.col),
+                    encode_tensor_record(record)),
+          "batch");
+  }
+  write(batch);
+}
+
 Store::GcResult Store::gc(const std::vector<std::string>& keep) {
   for (const auto& id : keep) encode_model_prefix(id);  // validates
   GcResult result;
@@ -541,7 +568,9 @@ Store::GcResult Store::gc(const std::vector<std::string>& keep) {
     const std::string end = model_range_end(prefix);
     result.latents_removed += count_keys(kLatentIndexCf, prefix, end);
     result.embeddings_removed += count_keys(kEmbeddingsCf, prefix, end);
+    result.features_removed += count_keys(kFeaturesCf, prefix, end);
     check(batch.DeleteRange(cf(kLatentsCf), prefix, end), "batch");
+    check(batch.DeleteRange(cf(kFeaturesCf), prefix, end), "batch");
     check(batch.DeleteRange(cf(kLatentIndexCf), prefix, end), "batch");
     check(batch.DeleteRange(cf(kEmbeddingsCf), prefix, end), "batch");
     check(batch.Delete(cf(kMetaCf), kModelKeyPrefix + m.id), "batch");
@@ -584,7 +613,7 @@ Store::GcResult Store::gc(const std::vector<std::string>& keep) {
   compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   compact.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
   compact.blob_garbage_collection_age_cutoff = 1.0;
-  for (const char* name : {kLatentsCf, kLatentIndexCf, kEmbeddingsCf, kPromptsCf}) {
+  for (const char* name : {kLatentsCf, kLatentIndexCf, kEmbeddingsCf, kFeaturesCf, kPromptsCf}) {
     check(db_->CompactRange(compact, cf(name), nullptr, nullptr), std::string("compaction of ") + name + " failed");
   }
   return result;
@@ -607,6 +636,7 @@ StoreCounts Store::counts() const {
   c.tiles = all_keys(kTilesCf);
   c.latents = all_keys(kLatentIndexCf);
   c.embeddings = all_keys(kEmbeddingsCf);
+  c.features = all_keys(kFeaturesCf);
   c.prompts = prompts().size();
   return c;
 }

@@ -28,6 +28,8 @@ const char* to_string(TensorKind kind) {
       return "kl_moments";
     case TensorKind::kTextHidden:
       return "text_hidden";
+    case TensorKind::kImageFeatures:
+      return "image_features";
   }
   return "unknown";
 }
@@ -84,7 +86,7 @@ TensorRecord decode_tensor_record(std::string_view bytes) {
   if (bytes.size() < 4) throw Error("tensor record of " + std::to_string(bytes.size()) + " bytes is truncated");
   if (p[0] != kFormat) throw Error("tensor record has unknown format " + std::to_string(p[0]));
   TensorRecord record;
-  if (p[1] < 1 || p[1] > 3) throw Error("tensor record has unknown kind " + std::to_string(p[1]));
+  if (p[1] < 1 || p[1] > 4) throw Error("tensor record has unknown kind " + std::to_string(p[1]));
   if (p[2] < 1 || p[2] > 3) throw Error("tensor record has unknown dtype " + std::to_string(p[2]));
   record.kind = static_cast<TensorKind>(p[1]);
   record.dtype = static_cast<TensorDType>(p[2]);

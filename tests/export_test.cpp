@@ -25,6 +25,7 @@
 #include "dataset/owned_files.h"
 #include "dataset/path_component.h"
 #include "dataset/synthetic_set.h"
+#include "dataset/tar_reader.h"
 #include "dataset/tar_writer.h"
 #include "imaging/jpeg_codec.h"
 #include "imaging/vips_runtime.h"
@@ -282,6 +283,58 @@ TEST_F(ExportTest, TarWriterRoundTripsShortPrefixAndPaxNames) {
                              "    assert t.extractfile(t.getmembers()[2]).read() == b\"z\" * 512' '" +
                              (dir_ / "t.tar").string() + "'"),
               names);
+  }
+}
+
+TEST_F(ExportTest, TarReaderReadsWhatTarWriterAndGnuTarWrite) {
+  const std::string prefixed = std::string(120, 'p') + "/" + std::string(90, 'n') + ".txt";
+  const std::string pax = std::string(160, 'q') + ".json";
+  {
+    stages::TarWriter tar(dir_ / "t.tar");
+    tar.add("short.txt", "hello");
+    tar.add(prefixed, "prefix");
+    tar.add(pax, std::string(700, 'z'));
+    tar.close();
+  }
+  const auto members = stages::list_tar_members(dir_ / "t.tar");
+  ASSERT_EQ(members.size(), 3u);
+  EXPECT_EQ(members[0].name, "short.txt");
+  EXPECT_EQ(members[1].name, prefixed);
+  EXPECT_EQ(members[2].name, pax);
+  EXPECT_EQ(members[2].size, 700u);
+  EXPECT_EQ(stages::read_tar_member(dir_ / "t.tar", members[2]), std::string(700, 'z'));
+  EXPECT_EQ(stages::read_tar_member(dir_ / "t.tar", members[0]), "hello");
+
+  if (have("tar")) {
+    // GNU tar's own long names ('L' entries) and a directory entry, which is skipped.
+    const fs::path tree = dir_ / "tree";
+    fs::create_directories(tree / "d");
+    const std::string long_name = std::string(150, 'l') + ".png";
+    write_file(tree / "d" / long_name, "png bytes");
+    ASSERT_EQ(std::system(
+                  ("tar --format=gnu -cf '" + (dir_ / "gnu.tar").string() + "' -C '" + tree.string() + "' d").c_str()),
+              0);
+    const auto gnu = stages::list_tar_members(dir_ / "gnu.tar");
+    ASSERT_EQ(gnu.size(), 1u);
+    EXPECT_EQ(gnu[0].name, "d/" + long_name);
+    EXPECT_EQ(stages::read_tar_member(dir_ / "gnu.tar", gnu[0]), "png bytes");
+  }
+
+  // A damaged header is named with its offset; a file that is not tar says so.
+  testing::flip_bytes(dir_ / "t.tar", 512 + 512 + 10, 1);
+  try {
+    (void)stages::list_tar_members(dir_ / "t.tar");
+    FAIL() << "a damaged header was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("t.tar: the tar header at byte 1024 has a wrong checksum"), std::string::npos)
+        << e.what();
+  }
+  write_file(dir_ / "not.tar", std::string(2048, 'x'));
+  try {
+    (void)stages::list_tar_members(dir_ / "not.tar");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a tar archive"), std::string::npos) << e.what();
   }
 }
 

@@ -283,6 +283,42 @@ TEST(Store, LatentsAreFoundMissingPerModelAndGcRemovesUnusedPrompts) {
   EXPECT_EQ(store->prompts().size(), 1u);
 }
 
+TEST(Store, FeaturesAreKeptPerExtractorAndTileAndRemovedWithTheirExtractor) {
+  testing::TempDir dir;
+  auto store = Store::open(dir / "s");
+  write_tiles(*store, "S", 3);
+  const std::string kept(32, 'c'), dropped(32, 'd');
+  for (const auto& id : {kept, dropped}) {
+    ModelRecord m;
+    m.id = id;
+    m.role = "feature_extractor";
+    m.architecture = "torchscript";
+    store->put_model(m);
+  }
+  TensorRecord features;
+  features.kind = TensorKind::kImageFeatures;
+  features.dtype = TensorDType::kF32;
+  features.shape = {2};
+  const float values[2] = {1.5f, -2.0f};
+  features.data.assign(reinterpret_cast<const char*>(values), sizeof values);
+  EXPECT_EQ(decode_tensor_record(encode_tensor_record(features)).kind, TensorKind::kImageFeatures);
+  store->put_features(kept, {{TileKey{"S", 0, 0}, features}, {TileKey{"S", 0, 2}, features}});
+  store->put_features(dropped, {{TileKey{"S", 0, 1}, features}});
+  EXPECT_EQ(store->count_features(kept), 2u);
+  EXPECT_EQ(store->count_features(dropped), 1u);
+  const auto read = store->features(kept, TileKey{"S", 0, 2});
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->data, features.data);
+  EXPECT_FALSE(store->features(kept, TileKey{"S", 0, 1}));
+  EXPECT_EQ(store->counts().features, 3u);
+
+  const auto result = store->gc({kept});
+  EXPECT_EQ(result.removed_models, std::vector<std::string>{dropped});
+  EXPECT_EQ(result.features_removed, 1u);
+  EXPECT_EQ(store->count_features(dropped), 0u);
+  EXPECT_EQ(store->count_features(kept), 2u);
+}
+
 TEST(Store, SecondWriterIsRefusedWithTheLockNamed) {
   testing::TempDir dir;
   auto first = Store::open(dir / "s");

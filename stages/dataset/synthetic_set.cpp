@@ -9,6 +9,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "base/ascii_case.h"
 #include "base/error.h"
 #include "base/file_io.h"
 
@@ -25,11 +26,6 @@ constexpr const char* kManifestFile = "manifest.jsonl";
 bool is_hex32(const std::string& text) {
   return text.size() == 32 &&
          std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
-std::string lower(std::string text) {
-  for (auto& c : text) c = char(std::tolower(uint8_t(c)));
-  return text;
 }
 
 // The first bytes of the image must match the extension the manifest names.
@@ -76,7 +72,7 @@ SyntheticImage parse_row(const fs::path& dir, const fs::path& real_dir, const st
   for (const auto& part : relative) {
     if (part == "..") throw bad("file", "must stay inside " + dir.string() + ": " + row.file);
   }
-  const std::string extension = lower(relative.extension().string());
+  const std::string extension = ascii_lowercase(relative.extension().string());
   if (extension == ".png") {
     s.extension = "png";
   } else if (extension == ".jpg" || extension == ".jpeg") {

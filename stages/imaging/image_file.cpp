@@ -14,4 +14,11 @@ RgbImage read_image(const std::string& path) {
   return to_rgb(image.get(), "cannot read image " + path);
 }
 
+RgbImage decode_image(const std::string& bytes, const std::string& what) {
+  ensure_vips();
+  VipsRef image(vips_image_new_from_buffer(bytes.data(), bytes.size(), "", "access", VIPS_ACCESS_SEQUENTIAL, nullptr));
+  if (!image.get()) throw_vips_error("cannot decode image " + what);
+  return to_rgb(image.get(), "cannot decode image " + what);
+}
+
 }  // namespace tessera::stages

@@ -8,10 +8,13 @@
 #include <limits>
 
 #include "base/error.h"
+#include "chart_canvas.h"
 #include "imaging/vips_runtime.h"
 
 namespace tessera::stages {
 namespace {
+
+using namespace chart;
 
 constexpr int kMinWidth = 320;
 constexpr int kMinHeight = 240;
@@ -19,30 +22,6 @@ constexpr int kMarginLeft = 84;  // room for the y tick labels and the rotated y
 constexpr int kMarginRight = 24;
 constexpr int kMarginTop = 44;     // the title
 constexpr int kMarginBottom = 58;  // x tick labels and the x label
-constexpr const char* kFont = "sans 10";
-constexpr const char* kTitleFont = "sans bold 12";
-constexpr int kDpi = 96;
-
-// Tableau's ten colours: distinct, and readable on white.
-constexpr std::array<std::array<uint8_t, 3>, 10> kPalette = {{{31, 119, 180},
-                                                              {255, 127, 14},
-                                                              {44, 160, 44},
-                                                              {214, 39, 40},
-                                                              {148, 103, 189},
-                                                              {140, 86, 75},
-                                                              {227, 119, 194},
-                                                              {127, 127, 127},
-                                                              {188, 189, 34},
-                                                              {23, 190, 207}}};
-
-using Ink = std::array<double, 3>;
-const Ink kBlack = {0, 0, 0};
-const Ink kGrid = {225, 225, 225};
-const Ink kLegendBorder = {160, 160, 160};
-const Ink kWhite = {255, 255, 255};
-
-Ink ink_of(const std::array<uint8_t, 3>& rgb) { return {double(rgb[0]), double(rgb[1]), double(rgb[2])}; }
-
 bool plottable(double value, bool log_y) { return std::isfinite(value) && (!log_y || value > 0); }
 
 double axis_value(double value, bool log_y) { return log_y ? std::log10(value) : value; }
@@ -63,115 +42,6 @@ size_t window_for(size_t count, const LossPlotOptions& options) {
 }
 
 bool smoothed(size_t count, const LossPlotOptions& options) { return count > options.smooth_above; }
-
-// 1, 2 or 5 times a power of ten, about range / target.
-double nice_step(double range, int target) {
-  const double raw = range / target;
-  const double power = std::pow(10.0, std::floor(std::log10(raw)));
-  const double fraction = raw / power;
-  const double nice = fraction < 1.5 ? 1 : fraction < 3.5 ? 2 : fraction < 7.5 ? 5 : 10;
-  return nice * power;
-}
-
-std::vector<double> linear_ticks(double low, double high, int target) {
-  std::vector<double> ticks;
-  const double step = nice_step(high - low, target);
-  for (double tick = std::ceil(low / step - 1e-9) * step; tick <= high + step * 1e-9; tick += step) {
-    ticks.push_back(std::abs(tick) < step * 1e-9 ? 0.0 : tick);
-  }
-  return ticks;
-}
-
-std::string tick_label(double value, double step) {
-  char text[32];
-  const double magnitude = std::abs(value);
-  if (value != 0 && (magnitude >= 1e6 || magnitude < 1e-4)) {
-    std::snprintf(text, sizeof text, "%.3g", value);
-  } else {
-    const int decimals = std::max(0, int(-std::floor(std::log10(step) + 1e-9)));
-    std::snprintf(text, sizeof text, "%.*f", decimals, value);
-  }
-  return text;
-}
-
-// pango markup: the names are user text.
-std::string escape_markup(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '&') {
-      out += "&amp;";
-    } else if (c == '<') {
-      out += "&lt;";
-    } else if (c == '>') {
-      out += "&gt;";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-// Draws on an RgbImage in place through a libvips view of its pixels.
-class Canvas {
- public:
-  // `image` must outlive the canvas: the view draws into its pixels.
-  explicit Canvas(RgbImage& image) : view_(wrap_rgb(image)) {}
-
-  void line(int x1, int y1, int x2, int y2, const Ink& ink) {
-    Ink copy = ink;
-    if (vips_draw_line(view_.get(), copy.data(), 3, x1, y1, x2, y2, nullptr)) throw_vips_error("loss plot: line");
-  }
-
-  // Two pixels wide: the line and its copy one pixel right and one down.
-  void thick_line(int x1, int y1, int x2, int y2, const Ink& ink) {
-    line(x1, y1, x2, y2, ink);
-    line(x1 + 1, y1, x2 + 1, y2, ink);
-    line(x1, y1 + 1, x2, y2 + 1, ink);
-  }
-
-  void rect(int left, int top, int width, int height, const Ink& ink, bool fill) {
-    Ink copy = ink;
-    if (vips_draw_rect(view_.get(), copy.data(), 3, left, top, width, height, "fill", fill ? TRUE : FALSE, nullptr)) {
-      throw_vips_error("loss plot: rectangle");
-    }
-  }
-
-  // Text rendered by pango; returns its size. `anchor_x` in [0, 1] places
-  // the text's left (0), centre (0.5) or right (1) at x; y is its top.
-  std::pair<int, int> text(const std::string& text, int x, int y, double anchor_x, const Ink& ink,
-                           const char* font = kFont, bool vertical = false) {
-    if (text.empty()) return {0, 0};
-    VipsRef mask;
-    const std::string markup = escape_markup(text);
-    if (vips_text(mask.out(), markup.c_str(), "font", font, "dpi", kDpi, nullptr)) {
-      throw_vips_error("loss plot: text '" + text + "'");
-    }
-    if (vertical) {
-      VipsRef rotated;
-      if (vips_rot(mask.get(), rotated.out(), VIPS_ANGLE_D270, nullptr)) throw_vips_error("loss plot: text");
-      mask = std::move(rotated);
-    }
-    const int width = vips_image_get_width(mask.get());
-    const int height = vips_image_get_height(mask.get());
-    Ink copy = ink;
-    const int left = x - int(std::lround(anchor_x * width));
-    if (vips_draw_mask(view_.get(), copy.data(), 3, mask.get(), left, y, nullptr)) throw_vips_error("loss plot: text");
-    return {width, height};
-  }
-
-  int text_width(const std::string& text) {
-    if (text.empty()) return 0;
-    VipsRef mask;
-    const std::string markup = escape_markup(text);
-    if (vips_text(mask.out(), markup.c_str(), "font", kFont, "dpi", kDpi, nullptr)) {
-      throw_vips_error("loss plot: text '" + text + "'");
-    }
-    return vips_image_get_width(mask.get());
-  }
-
- private:
-  VipsRef view_;
-};
 
 void draw_axes(Canvas& canvas, const LossPlotFrame& frame, const LossPlotOptions& options) {
   const int plot_width = frame.right - frame.left;

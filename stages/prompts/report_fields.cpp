@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <map>
 
+#include "base/ascii_case.h"
+
 namespace tessera::stages {
 namespace {
 
@@ -185,32 +187,27 @@ TESSERA_PATTERN(
     negative_node_count,
     R"((?:\b(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten)|\((\d{1,2})\))\s+(?:[a-z/\-]+\s+){0,5}?lymph)")
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  return s;
-}
-
 int number_word(const std::string& word) {
   static const std::map<std::string, int> words = {
       {"zero", 0},     {"no", 0},         {"none", 0},      {"one", 1},       {"two", 2},       {"three", 3},
       {"four", 4},     {"five", 5},       {"six", 6},       {"seven", 7},     {"eight", 8},     {"nine", 9},
       {"ten", 10},     {"eleven", 11},    {"twelve", 12},   {"thirteen", 13}, {"fourteen", 14}, {"fifteen", 15},
       {"sixteen", 16}, {"seventeen", 17}, {"eighteen", 18}, {"nineteen", 19}, {"twenty", 20}};
-  const std::string w = lower(word);
+  const std::string w = ascii_lowercase(word);
   if (const auto it = words.find(w); it != words.end()) return it->second;
   return std::atoi(w.c_str());
 }
 
 // A stage code as written, OCR's letters read back as digits: "l" -> "1", "O" -> "0".
 std::string stage_code(const std::string& written) {
-  std::string code = lower(written);
+  std::string code = ascii_lowercase(written);
   if (code == "l" || code == "i" || code == "|") return "1";
   if (code == "o") return "0";
   return code;
 }
 
 int roman_or_digit(const std::string& text) {
-  const std::string t = lower(text);
+  const std::string t = ascii_lowercase(text);
   if (t == "i" || t == "1") return 1;
   if (t == "ii" || t == "2") return 2;
   if (t == "iii" || t == "3") return 3;
@@ -218,7 +215,7 @@ int roman_or_digit(const std::string& text) {
 }
 
 std::string receptor_value(const std::string& raw) {
-  const std::string v = lower(raw);
+  const std::string v = ascii_lowercase(raw);
   if (v == "positive" || v == "+" || v == "pos") return "positive";
   return "negative";
 }
@@ -240,7 +237,7 @@ std::optional<ReportField> first_of(std::string_view text, const char* name,
     const auto matches = find_all(text, *pattern);
     if (matches.empty()) continue;
     const auto& m = matches.front();
-    std::string v = value ? value : lower(m.groups.at(0)) + " carcinoma";
+    std::string v = value ? value : ascii_lowercase(m.groups.at(0)) + " carcinoma";
     if (!best || m.begin < best->begin) best = field(name, v, m);
   }
   return best;
@@ -294,7 +291,7 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
       fields.push_back(field(name, receptor_value(m[0].groups[0]), m[0]));
   }
   if (const auto m = find_all(text, her2_status()); !m.empty()) {
-    const std::string v = lower(m[0].groups[0]);
+    const std::string v = ascii_lowercase(m[0].groups[0]);
     std::string value = "negative";
     if (v == "positive" || v == "amplified" || v == "3+" || v == "+") value = "positive";
     if (v == "equivocal" || v == "2+") value = "equivocal";
@@ -310,7 +307,7 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
     for (const size_t g : number_groups) {
       if (!m.groups[g].empty()) largest = std::max(largest, std::atof(m.groups[g].c_str()));
     }
-    if (lower(m.groups[unit_group]) == "mm") largest /= 10;
+    if (ascii_lowercase(m.groups[unit_group]) == "mm") largest /= 10;
     if (largest > 0 && (!size_cm || largest > *size_cm)) size_cm = largest, size_match = m;
   };
   for (const auto& m : find_all(text, size_with_context())) consider_size(m, {0, 1, 2}, 3);
@@ -344,7 +341,7 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
   };
   for (const auto& m : find_all(text, node_ratio())) {
     const size_t from = m.begin > 200 ? m.begin - 200 : 0;
-    const std::string before = lower(std::string(text.substr(from, m.begin - from)));
+    const std::string before = ascii_lowercase(std::string(text.substr(from, m.begin - from)));
     if (before.find("lymph") == std::string::npos && before.find("node") == std::string::npos) continue;
     const int p = std::atoi(m.groups[0].c_str()), e = std::atoi(m.groups[1].c_str());
     if (p > e) continue;
@@ -386,7 +383,7 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
   }
 
   if (const auto m = find_all(text, lvi_status()); !m.empty()) {
-    const std::string v = lower(m[0].groups[0]);
+    const std::string v = ascii_lowercase(m[0].groups[0]);
     const bool present =
         v == "present" || v == "identified" || v == "positive" || v == "seen" || v == "extensive" || v == "focal";
     fields.push_back(field("lvi", present ? "present" : "absent", m[0]));
@@ -394,7 +391,7 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
     fields.push_back(field("lvi", "absent", n[0]));
   }
   if (const auto m = find_all(text, margin_status()); !m.empty()) {
-    const std::string v = lower(m[0].groups[0]);
+    const std::string v = ascii_lowercase(m[0].groups[0]);
     fields.push_back(field("margins", v == "positive" || v == "involved" ? "positive" : "negative", m[0]));
   }
 
@@ -404,10 +401,10 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
     for (const auto& m : find_all(text, *pattern)) {
       const std::string category = stage_code(m.groups[1]);
       if (category == "x") continue;
-      const std::string value = "T" + category + lower(m.groups[2]);
+      const std::string value = "T" + category + ascii_lowercase(m.groups[2]);
       if (!pt || category_rank(ajcc_category(value)) > category_rank(ajcc_category(pt->value))) {
         pt = stage_field("pt", value, m);
-        pt->post_treatment = lower(m.groups[0]) == "y";
+        pt->post_treatment = ascii_lowercase(m.groups[0]) == "y";
       }
     }
   }
@@ -425,10 +422,10 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
     for (const auto& m : find_all(text, *pattern)) {
       const std::string category = stage_code(m.groups[1]);
       if (category == "x") continue;
-      const std::string value = "N" + category + lower(m.groups[2]);
+      const std::string value = "N" + category + ascii_lowercase(m.groups[2]);
       if (!pn || ajcc_category(value) > ajcc_category(pn->value)) {
         pn = stage_field("pn", value, m);
-        pn->post_treatment = lower(m.groups[0]) == "y";
+        pn->post_treatment = ascii_lowercase(m.groups[0]) == "y";
       }
     }
   }
@@ -440,7 +437,7 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
 
   if (const auto m = find_all(text, stated_pm()); !m.empty()) {
     for (const auto& match : m) {
-      if (lower(match.groups[0]) == "x") continue;
+      if (ascii_lowercase(match.groups[0]) == "x") continue;
       fields.push_back(stage_field("pm", "M" + match.groups[0], match));
       break;
     }

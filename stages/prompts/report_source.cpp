@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "base/ascii_case.h"
 #include "base/error.h"
 #include "base/file_io.h"
 #include "prompts/csv_table.h"
@@ -15,11 +16,7 @@ namespace tessera::stages {
 namespace fs = std::filesystem;
 namespace {
 
-std::string lower_extension(const fs::path& path) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  return ext;
-}
+std::string lower_extension(const fs::path& path) { return ascii_lowercase(path.extension().string()); }
 
 std::vector<Report> from_csv(const std::string& path, const ReportSourceOptions& options) {
   const CsvTable table = read_csv(path);

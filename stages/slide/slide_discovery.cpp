@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/ascii_case.h"
 #include "base/error.h"
 #include "slide/slide.h"
 
@@ -21,8 +22,7 @@ constexpr std::array<const char*, 11> kSlideExtensions = {".svs", ".tif",  ".tif
                                                           ".scn", ".mrxs", ".svslide", ".bif",  ".dcm"};
 
 bool has_slide_extension(const fs::path& path) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  const std::string ext = ascii_lowercase(path.extension().string());
   return std::find(kSlideExtensions.begin(), kSlideExtensions.end(), ext) != kSlideExtensions.end();
 }
 

@@ -10,11 +10,17 @@
 // read as it is; resuming from one logs a warning.
 
 #include <filesystem>
+#include <string>
 
 namespace tessera::runtime {
 
 // "<file>.xxh128".
 std::filesystem::path checksum_path(const std::filesystem::path& file);
+
+// The XXH3-128 of the file's bytes in 32 hex digits, read in blocks so that a
+// file of any size takes one buffer. Throws tessera::Error naming the file
+// when it cannot be read.
+std::string file_digest(const std::filesystem::path& file);
 
 // Writes `file`'s checksum beside it, atomically. Throws tessera::Error naming
 // the file when it cannot be read or the checksum written.

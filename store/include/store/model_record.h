@@ -11,12 +11,14 @@ namespace tessera::store {
 // config always give the same id, and any change gives a new one, so latents
 // of a fine-tuned VAE never mix with those of its parent.
 struct ModelRecord {
-  std::string id;            // 32 lowercase hex digits
-  std::string role;          // "first_stage" (latents) or "cond_stage" (embeddings)
-  std::string architecture;  // "vq", "kl" or "clip"
-  std::string config_path;
+  std::string id;  // 32 lowercase hex digits
+  // "first_stage" (latents), "cond_stage" (embeddings) or
+  // "feature_extractor" (features, `tessera evaluate`)
+  std::string role;
+  std::string architecture;  // "vq", "kl", "clip" or "torchscript"
+  std::string config_path;   // a feature extractor: its preprocessing (FeatureExtractor::description)
   std::string weights_path;
-  std::vector<uint32_t> output_shape;  // per tile (C, H, W) or per prompt (L, D)
+  std::vector<uint32_t> output_shape;  // per tile (C, H, W) or (D), or per prompt (L, D)
   float scale_factor = 1.0f;
   std::string stored_dtype;  // fp16, bf16 or fp32
   int64_t tile_size = 0;     // first stage: input pixels per side

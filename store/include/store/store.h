@@ -40,6 +40,9 @@ inline constexpr const char* kEmbeddingsCf = "embeddings";
 // The keys of `latents` with empty values: which tiles have a latent, found
 // without reading the latents themselves out of their blob files.
 inline constexpr const char* kLatentIndexCf = "latent_index";
+// A feature extractor's features of tiles, keyed like latents: what
+// `tessera evaluate` measures real tiles by, extracted once per extractor.
+inline constexpr const char* kFeaturesCf = "features";
 
 struct StoreOptions {
   // Open for reading only: a snapshot taken at open, without the lock, so
@@ -60,6 +63,7 @@ struct StoreCounts {
   uint64_t tiles = 0;
   uint64_t latents = 0;     // of every first-stage model
   uint64_t embeddings = 0;  // of every text encoder
+  uint64_t features = 0;    // of every feature extractor
   uint64_t prompts = 0;
 };
 
@@ -191,13 +195,24 @@ class Store {
   // Throws for an invalid model id or record, on a read-only store, or when the write fails.
   void put_embeddings(std::string_view model_id, const std::vector<std::pair<std::string, TensorRecord>>& embeddings);
 
+  // Features: one per (feature extractor, tile), keyed extractor prefix +
+  // tile key. std::nullopt when the tile has none of the extractor; throws
+  // for an invalid extractor id, or on a read failure.
+  [[nodiscard]] std::optional<TensorRecord> features(std::string_view extractor_id, const TileKey& tile) const;
+  // Throws for an invalid extractor id, or on a read failure.
+  [[nodiscard]] uint64_t count_features(std::string_view extractor_id) const;
+  // Writes the features in one batch: all of them or none.
+  // Throws for an invalid extractor id or record, on a read-only store, or when the write fails.
+  void put_features(std::string_view extractor_id, const std::vector<std::pair<TileKey, TensorRecord>>& features);
+
   struct GcResult {
     std::vector<std::string> removed_models;
     uint64_t latents_removed = 0;
     uint64_t embeddings_removed = 0;
+    uint64_t features_removed = 0;
     uint64_t prompts_removed = 0;  // referred to by no tile (reports changed since)
   };
-  // Removes the latents, embeddings and records of every model not in `keep`
+  // Removes the latents, embeddings, features and records of every model not in `keep`
   // with range deletes, then the prompts no tile refers to and their
   // embeddings, and compacts so that the space is returned.
   // Throws for an invalid model id in `keep`, on a read failure, on a read-only

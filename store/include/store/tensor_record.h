@@ -17,6 +17,9 @@ enum class TensorKind : uint8_t {
   kKlMoments = 2,
   // A frozen text encoder's last hidden state for one padded prompt: (L, D).
   kTextHidden = 3,
+  // A feature extractor's output for one image, as `tessera evaluate`
+  // compares real and synthetic sets in it: (D).
+  kImageFeatures = 4,
 };
 
 enum class TensorDType : uint8_t { kF16 = 1, kBF16 = 2, kF32 = 3 };
@@ -26,7 +29,7 @@ const char* to_string(TensorDType dtype);
 TensorDType tensor_dtype_from_string(const std::string& text);  // "fp16", "bf16" or "fp32"
 size_t element_bytes(TensorDType dtype);
 
-// One tensor as the `latents` and `embeddings` column families store it:
+// One tensor as the `latents`, `embeddings` and `features` column families store it:
 //   u8 format (1), u8 kind, u8 dtype, u8 rank, rank x u32 LE dims,
 //   f32 LE scale factor, then the elements, little-endian, row-major.
 // The scale factor is the one the model's LDM multiplies latents by before
