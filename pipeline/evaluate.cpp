@@ -179,8 +179,10 @@ EvaluateSummary run_evaluate(const EvaluateOptions& options) {
     held_out = options.split == "val" ? real : draw_samples(samples_on(real_set, "val"), options.n, options.seed + 3);
   }
 
+  const bool audit = !train.empty() && !held_out.empty();
+  const size_t sets = 2 + (audit ? (options.split == "val" ? 1 : 2) : 0);
   const auto mode = resolve_mode(options.progress);
-  Progress progress(mode, 4, std::chrono::seconds(10), {"images", "set"});
+  Progress progress(mode, sets, std::chrono::seconds(10), {"images", "set"});
   FeatureCounts counts;
   const double features_start = clock.seconds();
   const fs::path features_dir = options.out / "features";
@@ -191,7 +193,7 @@ EvaluateSummary run_evaluate(const EvaluateOptions& options) {
   const auto synthetic_features = features_of(synthetic, "synthetic");
   const auto real_features = features_of(real, "real");
   runtime::FeatureMatrix train_features, held_out_features;
-  if (!train.empty() && !held_out.empty()) {
+  if (audit) {
     train_features = features_of(train, "train");
     held_out_features = options.split == "val" ? real_features : features_of(held_out, "held-out");
   }
@@ -222,7 +224,10 @@ EvaluateSummary run_evaluate(const EvaluateOptions& options) {
   report["synthetic"] = set_json(synthetic_set, synthetic.size(), "");
   report["real"] = set_json(real_set, real.size(), store ? options.split : "");
   report["real"]["available"] = real_side.size();
-  if (store) report["real"]["val"] = val, report["real"]["split_seed"] = options.split_seed;
+  if (store) {
+    report["real"]["val"] = val;
+    report["real"]["split_seed"] = options.split_seed;
+  }
   report["codec_mismatch"] = codecs_differ(synthetic_set, real_set);
   if (report["codec_mismatch"].get<bool>()) {
     spdlog::warn(

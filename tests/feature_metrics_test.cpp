@@ -4,6 +4,7 @@
 #include "runtime/feature_metrics.h"
 
 #include <gtest/gtest.h>
+#include <torch/script.h>
 
 #include <cmath>
 #include <fstream>
@@ -192,6 +193,21 @@ TEST(FeatureExtractor, BadFilesAndSettingsAreNamed) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("corrupt.pt: not a TorchScript file"), std::string::npos) << e.what();
+  }
+  // A module whose output is the images themselves, not N x D.
+  {
+    torch::jit::Module identity("Identity");
+    identity.define("def forward(self, x):\n    return x\n");
+    identity.save((dir / "identity.pt").string());
+  }
+  options.path = (dir / "identity.pt").string();
+  FeatureExtractor identity(options);
+  try {
+    (void)identity.extract({stages::RgbImage(8, 6, 1), stages::RgbImage(8, 6, 2)});
+    FAIL() << "an N x 3 x H x W output was taken for features";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("identity.pt: the features are 2 x 3 x 6 x 8, not 2 x D"), std::string::npos)
+        << e.what();
   }
   TESSERA_REQUIRE_SHARED_DATA(data);
   options.path = (data / "eval" / "extractor.pt").string();
