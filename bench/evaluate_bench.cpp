@@ -6,9 +6,10 @@
 //      for 10k x 2048 features per side, against the time the extractor would
 //      take to extract them at the rate just measured.
 //
-//   bench/evaluate [--extractor FILE.pt] [--images N] [--side PX] [--rows N] [--dim D] [--threads T]
+//   bench/evaluate [--extractor FILE.pt|heavy] [--images N] [--side PX] [--rows N] [--dim D] [--threads T]
 // Without --extractor it makes the demo's (runtime/example_extractor.h);
-// NVlabs' inception-2015-12-05.pt is the one whose rate matters.
+// `heavy` makes one nearer Inception's cost; NVlabs'
+// inception-2015-12-05.pt is the one whose rate matters.
 
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -82,6 +83,30 @@ double plain_loop_seconds(const std::string& extractor, const std::vector<fs::pa
   return seconds_since(start);
 }
 
+// An extractor nearer Inception's cost than the demo's (about 1.2 GFLOP per
+// image, where Inception is about 6): NVlabs' convention, 128 px inside,
+// four 3x3 convolutions of 64 to 256 channels, mean-pooled 256 features.
+void write_heavy_extractor(const fs::path& path) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(0);
+  torch::jit::Module module("HeavyBenchExtractor");
+  const int64_t widths[] = {3, 64, 128, 192, 256};
+  for (int i = 0; i < 4; ++i) {
+    module.register_parameter("conv" + std::to_string(i), torch::randn({widths[i + 1], widths[i], 3, 3}) * 0.05, false);
+  }
+  module.define(R"(
+def forward(self, x, return_features: bool = False):
+    x = torch.upsample_bilinear2d(x.float(), [128, 128], False, None)
+    x = (x - 128.0) / 128.0
+    h = torch.relu(torch.conv2d(x, self.conv0, None, [1, 1], [1, 1]))
+    h = torch.relu(torch.conv2d(h, self.conv1, None, [2, 2], [1, 1]))
+    h = torch.relu(torch.conv2d(h, self.conv2, None, [2, 2], [1, 1]))
+    h = torch.relu(torch.conv2d(h, self.conv3, None, [2, 2], [1, 1]))
+    return torch.mean(h, [2, 3])
+)");
+  module.save(path.string());
+}
+
 runtime::FeatureMatrix random_features(size_t rows, size_t dim, uint64_t seed, double shift) {
   std::mt19937_64 random(seed);
   std::normal_distribution<double> normal(shift, 1.0);
@@ -120,7 +145,10 @@ int main(int argc, char** argv) {
   stages::ensure_vips();
   const fs::path dir = fs::temp_directory_path() / ("tessera-bench-evaluate-" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  if (extractor.empty()) {
+  if (extractor == "heavy") {
+    extractor = (dir / "heavy.pt").string();
+    write_heavy_extractor(extractor);
+  } else if (extractor.empty()) {
     extractor = (dir / "extractor.pt").string();
     runtime::write_example_extractor(extractor);
   }
