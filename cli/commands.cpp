@@ -10,6 +10,7 @@ void add_commands(CLI::App& app, int& exit_code) {
   add_encode_text_command(app, exit_code);
   add_gc_command(app, exit_code);
   add_repair_command(app, exit_code);
+  add_merge_command(app, exit_code);
   add_train_command(app, exit_code);
   add_train_vae_command(app, exit_code);
   add_generate_command(app, exit_code);

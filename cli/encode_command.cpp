@@ -16,7 +16,7 @@ namespace tessera::cli {
 void add_encode_command(CLI::App& app, int& exit_code) {
   struct Flags {
     pipeline::EncodeOptions options;
-    std::string config, weights, progress = "auto";
+    std::string config, weights, progress = "auto", shard;
     RunFlags run;
     bool json = false;
   };
@@ -29,6 +29,10 @@ void add_encode_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--vae-weights", flags->weights, "safetensors file or *.safetensors.index.json")
       ->required()
       ->check(CLI::ExistingFile);
+  cmd->add_option("--out", o.out,
+                  "Write the latents into this store (created if absent) and only read --store: one task's part of a "
+                  "re-encode, for tessera merge");
+  add_shard_flag(cmd, flags->shard);
   add_batch_flag(cmd, o.batch, "Tiles per forward pass");
   add_jobs_flag(cmd, o.jobs, "JPEG decoders");
   add_run_flags(cmd, flags->run);
@@ -38,11 +42,14 @@ void add_encode_command(CLI::App& app, int& exit_code) {
     auto& o = flags->options;
     o.encoder = encoder_options<runtime::LatentEncoderOptions>(flags->config, flags->weights, flags->run);
     o.progress = pipeline::parse_progress_display(flags->progress);
+    o.shard = shard_of_flag(flags->shard);
     const auto s = pipeline::run_encode(o);
     if (flags->json) {
       nlohmann::json failures = nlohmann::json::array();
       for (const auto& [slide, error] : s.failures) failures.push_back({{"slide", slide}, {"error", error}});
       std::cout << nlohmann::json{{"model_id", s.model_id},
+                                  {"shard", s.shard},
+                                  {"slides_in_other_shards", s.slides_in_other_shards},
                                   {"slides", s.slides},
                                   {"slides_encoded", s.slides_encoded},
                                   {"tiles", s.tiles},

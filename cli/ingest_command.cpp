@@ -30,7 +30,9 @@ nlohmann::json summary_json(const pipeline::IngestSummary& summary) {
   nlohmann::json encode_failures = nlohmann::json::array();
   for (const auto& [slide, error] : summary.encode_failures)
     encode_failures.push_back({{"id", slide}, {"error", error}});
-  return {{"slides", summary.slides},
+  return {{"shard", summary.shard},
+          {"slides_in_other_shards", summary.slides_in_other_shards},
+          {"slides", summary.slides},
           {"complete", summary.complete},
           {"skipped", summary.skipped},
           {"failed", summary.failed},
@@ -52,7 +54,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   struct Flags {
     pipeline::IngestOptions options;
     std::string progress = "auto";
-    std::string vae_config, vae_weights;
+    std::string vae_config, vae_weights, shard;
     RunFlags run;
     bool json = false;
   };
@@ -102,6 +104,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
           "METHOD"));
   cmd->add_option("--qc-dir", o.qc_dir, "Where per-slide QC PNGs go (default STORE/qc)");
   cmd->add_flag("--no-qc{false}", o.write_qc, "Do not write QC pictures");
+  add_shard_flag(cmd, flags->shard);
   cmd->add_flag("--force", o.force, "Redo every slide, even complete ones");
   cmd->add_flag("--allow-large-grid", o.allow_large_grid,
                 "Cut slides whose grid has more than " + std::to_string(stages::kMaxGridTilesUnconfirmed) +
@@ -174,6 +177,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
           "--overlap", "must be less than --tile (" + std::to_string(o.tile) + "), got " + std::to_string(o.overlap));
     }
     o.progress = pipeline::parse_progress_display(flags->progress);
+    o.shard = shard_of_flag(flags->shard);
     if (!flags->vae_config.empty()) {
       o.encoder = encoder_options<runtime::LatentEncoderOptions>(flags->vae_config, flags->vae_weights, flags->run);
     }
@@ -183,6 +187,10 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
       for (const auto& [slide, error] : summary.encode_failures) {
         std::cerr << "  latents failed: " << slide << ": " << error << '\n';
       }
+    }
+    if (o.shard) {
+      std::cerr << "ingest: shard " << summary.shard << ": " << summary.slides_in_other_shards
+                << " slides found belong to other shards\n";
     }
     std::cerr << "ingest: " << summary.slides << " slides: " << summary.complete << " complete, " << summary.skipped
               << " already complete, " << summary.failed << " failed; " << summary.tiles_kept << " of "

@@ -6,10 +6,12 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "base/thread_limit.h"
 #include "flag_checks.h"
+#include "pipeline/shard.h"
 #include "prompts/clip_vocabulary.h"
 #include "runtime/latent_encoder.h"
 #include "runtime/model_batch.h"
@@ -29,6 +31,19 @@ inline CLI::Option* add_threads_flag(CLI::App* cmd, int& threads) {
   return cmd->add_option("--threads", threads, "CPU threads for the model (0 = one per core)")
       ->capture_default_str()
       ->check(number_within(0, kMaxThreads));
+}
+
+// --shard I/N|auto|auto/N (pipeline/shard.h): this task's slides of a
+// cohort; the spec is read when the command runs, so `auto` sees the
+// scheduler's variables then.
+inline CLI::Option* add_shard_flag(CLI::App* cmd, std::string& spec) {
+  return cmd->add_option("--shard", spec,
+                         "Only this shard's slides: I/N (0-based), or auto (a SLURM array task or, as auto/N, a "
+                         "Kubernetes indexed Job); docs/SCALE_OUT.md");
+}
+inline std::optional<pipeline::Shard> shard_of_flag(const std::string& spec) {
+  if (spec.empty()) return std::nullopt;
+  return pipeline::parse_shard(spec, pipeline::process_environment());
 }
 
 // --jobs: worker threads of a stage, 0..kMaxThreads (0 = one per core).

@@ -10,6 +10,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
+#include <tuple>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -24,6 +26,7 @@
 
 namespace tessera::pipeline {
 namespace {
+namespace fs = std::filesystem;
 
 struct BatchJob {
   std::string slide_id;
@@ -71,11 +74,28 @@ class HostBatchPool {
   std::map<int, std::vector<std::unique_ptr<runtime::HostBatch>>> free_;
 };
 
+// The tiles of a slide of `tiles` with a latent of the model in neither
+// store, in key order: when the latents go to a store of their own, tiles
+// that the source store has latents of already (merged earlier) are done too.
+std::vector<store::TileKey> tiles_without_latents(const store::Store& tiles, const store::Store& latents,
+                                                  const std::string& model_id, const std::string& slide_id) {
+  auto missing = tiles.tiles_without_latents(model_id, slide_id, latents);
+  if (&tiles == &latents) return missing;
+  const auto missing_in_source = tiles.tiles_without_latents(model_id, slide_id, tiles);
+  std::vector<store::TileKey> both;
+  std::set_intersection(missing.begin(), missing.end(), missing_in_source.begin(), missing_in_source.end(),
+                        std::back_inserter(both), [](const store::TileKey& a, const store::TileKey& b) {
+                          return std::tie(a.row, a.col) < std::tie(b.row, b.col);
+                        });
+  return both;
+}
+
 class EncodeRun {
  public:
-  EncodeRun(store::Store& store, runtime::LatentEncoder& encoder, size_t batch, Progress& progress,
-            std::vector<std::pair<store::SlideRecord, uint64_t>> work)
-      : store_(store),
+  EncodeRun(const store::Store& tiles, store::Store& latents, runtime::LatentEncoder& encoder, size_t batch,
+            Progress& progress, std::vector<std::pair<store::SlideRecord, uint64_t>> work)
+      : tiles_(tiles),
+        latents_(latents),
         encoder_(encoder),
         batch_(batch),
         progress_(progress),
@@ -90,7 +110,8 @@ class EncodeRun {
   void encode(BatchJob& job);
   void write(BatchJob& job, EncodeSummary& summary);
 
-  store::Store& store_;
+  const store::Store& tiles_;
+  store::Store& latents_;
   runtime::LatentEncoder& encoder_;
   size_t batch_;
   Progress& progress_;
@@ -124,7 +145,7 @@ std::optional<JobPtr> EncodeRun::next_batch() {
     if (next_slide_ == work_.size()) return std::nullopt;
     current_ = &work_[next_slide_++].first;
     // Listed when reached, not up front: the list is keys only, one slide at a time.
-    pending_ = store_.tiles_without_latents(encoder_.model_id(), current_->id);
+    pending_ = tiles_without_latents(tiles_, latents_, encoder_.model_id(), current_->id);
     pending_next_ = 0;
     if (pending_.empty()) progress_.slide_finished("slide " + current_->id + ": latents complete");
   }
@@ -137,7 +158,7 @@ void EncodeRun::decode(BatchJob& job) {
     job.host = pool_.acquire(job.side);
     tbb::parallel_for(size_t{0}, job.tiles.size(), [&](size_t i) {
       const auto& tile = job.tiles[i];
-      const auto pixels = store_.tile_pixels(tile.slide_id, tile.row, tile.col);
+      const auto pixels = tiles_.tile_pixels(tile.slide_id, tile.row, tile.col);
       if (!pixels) {
         throw Error("tile (" + std::to_string(tile.row) + ", " + std::to_string(tile.col) + ") of slide " +
                     tile.slide_id + " has no stored pixels");
@@ -169,7 +190,7 @@ void EncodeRun::write(BatchJob& job, EncodeSummary& summary) {
     latents.reserve(job.tiles.size());
     for (size_t i = 0; i < job.tiles.size(); ++i) latents.emplace_back(job.tiles[i], std::move(job.latents[i]));
     try {
-      store_.put_latents(encoder_.model_id(), latents);
+      latents_.put_latents(encoder_.model_id(), latents);
       summary.tiles_encoded += job.tiles.size();
     } catch (const std::exception& e) {
       job.error = e.what();
@@ -223,8 +244,8 @@ void EncodeRun::run(size_t batches_in_flight, EncodeSummary& summary) {
 
 }  // namespace
 
-EncodeSummary encode_missing(store::Store& store, runtime::LatentEncoder& encoder, size_t batch, int jobs,
-                             Progress::Mode mode) {
+EncodeSummary encode_missing(const store::Store& tiles, store::Store& latents, runtime::LatentEncoder& encoder,
+                             size_t batch, int jobs, Progress::Mode mode, const std::optional<Shard>& shard) {
   if (batch == 0) throw Error("--batch must be at least 1");
   const RunClock clock;
   EncodeSummary summary;
@@ -233,16 +254,21 @@ EncodeSummary encode_missing(store::Store& store, runtime::LatentEncoder& encode
   // What there is to do, from key scans only.
   std::vector<std::pair<store::SlideRecord, uint64_t>> work;
   std::optional<int> first_side;
-  for (auto& slide : store.slides()) {
+  if (shard) summary.shard = shard->text();
+  for (auto& slide : tiles.slides()) {
     if (slide.status != store::SlideStatus::kComplete) continue;
+    if (shard && !shard->owns(slide.id)) {
+      ++summary.slides_in_other_shards;
+      continue;
+    }
     ++summary.slides;
-    const uint64_t tiles = store.count_tiles(slide.id);
-    const uint64_t present = store.count_latents(encoder.model_id(), slide.id);
-    summary.tiles += tiles;
-    summary.tiles_present += present;
-    if (tiles > present) {
+    const uint64_t count = tiles.count_tiles(slide.id);
+    const uint64_t missing = tiles_without_latents(tiles, latents, encoder.model_id(), slide.id).size();
+    summary.tiles += count;
+    summary.tiles_present += count - missing;
+    if (missing > 0) {
       if (!first_side) first_side = slide.tile_size;
-      work.emplace_back(std::move(slide), tiles - present);
+      work.emplace_back(std::move(slide), missing);
     }
   }
   if (work.empty()) {
@@ -260,7 +286,7 @@ EncodeSummary encode_missing(store::Store& store, runtime::LatentEncoder& encode
   // latent of an unregistered model behind.
   auto record = encoder.model_record(*first_side);
   record.registered_at = utc_now();
-  store.ensure_model(record);
+  latents.ensure_model(record);
 
   Progress progress(mode, work.size());
   uint64_t to_encode = 0;
@@ -275,7 +301,7 @@ EncodeSummary encode_missing(store::Store& store, runtime::LatentEncoder& encode
   const int decoders = jobs > 0 ? jobs : int(std::max(1u, std::thread::hardware_concurrency()));
   // Decoders plus the model and writer nodes.
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism, size_t(decoders) + 2);
-  EncodeRun run(store, encoder, batch, progress, std::move(work));
+  EncodeRun run(tiles, latents, encoder, batch, progress, std::move(work));
   run.run(kBatchesInFlight, summary);
   progress.finish();
   summary.interrupted = stop_requested();
@@ -287,9 +313,21 @@ EncodeSummary run_encode(const EncodeOptions& options) {
   // The model is loaded and checked before the store is opened: a truncated
   // or mismatched weights file stops the run with nothing written.
   runtime::LatentEncoder encoder(options.encoder);
-  auto store = store::Store::open(options.store);
+  const auto mode = resolve_mode(options.progress);
+  if (options.out.empty()) {
+    auto store = store::Store::open(options.store);
+    InterruptScope interrupt;
+    return encode_missing(*store, *store, encoder, options.batch, options.jobs, mode, options.shard);
+  }
+  if (fs::weakly_canonical(options.out) == fs::weakly_canonical(options.store)) {
+    throw Error("--out " + options.out.string() + " is the store given by --store; leave --out out to write there");
+  }
+  store::StoreOptions read_only;
+  read_only.read_only = true;
+  const auto tiles = store::Store::open(options.store, read_only);
+  auto latents = store::Store::open(options.out);
   InterruptScope interrupt;
-  return encode_missing(*store, encoder, options.batch, options.jobs, resolve_mode(options.progress));
+  return encode_missing(*tiles, *latents, encoder, options.batch, options.jobs, mode, options.shard);
 }
 
 }  // namespace tessera::pipeline

@@ -442,6 +442,14 @@ IngestSummary run_ingest(const IngestOptions& options) {
 
   stages::ensure_vips();
   auto sources = stages::discover_slides(options.slides);
+  IngestSummary sharding;
+  if (options.shard) {
+    const auto others = std::remove_if(sources.begin(), sources.end(),
+                                       [&](const stages::SlideSource& s) { return !options.shard->owns(s.id); });
+    sharding.shard = options.shard->text();
+    sharding.slides_in_other_shards = size_t(sources.end() - others);
+    sources.erase(others, sources.end());
+  }
   std::map<std::string, double> overrides;
   if (!options.mpp_overrides_csv.empty()) overrides = stages::read_mpp_overrides(options.mpp_overrides_csv);
 
@@ -483,6 +491,10 @@ IngestSummary run_ingest(const IngestOptions& options) {
   const Progress::Mode mode = resolve_mode(options.progress);
   Progress progress(mode, sources.size());
   if (mode != Progress::Mode::kQuiet) {
+    if (options.shard) {
+      spdlog::info("ingest: shard {}: {} slides of {} found", sharding.shard, sources.size(),
+                   sources.size() + sharding.slides_in_other_shards);
+    }
     spdlog::info("ingest: {} slides into {} with {} readers, at most {} tiles in flight", sources.size(),
                  options.store.string(), jobs, in_flight);
   }
@@ -501,6 +513,8 @@ IngestSummary run_ingest(const IngestOptions& options) {
   }
   IngestRun run(fitted, *store, std::move(sources), std::move(overrides), prompts.get(), progress, encoder.get());
   IngestSummary summary = run.run(jobs, in_flight);
+  summary.shard = sharding.shard;
+  summary.slides_in_other_shards = sharding.slides_in_other_shards;
   progress.finish();
   if (encoder) {
     summary.model_id = encoder->model_id();
@@ -508,7 +522,7 @@ IngestSummary run_ingest(const IngestOptions& options) {
     // Slides stored complete before this run (or skipped as current) may
     // lack this model's latents.
     if (!summary.interrupted) {
-      auto top_up = encode_missing(*store, *encoder, fitted.encode_batch, jobs, mode);
+      auto top_up = encode_missing(*store, *store, *encoder, fitted.encode_batch, jobs, mode, options.shard);
       summary.tiles_encoded += top_up.tiles_encoded;
       summary.encode_failures = std::move(top_up.failures);
       summary.interrupted = top_up.interrupted;

@@ -19,8 +19,6 @@ namespace {
 constexpr const char* kSchemaVersionKey = "schema_version";
 constexpr const char* kModelKeyPrefix = "models/";
 constexpr const char* kVocabularyKey = "vocabulary";
-constexpr const char* kColumnFamilies[] = {kMetaCf,    kTilesCf,      kTilePixelsCf,  kSlidesCf,  kPromptsCf,
-                                           kLatentsCf, kEmbeddingsCf, kLatentIndexCf, kFeaturesCf};
 
 // Pixels and latents are 10-50 KB values: in blob files they skip the LSM
 // tree's rewrites during compaction. JPEG is already entropy-coded.
@@ -420,6 +418,11 @@ uint64_t Store::count_keys(const char* cf_name, const std::string& begin, const 
 }
 
 std::vector<TileKey> Store::tiles_without_latents(std::string_view model_id, std::string_view slide_id) const {
+  return tiles_without_latents(model_id, slide_id, *this);
+}
+
+std::vector<TileKey> Store::tiles_without_latents(std::string_view model_id, std::string_view slide_id,
+                                                  const Store& latent_store) const {
   const std::string prefix = encode_model_prefix(model_id);
   const std::string begin = slide_range_begin(slide_id);
   const std::string end = slide_range_end(slide_id);
@@ -433,8 +436,8 @@ std::vector<TileKey> Store::tiles_without_latents(std::string_view model_id, std
   rocksdb::ReadOptions index_read;
   rocksdb::Slice index_upper(index_end);
   index_read.iterate_upper_bound = &index_upper;
-  if (has_cf(kLatentIndexCf)) {
-    index.reset(db_->NewIterator(index_read, cf(kLatentIndexCf)));
+  if (latent_store.has_cf(kLatentIndexCf)) {
+    index.reset(latent_store.db_->NewIterator(index_read, latent_store.cf(kLatentIndexCf)));
     index->Seek(prefix + begin);
   }
   std::vector<TileKey> missing;
@@ -639,6 +642,18 @@ StoreCounts Store::counts() const {
   c.features = all_keys(kFeaturesCf);
   c.prompts = prompts().size();
   return c;
+}
+
+void Store::for_each_entry(const char* column_family,
+                           const std::function<void(std::string_view key, std::string_view value)>& visit) const {
+  if (std::find(std::begin(kColumnFamilies), std::end(kColumnFamilies), std::string_view(column_family)) ==
+      std::end(kColumnFamilies)) {
+    throw Error(std::string("a tessera store has no column family ") + column_family);
+  }
+  if (!has_cf(column_family)) return;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(column_family)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) visit(it->key().ToStringView(), it->value().ToStringView());
+  check(it->status(), std::string("cannot scan ") + column_family + " of store " + dir_.string());
 }
 
 RepairResult Store::repair(const fs::path& dir) {

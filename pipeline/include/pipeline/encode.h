@@ -2,11 +2,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "pipeline/progress.h"
+#include "pipeline/shard.h"
 #include "runtime/latent_encoder.h"
 
 namespace tessera::store {
@@ -17,6 +19,13 @@ namespace tessera::pipeline {
 
 struct EncodeOptions {
   std::filesystem::path store;
+  // Write the latents (and the model's record) into this store instead, and
+  // only read `store`: a job array re-encodes a shared store for a new VAE,
+  // each task into a store of its own for `tessera merge`. Default: empty
+  // (into `store`).
+  std::filesystem::path out;
+  // Only the slides of this shard (shard.h). Default: unset (every slide).
+  std::optional<Shard> shard;
   runtime::LatentEncoderOptions encoder;
   size_t batch = 16;  // tiles per forward pass. Default: 16.
   int jobs = 0;       // JPEG decoders; 0 means one per core. Default: 0.
@@ -25,6 +34,8 @@ struct EncodeOptions {
 
 struct EncodeSummary {
   std::string model_id;
+  std::string shard;                  // "index/count", "" without a shard
+  size_t slides_in_other_shards = 0;  // complete slides left to the other shards
   size_t slides = 0;                                          // complete slides in the store
   size_t slides_encoded = 0;                                  // slides that had tiles without latents
   uint64_t tiles = 0;                                         // tiles of the complete slides
@@ -54,8 +65,10 @@ struct EncodeSummary {
 // batches in flight. Throws tessera::Error only for what stops the whole run.
 EncodeSummary run_encode(const EncodeOptions& options);
 
-// The same graph on an open store with a loaded encoder (ingest's top-up pass).
-EncodeSummary encode_missing(store::Store& store, runtime::LatentEncoder& encoder, size_t batch, int jobs,
-                             Progress::Mode mode);
+// The same graph on open stores with a loaded encoder (also ingest's top-up
+// pass): the tiles of `tiles` that have a latent of the encoder's model in
+// neither store are encoded into `latents`, which may be the same store.
+EncodeSummary encode_missing(const store::Store& tiles, store::Store& latents, runtime::LatentEncoder& encoder,
+                             size_t batch, int jobs, Progress::Mode mode, const std::optional<Shard>& shard);
 
 }  // namespace tessera::pipeline

@@ -19,6 +19,8 @@ struct SlideReplacement {
 };
 
 struct IngestSummary {
+  std::string shard;                  // "index/count", "" without --shard
+  size_t slides_in_other_shards = 0;  // found, and left to the other shards
   size_t slides = 0;
   size_t complete = 0;  // done in this run
   size_t skipped = 0;   // already complete with the same configuration

@@ -8,6 +8,7 @@
 
 #include "imaging/jpeg_codec.h"
 #include "pipeline/progress.h"
+#include "pipeline/shard.h"
 #include "prompts/case_matching.h"
 #include "prompts/prompt_options.h"
 #include "prompts/report_source.h"
@@ -94,6 +95,9 @@ struct IngestOptions {
   size_t write_batch_bytes = size_t{4} << 20;
   // Keep tile pixels in RocksDB blob files (see store/store.h). Default: true.
   bool pixel_blob_files = true;
+  // Only the slides of this shard of the cohort (shard.h); the others are
+  // left to the other tasks. Default: unset (every slide).
+  std::optional<Shard> shard;
   // Redo every slide, complete or not. Default: false.
   bool force = false;
   // Cut slides whose grid has more than stages::kMaxGridTilesUnconfirmed

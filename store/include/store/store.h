@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "store/keys.h"
+#include "store/merge.h"
 #include "store/model_record.h"
 #include "store/prompt_record.h"
 #include "store/slide_record.h"
@@ -43,6 +44,8 @@ inline constexpr const char* kLatentIndexCf = "latent_index";
 // A feature extractor's features of tiles, keyed like latents: what
 // `tessera evaluate` measures real tiles by, extracted once per extractor.
 inline constexpr const char* kFeaturesCf = "features";
+inline constexpr const char* kColumnFamilies[] = {kMetaCf,    kTilesCf,      kTilePixelsCf,  kSlidesCf,  kPromptsCf,
+                                                  kLatentsCf, kEmbeddingsCf, kLatentIndexCf, kFeaturesCf};
 
 struct StoreOptions {
   // Open for reading only: a snapshot taken at open, without the lock, so
@@ -170,6 +173,10 @@ class Store {
   // keys only, so a re-encode that finds nothing to do costs a key scan.
   // Throws for an invalid model id, or on a read failure.
   [[nodiscard]] std::vector<TileKey> tiles_without_latents(std::string_view model_id, std::string_view slide_id) const;
+  // The same, for latents kept in another store: this store's tiles of the
+  // slide without a latent of the model in `latent_store`.
+  [[nodiscard]] std::vector<TileKey> tiles_without_latents(std::string_view model_id, std::string_view slide_id,
+                                                           const Store& latent_store) const;
   // Throws for an invalid model id, or on a read failure.
   [[nodiscard]] uint64_t count_latents(std::string_view model_id) const;
   // Throws for an invalid model id, or on a read failure.
@@ -222,12 +229,28 @@ class Store {
   // Throws on a read failure.
   [[nodiscard]] StoreCounts counts() const;
 
+  // Every raw entry of a column family in key order, as RocksDB holds it:
+  // what the merge and the tests that compare whole stores read. A column
+  // family the store lacks (an older store, read-only) is empty. Throws for
+  // an unknown column family or on a read failure, and passes on what `visit`
+  // throws.
+  void for_each_entry(const char* column_family,
+                      const std::function<void(std::string_view key, std::string_view value)>& visit) const;
+
+  // Adds the shard stores at `shards` to this one in one atomic step, after
+  // checking that they agree with it and with each other (store/merge.h).
+  // Throws tessera::Error naming the store and the slide, model or prompt
+  // that disagrees, before anything is written; on a read-only store; or when
+  // RocksDB cannot build or ingest the files.
+  MergeResult merge(const std::vector<std::filesystem::path>& shards, const MergeOptions& options = {});
+
   // Forces memtables to SST/blob files (used by benchmarks to measure size).
   // Does nothing on a read-only store; throws when RocksDB cannot flush.
   void flush();
 
  private:
   friend class SlideWriter;
+  friend class ShardMerge;
   // What opening does with a damaged record of the write-ahead log.
   enum class LogReplay {
     kRefuseDamage,  // throw; only a torn last record is dropped
