@@ -52,8 +52,7 @@ void add_merge_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand(
       "merge", "Merge shard stores (from ingest or encode --shard) into one store, atomically; a rerun is a no-op");
   auto& o = flags->options;
-  cmd->add_option("--into", o.into, "The store to merge into (created if absent; may hold slides already)")
-      ->required();
+  cmd->add_option("--into", o.into, "The store to merge into (created if absent; may hold slides already)")->required();
   cmd->add_option("shards", o.shards, "Shard stores")->required()->check(CLI::ExistingDirectory);
   add_progress_flag(cmd, flags->progress);
   cmd->add_flag("--json", flags->json, "Print what was merged as JSON on stdout, with stable field names");
@@ -63,10 +62,10 @@ void add_merge_command(CLI::App& app, int& exit_code) {
     const auto& r = summary.result;
     if (flags->json) std::cout << summary_json(summary).dump(2) << std::endl;
     std::cerr << "merge: " << r.shards.size() << " shards: " << r.slides_added << " slides (" << r.tiles_added
-              << " tiles), " << r.latents_added << " latents, " << r.features_added << " features, "
-              << r.prompts_added << " prompts, " << r.embeddings_added << " embeddings, " << r.models_added.size()
-              << " models added; " << r.slides_present << " slides were present already, in "
-              << pipeline::format_duration(summary.seconds) << '\n';
+              << " tiles), " << r.latents_added << " latents, " << r.features_added << " features, " << r.prompts_added
+              << " prompts, " << r.embeddings_added << " embeddings, " << r.models_added.size() << " models added; "
+              << r.slides_present << " slides were present already, in " << pipeline::format_duration(summary.seconds)
+              << '\n';
     for (const auto& f : r.files) {
       std::cerr << "  " << f.column_family << ": " << f.name << ", " << f.entries << " entries, " << f.bytes
                 << " bytes, " << (r.hard_linked ? "linked" : "copied") << " to level " << f.level << '\n';

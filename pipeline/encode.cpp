@@ -11,11 +11,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iterator>
-#include <tuple>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 
 #include "base/crash_point.h"
 #include "base/error.h"
@@ -83,10 +83,9 @@ std::vector<store::TileKey> tiles_without_latents(const store::Store& tiles, con
   if (&tiles == &latents) return missing;
   const auto missing_in_source = tiles.tiles_without_latents(model_id, slide_id, tiles);
   std::vector<store::TileKey> both;
-  std::set_intersection(missing.begin(), missing.end(), missing_in_source.begin(), missing_in_source.end(),
-                        std::back_inserter(both), [](const store::TileKey& a, const store::TileKey& b) {
-                          return std::tie(a.row, a.col) < std::tie(b.row, b.col);
-                        });
+  std::set_intersection(
+      missing.begin(), missing.end(), missing_in_source.begin(), missing_in_source.end(), std::back_inserter(both),
+      [](const store::TileKey& a, const store::TileKey& b) { return std::tie(a.row, a.col) < std::tie(b.row, b.col); });
   return both;
 }
 

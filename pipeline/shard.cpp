@@ -71,8 +71,9 @@ Shard slurm_shard(const Environment& environment, std::optional<uint64_t> given_
                 " tasks");
   }
   if (!count && !given_count) {
-    throw Error("--shard auto: SLURM gives SLURM_ARRAY_TASK_ID but neither SLURM_ARRAY_TASK_MIN/MAX nor "
-                "SLURM_ARRAY_TASK_COUNT; give the count as --shard auto/N");
+    throw Error(
+        "--shard auto: SLURM gives SLURM_ARRAY_TASK_ID but neither SLURM_ARRAY_TASK_MIN/MAX nor "
+        "SLURM_ARRAY_TASK_COUNT; give the count as --shard auto/N");
   }
   return checked(index, count ? *count : *given_count, "--shard auto (SLURM array)");
 }
@@ -112,13 +113,15 @@ Shard parse_shard(std::string_view spec, const Environment& environment) {
   if (environment("SLURM_ARRAY_TASK_ID")) return slurm_shard(environment, count);
   if (environment("JOB_COMPLETION_INDEX")) {
     if (!count) {
-      throw Error("--shard auto: a Kubernetes indexed Job gives JOB_COMPLETION_INDEX but not the count; give the "
-                  "Job's completions as --shard auto/N");
+      throw Error(
+          "--shard auto: a Kubernetes indexed Job gives JOB_COMPLETION_INDEX but not the count; give the "
+          "Job's completions as --shard auto/N");
     }
     return checked(variable(environment, "JOB_COMPLETION_INDEX"), *count, what + " (Kubernetes indexed Job)");
   }
-  throw Error(what + ": none of the schedulers' variables is set: SLURM_ARRAY_TASK_ID (a SLURM job array) or "
-                     "JOB_COMPLETION_INDEX (a Kubernetes indexed Job); outside a scheduler give --shard I/N");
+  throw Error(what +
+              ": none of the schedulers' variables is set: SLURM_ARRAY_TASK_ID (a SLURM job array) or "
+              "JOB_COMPLETION_INDEX (a Kubernetes indexed Job); outside a scheduler give --shard I/N");
 }
 
 }  // namespace tessera::pipeline

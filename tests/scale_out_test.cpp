@@ -3,12 +3,12 @@
 // variables set by hand. Through the binary, as a job array runs it.
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sys/wait.h>
 
 #include "base/error.h"
 #include "pipeline/shard.h"
@@ -102,10 +102,23 @@ class ScaleOut : public ::testing::Test {
   }
 
   std::vector<std::string> ingest_args(const fs::path& store) const {
-    return {"ingest",    "--store",         store.string(), "--slides",  slides_.string(),
-            "--tile",    "64",              "--mpp",        "2",         "--progress",
-            "quiet",     "--no-qc",         "--reports",    reports_.string(), "--clip-vocab",
-            vocab_.string(), "--json"};
+    return {"ingest",
+            "--store",
+            store.string(),
+            "--slides",
+            slides_.string(),
+            "--tile",
+            "64",
+            "--mpp",
+            "2",
+            "--progress",
+            "quiet",
+            "--no-qc",
+            "--reports",
+            reports_.string(),
+            "--clip-vocab",
+            vocab_.string(),
+            "--json"};
   }
 
   testing::CommandResult ingest(const fs::path& store, const std::vector<std::string>& extra = {}) const {
@@ -116,10 +129,9 @@ class ScaleOut : public ::testing::Test {
 
   testing::CommandResult encode(const fs::path& store, const std::string& weights,
                                 const std::vector<std::string>& extra = {}) const {
-    std::vector<std::string> args = {"encode",        "--store", store.string(),
-                                     "--vae-config",  (testing::kLdmConfigs / "tiny-vq.yaml").string(),
-                                     "--vae-weights", weights,   "--progress",
-                                     "quiet",         "--json"};
+    std::vector<std::string> args = {
+        "encode",        "--store", store.string(), "--vae-config", (testing::kLdmConfigs / "tiny-vq.yaml").string(),
+        "--vae-weights", weights,   "--progress",   "quiet",        "--json"};
     args.insert(args.end(), extra.begin(), extra.end());
     return run_tessera(args);
   }
@@ -197,8 +209,8 @@ TEST_F(ScaleOut, FourShardsMergedEqualTheCohortDoneInOneStore) {
     }
     families.insert(f["column_family"].get<std::string>());
   }
-  EXPECT_EQ(families, (std::set<std::string>{"latent_index", "latents", "meta", "prompts", "slides", "tile_pixels",
-                                             "tiles"}));
+  EXPECT_EQ(families,
+            (std::set<std::string>{"latent_index", "latents", "meta", "prompts", "slides", "tile_pixels", "tiles"}));
   EXPECT_EQ(first_difference(dump(merged), expected), "");
   EXPECT_FALSE(fs::exists(merged / "merge-staging"));
 
@@ -456,8 +468,7 @@ TEST_F(ScaleOut, TheSchedulerExamplesRunAsPlainBash) {
   const std::string common = "TESSERA=" + std::string(TESSERA_BINARY) + " SLIDES=" + slides_.string() +
                              " SHARDS=" + shards.string() + " STORE=" + (dir_ / "cohort").string() +
                              " INGEST_FLAGS='--mpp 2 --tile 64 --no-qc --progress lines'" +
-                             " VAE_CONFIG=" + (testing::kLdmConfigs / "tiny-vq.yaml").string() +
-                             " VAE_WEIGHTS=" + vq_;
+                             " VAE_CONFIG=" + (testing::kLdmConfigs / "tiny-vq.yaml").string() + " VAE_WEIGHTS=" + vq_;
   const auto run = [&](const std::string& command) {
     const int status = std::system(("cd " + dir_.path().string() + " && " + common + " " + command + " >> " +
                                     (dir_ / "examples.log").string() + " 2>&1")

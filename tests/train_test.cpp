@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/file_io.h"
 #include "base/folder_lock.h"
 #include "imaging/image_file.h"
 #include "model/distributed.h"
@@ -304,6 +305,40 @@ TEST_F(TrainTest, TwoGlooProcessesEqualOneWithTheSameGlobalBatch) {
   const auto lb = losses(parallel / "loss.csv");
   ASSERT_EQ(la.size(), lb.size());
   for (size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(la[i], lb[i], 1e-4 * la[i]);
+}
+
+// examples/slurm/train-task.sh, as srun starts it on each task, run as plain
+// bash with SLURM's variables set by hand: two ranks rendezvous over c10d and
+// train one run with the global batch of both.
+TEST_F(TrainTest, TheSlurmTrainExampleRunsItsRanksAsOneRun) {
+  const std::string unavailable = model::gloo_unavailable_reason();
+  if (!unavailable.empty()) GTEST_SKIP() << unavailable;
+  const auto run = runs_ / "slurm";
+  auto args = train_args(run, 2, {"--batch", "2"});
+  args.erase(args.begin(), args.begin() + 3);  // train --store STORE: the script gives them
+  std::string flags;
+  for (const auto& a : args) flags += " '" + a + "'";
+  const int port = 29500 + int((::getpid() + 7919) % 20000);
+  const fs::path task = fs::path(TESSERA_SOURCE_DIR) / "examples" / "slurm" / "train-task.sh";
+  int status[2] = {-1, -1};
+  std::thread ranks[2];
+  for (int rank = 0; rank < 2; ++rank) {
+    ranks[rank] = std::thread([&, rank] {
+      const std::string command = "TESSERA=" + std::string(TESSERA_BINARY) + " STORE=" + (*dir_ / "store").string() +
+                                  " SLURM_PROCID=" + std::to_string(rank) +
+                                  " SLURM_NTASKS=2 SLURM_LOCALID=" + std::to_string(rank) +
+                                  " MASTER_PORT=" + std::to_string(port) + " bash " + task.string() + flags + " > " +
+                                  (runs_ / ("rank" + std::to_string(rank))).string() + ".log 2>&1";
+      status[rank] = std::system(command.c_str());
+    });
+  }
+  for (auto& r : ranks) r.join();
+  ASSERT_EQ(status[0], 0) << read_file(runs_ / "rank0.log");
+  ASSERT_EQ(status[1], 0) << read_file(runs_ / "rank1.log");
+  const auto manifest = nlohmann::json::parse(std::ifstream(run / "run.json"));
+  EXPECT_EQ(manifest["world_size"], 2);
+  EXPECT_EQ(manifest["global_batch"], 4);
+  EXPECT_TRUE(fs::exists(run / "checkpoints" / "step-00000002.safetensors"));
 }
 
 TEST_F(TrainTest, ASecondTrainingOfARunInUseIsRefusedAndAKilledOnesLockFileIsNothing) {

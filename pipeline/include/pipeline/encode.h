@@ -34,8 +34,8 @@ struct EncodeOptions {
 
 struct EncodeSummary {
   std::string model_id;
-  std::string shard;                  // "index/count", "" without a shard
-  size_t slides_in_other_shards = 0;  // complete slides left to the other shards
+  std::string shard;                                          // "index/count", "" without a shard
+  size_t slides_in_other_shards = 0;                          // complete slides left to the other shards
   size_t slides = 0;                                          // complete slides in the store
   size_t slides_encoded = 0;                                  // slides that had tiles without latents
   uint64_t tiles = 0;                                         // tiles of the complete slides

@@ -9,7 +9,7 @@
 namespace tessera::pipeline {
 
 struct MergeOptions {
-  std::filesystem::path into;                // created when absent
+  std::filesystem::path into;                 // created when absent
   std::vector<std::filesystem::path> shards;  // stores written by sharded ingest or encode runs
   ProgressDisplay progress = ProgressDisplay::kAuto;
 };
