@@ -99,21 +99,26 @@ int main(int argc, char** argv) {
   FILE* log = fdopen(pipe_fds[0], "r");
   char line[4096];
   int done = 0;
-  double first_peak = 0, last_peak = 0;
+  double first_rss = 0, first_peak = 0, last_rss = 0, last_peak = 0;
   std::printf("%8s %10s %10s\n", "slides", "RSS MiB", "peak MiB");
   while (std::fgets(line, sizeof line, log)) {
     if (!std::strstr(line, ": complete, ") && !std::strstr(line, ": FAILED")) continue;
     ++done;
     if (done % 50 == 0 || done == args.slides) {
       const auto [rss, peak] = rss_of(pid);
-      if (first_peak == 0) first_peak = peak;
+      if (first_peak == 0) {
+        first_rss = rss;
+        first_peak = peak;
+      }
+      last_rss = rss;
       last_peak = peak;
       std::printf("%8d %10.1f %10.1f\n", done, rss, peak);
     }
   }
   int status = 0;
   waitpid(pid, &status, 0);
-  std::printf("peak RSS after the last slide / after the first 50: %.3f (flat: <= 1.05)\n", last_peak / first_peak);
+  std::printf("after the last slide / after the first 50: RSS %.3f, peak %.3f (%+.1f MiB)\n", last_rss / first_rss,
+              last_peak / first_peak, last_peak - first_peak);
   fs::remove_all(work);
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
