@@ -20,11 +20,16 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <queue>
 #include <set>
+#include <thread>
+#include <tuple>
 
 #include "base/crash_point.h"
 #include "base/error.h"
@@ -371,9 +376,46 @@ class ShardMerge {
     return true;
   }
 
-  // One column family's new entries from every shard, in key order, into one
-  // table file; std::nullopt when there are none.
-  std::optional<fs::path> build(const char* cf, const fs::path& staging, uint64_t total_bytes) {
+  // What one file added.
+  struct Added {
+    uint64_t entries = 0, bytes_read = 0, slides = 0, tiles = 0, latents = 0, features = 0, prompts = 0, embeddings = 0;
+  };
+
+  // One file's worth of a column family: the new entries in [lower, upper)
+  // (upper empty: to the end).
+  struct Part {
+    const char* cf;
+    std::string lower, upper;
+    fs::path file;
+    std::optional<Added> added;  // set once built; no entries: no file
+  };
+
+  // A column family's new entries cut into up to `pieces` parts of about as
+  // many units each, at units' first keys: the parts' files do not overlap,
+  // so they still land on the bottom level, and are built in parallel.
+  std::vector<Part> parts_of(const char* cf, size_t pieces, const fs::path& staging) const {
+    std::vector<std::string> begins;
+    for (const auto& [unit, source] : chosen_) {
+      const auto families = column_families_of(unit);
+      if (std::find_if(families.begin(), families.end(), [&](const char* f) { return std::string_view(f) == cf; }) !=
+          families.end()) {
+        begins.push_back(range_of(unit, cf).first);
+      }
+    }
+    std::sort(begins.begin(), begins.end());
+    const size_t n = std::min(pieces, begins.size());
+    std::vector<Part> parts;
+    for (size_t p = 0; p < n; ++p) {
+      parts.push_back(Part{cf, begins[p * begins.size() / n],
+                           p + 1 < n ? begins[(p + 1) * begins.size() / n] : std::string(),
+                           staging / (std::string(cf) + "-" + std::to_string(p) + ".sst"), std::nullopt});
+    }
+    return parts;
+  }
+
+  // One part's entries from every shard, in key order, into its file.
+  Added build(const Part& part, uint64_t total_bytes) {
+    const char* cf = part.cf;
     struct Cursor {
       size_t source;
       std::unique_ptr<rocksdb::Iterator> it;
@@ -384,10 +426,12 @@ class ShardMerge {
     rocksdb::ReadOptions sequential;
     sequential.readahead_size = kReadaheadBytes;
     sequential.fill_cache = false;
+    rocksdb::Slice upper(part.upper);
+    if (!part.upper.empty()) sequential.iterate_upper_bound = &upper;
     for (size_t i = 0; i < sources_.size(); ++i) {
       if (!sources_[i]->has_cf(cf)) continue;
       Cursor c{i, std::unique_ptr<rocksdb::Iterator>(iterator(*sources_[i], cf, sequential))};
-      c.it->SeekToFirst();
+      c.it->Seek(part.lower);
       cursors.push_back(std::move(c));
     }
     const auto later = [&](size_t a, size_t b) { return cursors[a].it->key().compare(cursors[b].it->key()) > 0; };
@@ -396,11 +440,12 @@ class ShardMerge {
       if (cursors[i].it->Valid()) heap.push(i);
     }
 
-    const fs::path file = staging / (std::string(cf) + ".sst");
+    const std::string file = part.file.string();
     rocksdb::Options options(target_.db_->GetDBOptions(), target_.db_->GetOptions(target_.cf(cf)));
     rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, target_.cf(cf));
     bool open = false;
-    uint64_t entries = 0;
+    Added added;
+    uint64_t unreported = 0;
     std::string unit, last_unit;
     size_t last_source = 0;
     bool take = false;
@@ -418,16 +463,17 @@ class ShardMerge {
       }
       if (take) {
         if (!open) {
-          check(writer.Open(file.string()), "cannot create " + file.string());
+          check(writer.Open(file), "cannot create " + file);
           open = true;
         }
-        check(writer.Put(c.it->key(), c.it->value()), "cannot write " + file.string());
-        ++entries;
-        count(cf, key);
-        result_.bytes_read += c.it->key().size() + c.it->value().size();
-        if (options_.on_progress && result_.bytes_read - reported_ >= kProgressEveryBytes) {
-          reported_ = result_.bytes_read;
-          options_.on_progress(result_.bytes_read, total_bytes);
+        check(writer.Put(c.it->key(), c.it->value()), "cannot write " + file);
+        count(cf, key, added);
+        const uint64_t bytes = c.it->key().size() + c.it->value().size();
+        added.bytes_read += bytes;
+        unreported += bytes;
+        if (unreported >= kProgressEveryBytes) {
+          report(unreported, total_bytes);
+          unreported = 0;
         }
       }
       c.it->Next();
@@ -437,20 +483,61 @@ class ShardMerge {
         check(c.it->status(), std::string("cannot read ") + cf + " of shard " + name(c.source));
       }
     }
-    if (!open) return std::nullopt;
-    check(writer.Finish(), "cannot finish " + file.string());
-    result_.entries += entries;
-    return file;
+    report(unreported, total_bytes);
+    if (open) check(writer.Finish(), "cannot finish " + file);
+    return added;
   }
 
-  void count(const char* cf, std::string_view key) {
+  static void count(const char* cf, std::string_view key, Added& added) {
     const std::string_view name(cf);
-    if (name == kTilesCf) ++result_.tiles_added;
-    if (name == kSlidesCf) ++result_.slides_added;
-    if (name == kLatentIndexCf) ++result_.latents_added;
-    if (name == kFeaturesCf) ++result_.features_added;
-    if (name == kEmbeddingsCf) ++result_.embeddings_added;
-    if (name == kPromptsCf && key.find('/') == std::string_view::npos) ++result_.prompts_added;
+    ++added.entries;
+    if (name == kTilesCf) ++added.tiles;
+    if (name == kSlidesCf) ++added.slides;
+    if (name == kLatentIndexCf) ++added.latents;
+    if (name == kFeaturesCf) ++added.features;
+    if (name == kEmbeddingsCf) ++added.embeddings;
+    if (name == kPromptsCf && key.find('/') == std::string_view::npos) ++added.prompts;
+  }
+
+  void report(uint64_t bytes, uint64_t total_bytes) {
+    std::lock_guard lock(progress_mutex_);
+    bytes_read_ += bytes;
+    if (options_.on_progress) options_.on_progress(bytes_read_, total_bytes);
+  }
+
+  // Every part, by a thread per core, the largest column families first.
+  void build_parts(std::vector<Part>& parts, uint64_t total_bytes) {
+    std::atomic<size_t> next{0};
+    std::mutex failure_mutex;
+    std::exception_ptr failure;
+    const auto work = [&] {
+      for (size_t i = next++; i < parts.size(); i = next++) {
+        try {
+          parts[i].added = build(parts[i], total_bytes);
+        } catch (...) {
+          std::lock_guard lock(failure_mutex);
+          if (!failure) failure = std::current_exception();
+          next = parts.size();
+        }
+      }
+    };
+    const size_t threads = std::min<size_t>(parts.size(), std::max(1u, std::thread::hardware_concurrency()));
+    std::vector<std::thread> workers;
+    for (size_t t = 1; t < threads; ++t) workers.emplace_back(work);
+    work();
+    for (auto& w : workers) w.join();
+    if (failure) std::rethrow_exception(failure);
+    for (const auto& part : parts) {
+      const Added& a = *part.added;
+      result_.entries += a.entries;
+      result_.bytes_read += a.bytes_read;
+      result_.slides_added += a.slides;
+      result_.tiles_added += a.tiles;
+      result_.latents_added += a.latents;
+      result_.features_added += a.features;
+      result_.prompts_added += a.prompts;
+      result_.embeddings_added += a.embeddings;
+    }
   }
 
   std::optional<fs::path> build_meta(const fs::path& staging) {
@@ -484,21 +571,28 @@ class ShardMerge {
     uint64_t total = 0;
     for (const auto& source : sources_) total += bytes_on_disk(source->dir());
 
-    std::vector<std::pair<const char*, fs::path>> files;
-    for (const char* cf : kColumnFamilies) {
-      const auto file = std::string_view(cf) == kMetaCf ? build_meta(staging) : build(cf, staging, total);
-      if (file) files.emplace_back(cf, *file);
+    // The column families of pixels and latents first: they are the most bytes.
+    std::vector<Part> parts;
+    const size_t pieces = std::max(1u, std::thread::hardware_concurrency());
+    for (const char* cf :
+         {kTilePixelsCf, kLatentsCf, kFeaturesCf, kEmbeddingsCf, kTilesCf, kLatentIndexCf, kPromptsCf, kSlidesCf}) {
+      for (auto& part : parts_of(cf, pieces, staging)) parts.push_back(std::move(part));
     }
-    if (options_.on_progress) options_.on_progress(result_.bytes_read, total);
+    build_parts(parts, total);
+    std::map<std::string, std::vector<std::string>> files;  // column family -> its files, in key order
+    for (const auto& part : parts) {
+      if (part.added->entries > 0) files[part.cf].push_back(part.file.string());
+    }
+    if (const auto meta = build_meta(staging)) files[kMetaCf].push_back(meta->string());
     crash_point("merge.files_built");
 
-    std::map<ino_t, std::string> built;
+    std::set<ino_t> built;
     std::vector<rocksdb::IngestExternalFileArg> args;
-    for (const auto& [cf, file] : files) {
-      built[inode_of(file)] = file.string();
+    for (const auto& [cf, paths] : files) {
+      for (const auto& path : paths) built.insert(inode_of(path));
       rocksdb::IngestExternalFileArg arg;
-      arg.column_family = target_.cf(cf);
-      arg.external_files = {file.string()};
+      arg.column_family = target_.cf(cf.c_str());
+      arg.external_files = paths;
       arg.options.move_files = true;  // linked: the staging folder is on the store's file system
       arg.options.allow_blocking_flush = true;
       // The sequence number goes in the MANIFEST only: writing it into the
@@ -525,8 +619,9 @@ class ShardMerge {
       result_.bytes += f.size;
       if (!built.count(inode_of(path))) result_.hard_linked = false;
     }
-    std::sort(result_.files.begin(), result_.files.end(),
-              [](const MergedFile& a, const MergedFile& b) { return a.column_family < b.column_family; });
+    std::sort(result_.files.begin(), result_.files.end(), [](const MergedFile& a, const MergedFile& b) {
+      return std::tie(a.column_family, a.name) < std::tie(b.column_family, b.name);
+    });
     fs::remove_all(staging);
   }
 
@@ -538,7 +633,8 @@ class ShardMerge {
   std::set<std::string> model_ids_;       // registered in the target or a shard
   std::map<std::string, ModelRecord> models_to_add_;
   std::optional<VocabularyRecord> vocabulary_to_add_;
-  uint64_t reported_ = 0;
+  std::mutex progress_mutex_;
+  uint64_t bytes_read_ = 0;  // all parts', for progress
 };
 
 MergeResult Store::merge(const std::vector<fs::path>& shards, const MergeOptions& options) {
