@@ -12,6 +12,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -166,10 +167,15 @@ int main(int argc, char** argv) {
   const double single_size = double(bytes_of(work / "single" / "db"));
   std::printf("store size: merged %.3f GB, single-store %.3f GB, ratio %.3f (target <= 1)\n", merged_size / 1e9,
               single_size / 1e9, merged_size / single_size);
-  const double merged_read = read_speed(work / "merged");
-  const double single_read = read_speed(work / "single");
-  std::printf("full read: merged %.1f MB/s, single-store %.1f MB/s, ratio %.2f (target >= 1)\n", merged_read,
-              single_read, merged_read / single_read);
+  // Best of three, alternating, so that neither store gains from the other's
+  // pages being evicted or kept.
+  double merged_read = 0, single_read = 0;
+  for (int round = 0; round < 3; ++round) {
+    merged_read = std::max(merged_read, read_speed(work / "merged"));
+    single_read = std::max(single_read, read_speed(work / "single"));
+  }
+  std::printf("full read (best of 3): merged %.1f MB/s, single-store %.1f MB/s, ratio %.2f (target >= 1)\n",
+              merged_read, single_read, merged_read / single_read);
   if (!std::getenv("TESSERA_BENCH_KEEP")) fs::remove_all(work);
   return 0;
 }
