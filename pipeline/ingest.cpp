@@ -442,12 +442,11 @@ IngestSummary run_ingest(const IngestOptions& options) {
 
   stages::ensure_vips();
   auto sources = stages::discover_slides(options.slides);
-  IngestSummary sharding;
+  size_t slides_in_other_shards = 0;
   if (options.shard) {
     const auto others = std::remove_if(sources.begin(), sources.end(),
                                        [&](const stages::SlideSource& s) { return !options.shard->owns(s.id); });
-    sharding.shard = options.shard->text();
-    sharding.slides_in_other_shards = size_t(sources.end() - others);
+    slides_in_other_shards = size_t(sources.end() - others);
     sources.erase(others, sources.end());
   }
   std::map<std::string, double> overrides;
@@ -492,8 +491,8 @@ IngestSummary run_ingest(const IngestOptions& options) {
   Progress progress(mode, sources.size());
   if (mode != Progress::Mode::kQuiet) {
     if (options.shard) {
-      spdlog::info("ingest: shard {}: {} slides of {} found", sharding.shard, sources.size(),
-                   sources.size() + sharding.slides_in_other_shards);
+      spdlog::info("ingest: shard {}: {} slides of {} found", options.shard->text(), sources.size(),
+                   sources.size() + slides_in_other_shards);
     }
     spdlog::info("ingest: {} slides into {} with {} readers, at most {} tiles in flight", sources.size(),
                  options.store.string(), jobs, in_flight);
@@ -513,8 +512,8 @@ IngestSummary run_ingest(const IngestOptions& options) {
   }
   IngestRun run(fitted, *store, std::move(sources), std::move(overrides), prompts.get(), progress, encoder.get());
   IngestSummary summary = run.run(jobs, in_flight);
-  summary.shard = sharding.shard;
-  summary.slides_in_other_shards = sharding.slides_in_other_shards;
+  if (options.shard) summary.shard = options.shard->text();
+  summary.slides_in_other_shards = slides_in_other_shards;
   progress.finish();
   if (encoder) {
     summary.model_id = encoder->model_id();

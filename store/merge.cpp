@@ -33,6 +33,7 @@
 
 #include "base/crash_point.h"
 #include "base/error.h"
+#include "meta_keys.h"
 #include "store/store.h"
 
 namespace tessera::store {
@@ -40,8 +41,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kModelKeyPrefix = "models/";
-constexpr const char* kVocabularyKey = "vocabulary";
 constexpr size_t kModelPrefixBytes = 16;
 // Where the files are built, inside the target so that they can be linked.
 constexpr const char* kStagingFolder = "merge-staging";
@@ -322,7 +321,7 @@ class ShardMerge {
       case Unit::kSlide:
         return {kSlidesCf, kTilesCf, kTilePixelsCf};
       case Unit::kLatents:
-        return {kLatentsCf, kLatentIndexCf};
+        return {kLatentIndexCf, kLatentsCf};  // the key-only index first: presence reads no blob
       case Unit::kFeatures:
         return {kFeaturesCf};
       case Unit::kEntry: {
@@ -347,7 +346,16 @@ class ShardMerge {
   }
 
   bool present_in(const Store& store, const std::string& unit) const {
-    return entries_in(store, unit, column_families_of(unit).front()) > 0;
+    const char* cf = column_families_of(unit).front();
+    if (!store.has_cf(cf)) return false;
+    const auto [begin, end] = range_of(unit, cf);
+    rocksdb::ReadOptions read;
+    rocksdb::Slice upper(end);
+    read.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(iterator(store, cf, read));
+    it->Seek(begin);
+    check(it->status(), std::string("cannot read ") + cf + " of " + store.dir().string());
+    return it->Valid();
   }
 
   // Whether two stores hold the same keys and bytes for a unit.

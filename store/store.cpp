@@ -11,14 +11,11 @@
 #include <set>
 
 #include "base/error.h"
+#include "meta_keys.h"
 
 namespace tessera::store {
 namespace fs = std::filesystem;
 namespace {
-
-constexpr const char* kSchemaVersionKey = "schema_version";
-constexpr const char* kModelKeyPrefix = "models/";
-constexpr const char* kVocabularyKey = "vocabulary";
 
 // Pixels and latents are 10-50 KB values: in blob files they skip the LSM
 // tree's rewrites during compaction. JPEG is already entropy-coded.
