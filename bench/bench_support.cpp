@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace tessera::bench {
@@ -40,6 +42,17 @@ double peak_rss_mib_of_self() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return double(usage.ru_maxrss) / 1024.0;
+}
+
+void parse_int_flags(int argc, char** argv, const std::map<std::string, int*>& flags, const char* usage) {
+  for (int i = 1; i < argc; i += 2) {
+    const auto flag = flags.find(argv[i]);
+    if (flag == flags.end() || i + 1 == argc) {
+      std::fprintf(stderr, "usage: %s\n", usage);
+      std::exit(2);
+    }
+    *flag->second = std::atoi(argv[i + 1]);
+  }
 }
 
 }  // namespace tessera::bench

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,5 +17,9 @@ struct ProcessStats {
 ProcessStats run_measured(const std::vector<std::string>& argv, const std::string& log);
 
 double peak_rss_mib_of_self();
+
+// Reads `--name value` pairs into the integers `flags` names; any other
+// argument prints `usage` and exits with status 2.
+void parse_int_flags(int argc, char** argv, const std::map<std::string, int*>& flags, const char* usage);
 
 }  // namespace tessera::bench

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.h"
 #include "examples/synthetic_slide.h"
 
 namespace fs = std::filesystem;
@@ -31,19 +32,8 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--slides") {
-      a.slides = std::atoi(argv[i + 1]);
-    } else if (flag == "--side") {
-      a.side = std::atoi(argv[i + 1]);
-    } else if (flag == "--jobs") {
-      a.jobs = std::atoi(argv[i + 1]);
-    } else {
-      std::fprintf(stderr, "usage: bench/ingest_memory [--slides N] [--side PX] [--jobs J]\n");
-      std::exit(2);
-    }
-  }
+  tessera::bench::parse_int_flags(argc, argv, {{"--slides", &a.slides}, {"--side", &a.side}, {"--jobs", &a.jobs}},
+                                  "bench/ingest_memory [--slides N] [--side PX] [--jobs J]");
   return a;
 }
 

@@ -3,6 +3,7 @@
 namespace tessera::cli {
 
 void add_commands(CLI::App& app, int& exit_code) {
+  add_probe_command(app, exit_code);
   add_ingest_command(app, exit_code);
   add_info_command(app, exit_code);
   add_report_command(app, exit_code);

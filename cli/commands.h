@@ -17,6 +17,7 @@ inline constexpr int kExitInterrupted = 130;
 void add_commands(CLI::App& app, int& exit_code);
 
 // Each registers a subcommand; its callback sets `exit_code`.
+void add_probe_command(CLI::App& app, int& exit_code);
 void add_ingest_command(CLI::App& app, int& exit_code);
 void add_info_command(CLI::App& app, int& exit_code);
 void add_report_command(CLI::App& app, int& exit_code);

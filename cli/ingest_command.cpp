@@ -11,10 +11,10 @@
 #include "pipeline/progress.h"
 #include "prompts/prompt_options.h"
 #include "run_flags.h"
-#include "slide/resample_method.h"
 #include "slide/resolution.h"
 #include "slide/tile_filter.h"
 #include "slide/tiling_limits.h"
+#include "tiling_flags.h"
 
 namespace tessera::cli {
 namespace {
@@ -65,43 +65,8 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--store", o.store, "Store directory (created if absent)")->required();
   cmd->add_option("--slides", o.slides, "Slide files or folders (folders are scanned for every format OpenSlide opens)")
       ->required();
-  const auto plausible_mpp = number_within(stages::kMinPlausibleMpp, stages::kMaxPlausibleMpp);
-  auto* mpp = cmd->add_option("--mpp", o.mpp, "Target microns per pixel (default 0.5)")->check(plausible_mpp);
-  cmd->add_option("--magnification", o.magnification, "Target magnification, e.g. 20 (instead of --mpp)")
-      ->check(positive_up_to(pipeline::kMaxMagnification))
-      ->excludes(mpp);
-  cmd->add_option("--tile", o.tile, "Tile side in pixels")
-      ->capture_default_str()
-      ->check(number_within(stages::kMinTileSize, stages::kMaxTileSize));
-  // At most the largest tile's side less one; the callback holds it below --tile.
-  cmd->add_option("--overlap", o.overlap, "Overlap between neighbouring tiles in pixels, less than --tile")
-      ->capture_default_str()
-      ->check(number_within(0, stages::kMaxTileSize - 1));
+  add_tiling_flags(cmd, o);
   add_jobs_flag(cmd, o.jobs, "Parallel tile readers");
-  cmd->add_option("--assume-mpp", o.assume_mpp, "Microns per pixel for slides whose files record none")
-      ->check(plausible_mpp);
-  cmd->add_option("--mpp-overrides", o.mpp_overrides_csv,
-                  "CSV with columns slide,mpp, used for slides whose files record no resolution")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--level-tolerance", o.level_tolerance,
-                  "Use a level's native pixels when within this relative distance of the target")
-      ->capture_default_str()
-      ->check(number_within(0.0, pipeline::kMaxLevelTolerance, RangeEnds::kOpenAbove));
-  cmd->add_option_function<std::string>(
-         "--resample", [&o](const std::string& name) { o.resample = stages::resample_method_from_string(name); },
-         "Between levels: lanczos3 (libvips from full resolution) or dct-scaled (JPEG levels decoded at 1/2, 1/4 or "
-         "1/8 by the inverse DCT, several times faster; docs/BENCHMARKS.md has its quality)")
-      ->default_str(stages::to_string(stages::kDefaultResampleMethod))
-      ->check(CLI::Validator(
-          [](const std::string& name) -> std::string {
-            try {
-              stages::resample_method_from_string(name);
-              return {};
-            } catch (const Error& e) {
-              return e.what();
-            }
-          },
-          "METHOD"));
   cmd->add_option("--qc-dir", o.qc_dir, "Where per-slide QC PNGs go (default STORE/qc)");
   cmd->add_flag("--no-qc{false}", o.write_qc, "Do not write QC pictures");
   add_shard_flag(cmd, flags->shard);
@@ -142,7 +107,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
                   "wsinfer-style CSV: slide,x,y,w,h[,mpp],tumor,til (probabilities per patch)");
   cmd->add_option("--tile-attributes-mpp", o.attribute_options.mpp,
                   "Microns per pixel of the attribute coordinates when the CSV has no mpp column")
-      ->check(plausible_mpp);
+      ->check(plausible_mpp());
   cmd->add_option("--template", o.prompt_template, "Prompt template: a name in schemas/templates or a file")
       ->capture_default_str();
   cmd->add_option("--token-budget", o.token_budget, "Maximum CLIP tokens per prompt, start and end included")
@@ -172,10 +137,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
 
   cmd->callback([flags, &exit_code] {
     auto& o = flags->options;
-    if (o.overlap >= o.tile) {
-      throw CLI::ValidationError(
-          "--overlap", "must be less than --tile (" + std::to_string(o.tile) + "), got " + std::to_string(o.overlap));
-    }
+    check_tiling_flags(o);
     o.progress = pipeline::parse_progress_display(flags->progress);
     o.shard = shard_of_flag(flags->shard);
     if (!flags->vae_config.empty()) {

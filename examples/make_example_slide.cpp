@@ -1,5 +1,6 @@
-// Makes the bundled example: a synthetic H&E slide and a matching pathology
-// report, so that scripts/demo.sh runs with no external data.
+// Makes the bundled example: a synthetic H&E slide (and the same pixels as a
+// DICOM series) and a matching pathology report, so that scripts/demo.sh runs
+// with no external data.
 //
 //   make_example_slide OUT_DIR [--width W --height H --seed S]
 #include <cstdlib>
@@ -8,6 +9,7 @@
 #include <iostream>
 #include <string>
 
+#include "examples/dicom_series_writer.h"
 #include "examples/synthetic_slide.h"
 
 namespace {
@@ -74,7 +76,17 @@ int main(int argc, char** argv) {
            << "TCGA-XS-0001,\"" << kReport << "\"\n";
     if (!report) throw std::runtime_error("cannot write " + (out / "reports.csv").string());
     write_attributes(out / "tile_attributes.csv", spec);
+    // The same pixels as the case's second slide, a DICOM series as a
+    // DICOM-native scanner writes it: levels at 1x and 4x, a thumbnail and a
+    // label.
+    const auto dicom = out / "dicom" / "TCGA-XS-0001-01Z-00-DX2";
+    tessera::examples::DicomSeriesSpec series;
+    series.mpp = spec.mpp;
+    series.thumbnail_side = 512;
+    series.label = true;
+    tessera::examples::write_dicom_series(tessera::examples::read_level0(slide), dicom.string(), series);
     std::cout << slide << '\n'
+              << dicom.string() << '\n'
               << (out / "reports.csv").string() << '\n'
               << (out / "tile_attributes.csv").string() << '\n';
   } catch (const std::exception& e) {

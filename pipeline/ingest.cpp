@@ -131,8 +131,7 @@ std::shared_ptr<SlideState> IngestRun::next_slide() {
       OpenedSlide opened = open_slide(source, options_, overrides_, prompts_);
       const auto existing = store_.slide(source.id);
       if (!options_.force && existing && existing->status == store::SlideStatus::kComplete &&
-          existing->config_hash == opened.config_hash &&
-          existing->quickhash == opened.slide->property("openslide.quickhash-1")) {
+          existing->config_hash == opened.config_hash && existing->quickhash == opened.slide->quickhash()) {
         std::lock_guard lock(summary_mutex_);
         ++summary_.skipped;
         progress_.slide_planned(0);
@@ -140,6 +139,7 @@ std::shared_ptr<SlideState> IngestRun::next_slide() {
         continue;
       }
       check_grid_size(opened, options_);
+      for (const auto& warning : opened.slide->warnings()) spdlog::warn("slide {}: {}", source.id, warning);
       pending = pending_record(opened, options_);
       std::optional<SlideReplacement> replacement;
       if (existing && existing->status != store::SlideStatus::kFailed && existing->quickhash != pending->quickhash) {

@@ -38,24 +38,32 @@ std::string ingest_config_hash(const IngestOptions& o, const stages::Resolution&
 
 }  // namespace
 
+stages::ResolutionOptions resolution_options(const stages::SlideSource& source, const IngestOptions& options,
+                                             const std::map<std::string, double>& mpp_overrides) {
+  stages::ResolutionOptions resolution;
+  resolution.assumed_mpp = options.assume_mpp;
+  if (const auto it = mpp_overrides.find(source.id); it != mpp_overrides.end()) resolution.override_mpp = it->second;
+  return resolution;
+}
+
 OpenedSlide open_slide(const stages::SlideSource& source, const IngestOptions& options,
                        const std::map<std::string, double>& mpp_overrides, const PromptContext* prompts) {
+  return place_slide(source, stages::Slide::open(source), options, mpp_overrides, prompts);
+}
+
+OpenedSlide place_slide(const stages::SlideSource& source, std::shared_ptr<stages::Slide> slide,
+                        const IngestOptions& options, const std::map<std::string, double>& mpp_overrides,
+                        const PromptContext* prompts) {
   OpenedSlide opened;
   opened.source = source;
-  opened.slide = stages::Slide::open(source.path);
-  stages::ResolutionOptions resolution_options;
-  resolution_options.assumed_mpp = options.assume_mpp;
-  if (const auto it = mpp_overrides.find(source.id); it != mpp_overrides.end()) {
-    resolution_options.override_mpp = it->second;
-  }
+  opened.slide = std::move(slide);
   try {
-    opened.resolution = stages::resolve_resolution(opened.slide->properties(), resolution_options);
+    opened.resolution =
+        stages::resolve_resolution(opened.slide->properties(), resolution_options(source, options, mpp_overrides));
     const double base_mpp = opened.resolution.mpp_x;
     double target = options.mpp.value_or(0.5);
     if (options.magnification) {
-      const std::string power = opened.slide->property("openslide.objective-power");
-      target = stages::target_mpp_for_magnification(*options.magnification, base_mpp,
-                                                    power.empty() ? 0.0 : std::atof(power.c_str()));
+      target = stages::target_mpp_for_magnification(*options.magnification, base_mpp, opened.slide->objective_power());
     }
     opened.level = stages::choose_level(opened.slide->levels(), base_mpp, target, options.level_tolerance);
     if (options.resample == stages::ResampleMethod::kDctScaled) {
@@ -95,8 +103,8 @@ store::SlideRecord pending_record(const OpenedSlide& opened, const IngestOptions
   const auto& slide = *opened.slide;
   r.id = opened.source.id;
   r.path = opened.source.path;
-  r.quickhash = slide.property("openslide.quickhash-1");
-  r.vendor = slide.property("openslide.vendor");
+  r.quickhash = slide.quickhash();
+  r.vendor = slide.format();
   r.width = slide.levels()[0].width;
   r.height = slide.levels()[0].height;
   r.level_count = int(slide.levels().size());

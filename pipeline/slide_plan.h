@@ -53,6 +53,14 @@ void check_grid_size(const OpenedSlide& opened, const IngestOptions& options);
 // Opens the slide and resolves µm/px, level and grid. Throws tessera::Error.
 OpenedSlide open_slide(const stages::SlideSource& source, const IngestOptions& options,
                        const std::map<std::string, double>& mpp_overrides, const PromptContext* prompts);
+// The same for a slide already open. Throws tessera::Error naming the file.
+OpenedSlide place_slide(const stages::SlideSource& source, std::shared_ptr<stages::Slide> slide,
+                        const IngestOptions& options, const std::map<std::string, double>& mpp_overrides,
+                        const PromptContext* prompts);
+// Where a slide's µm/px may come from besides the file: its row of the
+// override CSV, and --assume-mpp.
+stages::ResolutionOptions resolution_options(const stages::SlideSource& source, const IngestOptions& options,
+                                             const std::map<std::string, double>& mpp_overrides);
 
 // The QC picture's longest side: small enough that the slides in flight cost
 // little memory, large enough to see tiles.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs tessera's jobs end to end on the bundled example (no external data),
 # everything under demo-out/:
-#   1. a synthetic H&E slide, its report and per-tile tumour/TIL probabilities;
+#   1. a synthetic H&E slide, its report and per-tile tumour/TIL probabilities,
+#      and the same slide as a DICOM series; check both (probe) before any
+#      ingest, and ingest the DICOM series into a store of its own;
 #   2. ingest with prompts, encoding the kept tiles with a tiny VQ VAE in the
 #      same pass; embed the prompts with a CLIP text tower (encode-text);
 #   3. fine-tune the VAE on the stored tiles (train-vae), and re-encode: the
@@ -35,6 +37,11 @@ model_id() { grep -o '"model_id": "[0-9a-f]*"' | head -1 | cut -d'"' -f4; }
 
 ./build/make_example_slide "$out/example" >/dev/null
 echo "demo: example slide, report and tile attributes in $out/example"
+
+# 1. What an ingest would find, before one runs: formats, levels, µm/px, tiles.
+$tessera probe "$out/example/slides" "$out/example/dicom" --mpp 2 --tile 32 --progress quiet --json >"$out/probe.json"
+$tessera ingest --store "$out/dicom-store" --slides "$out/example/dicom" --mpp 2 --tile 32 --qc-dir "$out/qc" \
+  --progress quiet
 
 vocab="${TESSERA_CLIP_VOCAB:-}"
 if [ -n "$vocab" ]; then
@@ -86,6 +93,7 @@ $tessera evaluate --extractor "$out/models/example-extractor.pt" --synthetic "$o
 
 $tessera info --store "$out/store"
 $tessera info --store "$out/store" --json >"$out/info.json"
+echo "demo: cohort check in $out/probe.json; the DICOM copy ingested into $out/dicom-store"
 echo "demo: store in $out/store (QC pictures in $out/qc, summary in $out/info.json)"
 echo "demo: VAE fine-tune in $out/vae-run, LDM run in $out/ldm-run (loss.png, samples/)"
 echo "demo: synthetic tiles in $out/synthetic (contact_sheet.png), dataset in $out/dataset (dataset.json)"

@@ -15,6 +15,7 @@ packages=(
   nlohmann-json3-dev
   libspdlog-dev libfmt-dev
   libturbojpeg0-dev libjpeg62-turbo-dev libtiff-dev
+  libdcmtk-dev libopenjp2-7-dev  # DICOM whole-slide series: DCMTK parses, OpenJPEG decodes JPEG 2000 frames
   libre2-dev zlib1g-dev libglib2.0-dev libyaml-cpp-dev
   libtorch-dev libgloo-dev libopenblas0-pthread
   libxxhash-dev

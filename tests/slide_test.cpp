@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "base/error.h"
+#include "slide/slide_format.h"
 #include "test_data.h"
 
 namespace tessera::stages {
@@ -30,7 +31,12 @@ TEST(Slide, AFileThatCannotBeASlideIsRefusedWithItsCause) {
   fs::create_directories(dir / "folder.svs");
   EXPECT_EQ(open_error(dir / "folder.svs"), (dir / "folder.svs").string() + ": not a regular file");
   std::ofstream(dir / "text.svs") << "not a slide";
-  EXPECT_EQ(open_error(dir / "text.svs"), (dir / "text.svs").string() + ": not a slide format OpenSlide can open");
+  EXPECT_EQ(open_error(dir / "text.svs"), (dir / "text.svs").string() +
+                                              ": OpenSlide cannot open it: the file is damaged, or not the format its "
+                                              "extension says");
+  std::ofstream(dir / "text.dat") << "not a slide";
+  EXPECT_EQ(open_error(dir / "text.dat"),
+            (dir / "text.dat").string() + ": not a slide format tessera reads; " + kReadableFormats);
 }
 
 TEST(Slide, AnUnreadableFileIsRefusedAsPermissionDenied) {

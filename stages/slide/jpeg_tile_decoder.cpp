@@ -35,12 +35,12 @@ struct JpegTileDecoder::State {
   jpeg_decompress_struct cinfo{};
   ErrorManager errors{};
   std::vector<uint8_t> tables;
-  bool ycbcr = true;
+  Colour colour = Colour::kYCbCr;
 };
 
-JpegTileDecoder::JpegTileDecoder(std::vector<uint8_t> tables, bool ycbcr) : state_(std::make_unique<State>()) {
+JpegTileDecoder::JpegTileDecoder(std::vector<uint8_t> tables, Colour colour) : state_(std::make_unique<State>()) {
   state_->tables = std::move(tables);
-  state_->ycbcr = ycbcr;
+  state_->colour = colour;
   state_->cinfo.err = jpeg_std_error(&state_->errors.base);
   state_->errors.base.error_exit = jump_back;
   state_->errors.base.emit_message = on_message;
@@ -54,7 +54,8 @@ std::unique_ptr<JpegTileDecoder> JpegTileDecoder::for_directory(TIFF* tiff) {
   if (TIFFGetField(tiff, TIFFTAG_JPEGTABLES, &count, &data) && data) tables.assign(data, data + count);
   uint16_t photometric = 0;
   TIFFGetFieldDefaulted(tiff, TIFFTAG_PHOTOMETRIC, &photometric);
-  return std::make_unique<JpegTileDecoder>(std::move(tables), photometric == PHOTOMETRIC_YCBCR);
+  return std::make_unique<JpegTileDecoder>(std::move(tables),
+                                           photometric == PHOTOMETRIC_YCBCR ? Colour::kYCbCr : Colour::kRgb);
 }
 
 JpegTileDecoder::~JpegTileDecoder() { jpeg_destroy_decompress(&state_->cinfo); }
@@ -74,9 +75,23 @@ bool JpegTileDecoder::decode(const uint8_t* data, size_t size, int scale, uint8_
   }
   jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&cinfo, TRUE);
-  // As libtiff's codec: the TIFF tag, not the stream's markers, says whether
+  // TIFF: as libtiff's codec, the tag, not the stream's markers, says whether
   // the components are YCbCr.
-  cinfo.jpeg_color_space = s.ycbcr ? JCS_YCbCr : JCS_RGB;
+  const bool markers = cinfo.saw_JFIF_marker || cinfo.saw_Adobe_marker;
+  switch (s.colour) {
+    case Colour::kYCbCr:
+      cinfo.jpeg_color_space = JCS_YCbCr;
+      break;
+    case Colour::kRgb:
+      cinfo.jpeg_color_space = JCS_RGB;
+      break;
+    case Colour::kMarkersElseYCbCr:
+      if (!markers) cinfo.jpeg_color_space = JCS_YCbCr;
+      break;
+    case Colour::kMarkersElseRgb:
+      if (!markers) cinfo.jpeg_color_space = JCS_RGB;
+      break;
+  }
   cinfo.out_color_space = JCS_RGB;
   cinfo.scale_num = 1;
   cinfo.scale_denom = static_cast<unsigned>(scale);

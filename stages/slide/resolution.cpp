@@ -30,6 +30,14 @@ std::string format(double v) {
 Resolution resolve_resolution(const PropertyMap& properties, const ResolutionOptions& options) {
   std::vector<std::string> tried;
 
+  if (properties.count("dicom.SeriesInstanceUID")) {
+    const auto dx = number(properties, "dicom.mpp-x");
+    const auto dy = number(properties, "dicom.mpp-y");
+    if (dx && dy && plausible(*dx) && plausible(*dy)) return {*dx, *dy, "dicom"};
+    tried.push_back(dx && dy ? "DICOM PixelSpacing = " + format(*dx) + "/" + format(*dy) + " um (implausible)"
+                             : std::string("DICOM PixelSpacing of the shared functional groups (absent)"));
+  }
+
   const auto mx = number(properties, "openslide.mpp-x");
   const auto my = number(properties, "openslide.mpp-y");
   if (mx && my) {
@@ -60,7 +68,9 @@ Resolution resolve_resolution(const PropertyMap& properties, const ResolutionOpt
     tried.push_back("override CSV (no row)");
   }
 
-  if (const auto power = number(properties, "openslide.objective-power"); power && *power > 0) {
+  auto power = number(properties, "openslide.objective-power");
+  if (!power) power = number(properties, "dicom.ObjectiveLensPower");
+  if (power && *power > 0) {
     const double mpp = kMppTimesObjective / *power;
     if (plausible(mpp)) return {mpp, mpp, "objective-power"};
     tried.push_back("openslide.objective-power = " + format(*power) + " (implausible)");

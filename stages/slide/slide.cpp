@@ -3,14 +3,21 @@
 #include <fcntl.h>
 #include <openslide.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <optional>
 
 #include "base/error.h"
+#include "slide/dicom_level_reader.h"
+#include "slide/dicom_series.h"
+#include "slide/slide_format.h"
+#include "slide/tiff_level_reader.h"
 
 namespace tessera::stages {
 namespace {
@@ -37,14 +44,88 @@ std::optional<std::string> unreadable_because(const std::string& path) {
 
 }  // namespace
 
+const char* to_string(ReadPath path) {
+  switch (path) {
+    case ReadPath::kOpenSlide:
+      return "openslide";
+    case ReadPath::kDirectTiff:
+      return "direct-tiff";
+    case ReadPath::kDicom:
+      return "dicom";
+  }
+  return "openslide";
+}
+
 std::shared_ptr<Slide> Slide::open(const std::string& path, bool direct_tiff) {
   if (const auto reason = unreadable_because(path)) throw Error(path + ": " + *reason);
+  if (is_dicom_file(path)) return open_dicom(path, {path});
+  return open_with_openslide(path, direct_tiff);
+}
+
+std::shared_ptr<Slide> Slide::open(const SlideSource& source) {
+  if (source.files.empty()) return open(source.path);
+  for (const auto& file : source.files) {
+    if (const auto reason = unreadable_because(file)) throw Error(file + ": " + *reason);
+  }
+  return open_dicom(source.path, source.files);
+}
+
+std::shared_ptr<Slide> Slide::open_dicom(const std::string& path, const std::vector<std::string>& files) {
+  std::vector<DicomInstance> instances;
+  for (const auto& file : files) instances.push_back(read_dicom_instance(file));
+  auto series = group_dicom_series(std::move(instances));
+  if (series.size() != 1) {
+    throw Error(path + ": holds " + std::to_string(series.size()) + " DICOM series; each series is a slide of its own");
+  }
+  const DicomPyramid pyramid = arrange_pyramid(series.front());
+  auto slide = std::shared_ptr<Slide>(new Slide());
+  slide->path_ = path;
+  slide->format_ = "dicom";
+  slide->warnings_ = pyramid.warnings;
+  const DicomInstance& base = pyramid.levels.front().front();
+  auto& p = slide->properties_;
+  p["dicom.SeriesInstanceUID"] = base.series_uid;
+  p["dicom.ContainerIdentifier"] = base.container_id;
+  p["dicom.Manufacturer"] = base.manufacturer;
+  p["dicom.ManufacturerModelName"] = base.model;
+  p["dicom.TransferSyntax"] = transfer_syntax_name(base.transfer_syntax);
+  p["dicom.DimensionOrganizationType"] = base.sparse ? "TILED_SPARSE" : "TILED_FULL";
+  if (base.spacing_row_mm > 0 && base.spacing_column_mm > 0) {
+    // PixelSpacing is row spacing (vertical), then column spacing, in mm.
+    p["dicom.mpp-x"] = std::to_string(base.spacing_column_mm * 1000);
+    p["dicom.mpp-y"] = std::to_string(base.spacing_row_mm * 1000);
+  }
+  if (base.objective_power > 0) p["dicom.ObjectiveLensPower"] = std::to_string(base.objective_power);
+  XXH3_state_t* hash = XXH3_createState();
+  XXH3_64bits_reset(hash);
+  for (const auto& level : pyramid.levels) {
+    const DicomInstance& first = level.front();
+    slide->levels_.push_back(
+        {first.total_columns, first.total_rows, double(base.total_columns) / double(first.total_columns)});
+    for (const auto& part : level) {
+      XXH3_64bits_update(hash, part.sop_instance_uid.data(), part.sop_instance_uid.size() + 1);
+      XXH3_64bits_update(hash, &part.frames, sizeof part.frames);
+    }
+    slide->direct_.push_back(std::make_unique<DicomLevelReader>(level));
+  }
+  char quickhash[17];
+  std::snprintf(quickhash, sizeof quickhash, "%016llx", static_cast<unsigned long long>(XXH3_64bits_digest(hash)));
+  XXH3_freeState(hash);
+  p["dicom.quickhash"] = quickhash;
+  if (pyramid.thumbnail) slide->thumbnail_ = std::make_unique<DicomLevelReader>(std::vector{*pyramid.thumbnail});
+  return slide;
+}
+
+std::shared_ptr<Slide> Slide::open_with_openslide(const std::string& path, bool direct_tiff) {
   const char* vendor = openslide_detect_vendor(path.c_str());
   openslide_t* handle = openslide_open(path.c_str());
   if (!handle) {
-    throw Error(path + ": " +
-                (vendor ? std::string("OpenSlide detects a ") + vendor + " slide but cannot open it"
-                        : std::string("not a slide format OpenSlide can open")));
+    if (const auto reason = unsupported_format_reason(path)) throw UnsupportedFormatError(path + ": " + *reason);
+    if (vendor) throw Error(path + ": OpenSlide detects a " + vendor + " slide but cannot open it");
+    if (has_extension_in(path, std::begin(kReadableExtensions), std::end(kReadableExtensions))) {
+      throw Error(path + ": OpenSlide cannot open it: the file is damaged, or not the format its extension says");
+    }
+    throw UnsupportedFormatError(path + ": not a slide format tessera reads; " + kReadableFormats);
   }
   auto slide = std::shared_ptr<Slide>(new Slide());
   slide->path_ = path;
@@ -67,9 +148,9 @@ std::shared_ptr<Slide> Slide::open(const std::string& path, bool direct_tiff) {
     }
     slide->levels_.push_back(info);
   }
-  const std::string vendor_name = vendor_or_empty(slide->properties_);
+  slide->format_ = vendor_or_empty(slide->properties_);
   for (const auto& level : slide->levels_) {
-    slide->direct_.push_back(direct_tiff ? TiffLevelReader::probe(path, vendor_name, level.width, level.height)
+    slide->direct_.push_back(direct_tiff ? TiffLevelReader::probe(path, slide->format_, level.width, level.height)
                                          : nullptr);
   }
   return slide;
@@ -80,9 +161,22 @@ Slide::~Slide() {
 }
 
 void Slide::check(const char* operation) const {
+  if (!handle_) return;
   if (const char* error = openslide_get_error(handle_)) {
     throw Error(path_ + ": OpenSlide " + operation + " failed: " + error);
   }
+}
+
+std::string Slide::quickhash() const { return property(handle_ ? "openslide.quickhash-1" : "dicom.quickhash"); }
+
+double Slide::objective_power() const {
+  const std::string power = property(handle_ ? "openslide.objective-power" : "dicom.ObjectiveLensPower");
+  return power.empty() ? 0.0 : std::atof(power.c_str());
+}
+
+ReadPath Slide::read_path(int level) const {
+  if (!reads_directly(level)) return ReadPath::kOpenSlide;
+  return handle_ ? ReadPath::kDirectTiff : ReadPath::kDicom;
 }
 
 std::string Slide::property(const std::string& name) const {
@@ -96,7 +190,7 @@ RgbImage Slide::read_region(int64_t x, int64_t y, int level, int64_t w, int64_t 
     return direct_[size_t(level)]->read(std::llround(double(x) / downsample), std::llround(double(y) / downsample), w,
                                         h, decode_scale);
   }
-  if (decode_scale != 1) {
+  if (decode_scale != 1 || !handle_) {
     throw Error(path_ + ": level " + std::to_string(level) + " is read through OpenSlide, which cannot decode at 1/" +
                 std::to_string(decode_scale));
   }

@@ -17,7 +17,7 @@ namespace {
 // for pixels: the thumbnail is resized from it without the level ever being
 // decoded whole or at full size.
 struct ScaledLevel {
-  const TiffLevelReader* reader;
+  const TiledLevelReader* reader;
   int scale;
 };
 
@@ -64,18 +64,25 @@ ThumbnailSource thumbnail_source(const Slide& slide, int max_side) {
       source.decode_scale = scale;
     }
   }
+  if (const TiledLevelReader* image = slide.thumbnail_image()) {
+    const double image_downsample = double(levels[0].width) / double(image->width());
+    if (image_downsample <= wanted_downsample && image_downsample >= level_downsample * source.decode_scale) {
+      source.thumbnail_image = true;
+      source.decode_scale = 1;
+    }
+  }
   return source;
 }
 
 Thumbnail read_thumbnail(const Slide& slide, int max_side) {
   const auto& levels = slide.levels();
   const auto source = thumbnail_source(slide, max_side);
-  const auto& level = levels[size_t(source.level)];
   const std::string what = slide.path() + ": thumbnail";
-  const ScaledLevel scaled{slide.direct_reader(source.level), source.decode_scale};
+  const ScaledLevel scaled{source.thumbnail_image ? slide.thumbnail_image() : slide.direct_reader(source.level),
+                           source.decode_scale};
   VipsRef current;
-  if (scaled.scale > 1) {
-    current = scaled_level_image(scaled, level.width, level.height);
+  if (scaled.reader) {
+    current = scaled_level_image(scaled, scaled.reader->width(), scaled.reader->height());
   } else if (vips_openslideload(slide.path().c_str(), current.out(), "level", source.level, nullptr)) {
     throw_vips_error(what);
   }

@@ -8,14 +8,12 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "handle_pool.h"
 #include "slide/jpeg_tile_decoder.h"
-#include "slide/resample_method.h"
 
 namespace tessera::stages {
 namespace {
 
-// Decoded tiles kept for neighbouring reads: 32 MiB, like OpenSlide's cache.
-constexpr size_t kCacheBytes = size_t{32} << 20;
 // A tile's compressed bytes beyond this multiple of its decoded size mean a
 // corrupt byte count, refused before anything is allocated for it.
 constexpr uint64_t kMaxCompressedRatio = 4;
@@ -93,38 +91,27 @@ std::unique_ptr<TiffLevelReader> TiffLevelReader::probe(const std::string& path,
         (photometric != PHOTOMETRIC_YCBCR && photometric != PHOTOMETRIC_RGB) || tw == 0 || th == 0) {
       break;
     }
-    reader.reset(new TiffLevelReader());
-    reader->path_ = path;
-    reader->directory_ = directory;
-    reader->width_ = width;
-    reader->height_ = height;
-    reader->tile_width_ = tw;
-    reader->tile_height_ = th;
-    reader->tiles_across_ = (w + tw - 1) / tw;
-    for (const int scale : kDecodeScales) {
-      if (tw % uint32_t(scale) == 0 && th % uint32_t(scale) == 0) reader->largest_decode_scale_ = scale;
-    }
+    reader.reset(new TiffLevelReader(path, directory, width, height, tw, th));
     break;
   } while (++directory, TIFFReadDirectory(tiff));
   TIFFClose(tiff);
   return reader;
 }
 
+TiffLevelReader::TiffLevelReader(const std::string& path, int directory, int64_t width, int64_t height,
+                                 uint32_t tile_width, uint32_t tile_height)
+    : TiledLevelReader(path, width, height, tile_width, tile_height, largest_scale_dividing(tile_width, tile_height)),
+      directory_(directory),
+      tiles_across_(uint32_t((width + tile_width - 1) / tile_width)),
+      handles_(std::make_unique<HandlePool<Handle>>()) {}
+
 TiffLevelReader::~TiffLevelReader() = default;
 
-std::unique_ptr<TiffLevelReader::Handle> TiffLevelReader::acquire() const {
-  {
-    std::lock_guard lock(pool_mutex_);
-    if (!pool_.empty()) {
-      auto handle = std::move(pool_.back());
-      pool_.pop_back();
-      return handle;
-    }
-  }
+std::unique_ptr<TiffLevelReader::Handle> TiffLevelReader::open_handle() const {
   auto handle = std::make_unique<Handle>();
-  handle->tiff = open_tiff(path_, handle->diagnostics);
+  handle->tiff = open_tiff(path(), handle->diagnostics);
   if (!handle->tiff || !TIFFSetDirectory(handle->tiff, tdir_t(directory_))) {
-    throw Error(path_ + ": libtiff cannot open directory " + std::to_string(directory_));
+    throw Error(path() + ": libtiff cannot open directory " + std::to_string(directory_));
   }
   uint16_t photometric = 0;
   TIFFGetFieldDefaulted(handle->tiff, TIFFTAG_PHOTOMETRIC, &photometric);
@@ -133,12 +120,10 @@ std::unique_ptr<TiffLevelReader::Handle> TiffLevelReader::acquire() const {
   return handle;
 }
 
-void TiffLevelReader::release(std::unique_ptr<Handle> handle) const {
-  std::lock_guard lock(pool_mutex_);
-  pool_.push_back(std::move(handle));
-}
-
-void TiffLevelReader::decode(Handle& handle, uint32_t index, int scale, std::vector<uint8_t>& pixels) const {
+bool TiffLevelReader::decode_tile(uint32_t column, uint32_t row, int scale, std::vector<uint8_t>& pixels) const {
+  const uint32_t index = row * tiles_across_ + column;
+  auto owned = handles_->acquire([this] { return open_handle(); });
+  Handle& handle = *owned;
   handle.diagnostics.clear();
   std::string failure;
   if (scale == 1) {
@@ -147,82 +132,27 @@ void TiffLevelReader::decode(Handle& handle, uint32_t index, int scale, std::vec
   } else {
     if (!handle.scaled) handle.scaled = JpegTileDecoder::for_directory(handle.tiff);
     const uint64_t size = TIFFGetStrileByteCount(handle.tiff, index);
-    if (size > kMaxCompressedRatio * uint64_t(tile_width_) * tile_height_ * 3) {
+    if (size > kMaxCompressedRatio * uint64_t(tile_width()) * tile_height() * 3) {
       failure = "its byte count " + std::to_string(size) + " is implausible";
     } else {
       handle.compressed.resize(size_t(size));
       const tmsize_t got = TIFFReadRawTile(handle.tiff, index, handle.compressed.data(), tmsize_t(size));
       if (handle.diagnostics.count == 0 && got != tmsize_t(size)) failure = "corrupt or truncated file";
       if (failure.empty() && handle.diagnostics.count == 0 &&
-          !handle.scaled->decode(handle.compressed.data(), size_t(size), scale, pixels.data(), int(tile_width_) / scale,
-                                 int(tile_height_) / scale, failure)) {
+          !handle.scaled->decode(handle.compressed.data(), size_t(size), scale, pixels.data(),
+                                 int(tile_width()) / scale, int(tile_height()) / scale, failure)) {
         failure = "JPEG: " + failure;
       }
     }
   }
   if (handle.diagnostics.count > 0) failure = handle.diagnostics.first;
   if (!failure.empty()) {
-    throw Error(path_ + ": cannot decode tile " + std::to_string(index) + " of directory " +
+    throw Error(path() + ": cannot decode tile " + std::to_string(index) + " of directory " +
                 std::to_string(directory_) + (scale > 1 ? " at 1/" + std::to_string(scale) : std::string()) + " (" +
                 failure + ")");
   }
-}
-
-std::shared_ptr<const std::vector<uint8_t>> TiffLevelReader::tile(uint32_t index, int scale) const {
-  const CacheKey key = CacheKey{index} << 4 | CacheKey(scale);
-  {
-    std::lock_guard lock(cache_mutex_);
-    if (const auto it = cache_.find(key); it != cache_.end()) {
-      lru_.splice(lru_.begin(), lru_, it->second.position);
-      return it->second.pixels;
-    }
-  }
-  auto pixels = std::make_shared<std::vector<uint8_t>>(size_t(tile_width_ / uint32_t(scale)) *
-                                                       (tile_height_ / uint32_t(scale)) * 3);
-  auto handle = acquire();
-  // On failure the handle is dropped with the tile: its codec state is not trusted again.
-  decode(*handle, index, scale, *pixels);
-  release(std::move(handle));
-  std::lock_guard lock(cache_mutex_);
-  if (cache_.count(key) == 0) {
-    lru_.push_front(key);
-    cache_[key] = CacheEntry{pixels, lru_.begin()};
-    cache_bytes_ += pixels->size();
-    while (cache_bytes_ > kCacheBytes && cache_.size() > 1) {
-      const auto oldest = cache_.find(lru_.back());
-      cache_bytes_ -= oldest->second.pixels->size();
-      cache_.erase(oldest);
-      lru_.pop_back();
-    }
-  }
-  return pixels;
-}
-
-RgbImage TiffLevelReader::read(int64_t x, int64_t y, int64_t w, int64_t h, int scale) const {
-  if (scale < 1 || scale > largest_decode_scale_ || largest_decode_scale_ % scale != 0) {
-    throw Error(path_ + ": directory " + std::to_string(directory_) + " cannot be decoded at 1/" +
-                std::to_string(scale));
-  }
-  RgbImage out(int(w), int(h), 255);
-  const int64_t width = (width_ + scale - 1) / scale, height = (height_ + scale - 1) / scale;
-  const int64_t x0 = std::max<int64_t>(x, 0), y0 = std::max<int64_t>(y, 0);
-  const int64_t x1 = std::min(x + w, width), y1 = std::min(y + h, height);
-  if (x0 >= x1 || y0 >= y1) return out;
-  const int64_t tw = tile_width_ / uint32_t(scale), th = tile_height_ / uint32_t(scale);
-  for (int64_t ty = y0 / th; ty <= (y1 - 1) / th; ++ty) {
-    for (int64_t tx = x0 / tw; tx <= (x1 - 1) / tw; ++tx) {
-      const auto pixels = tile(uint32_t(ty * tiles_across_ + tx), scale);
-      // Intersection of the tile with the requested region, in level pixels.
-      const int64_t ix0 = std::max(x0, tx * tw), ix1 = std::min(x1, (tx + 1) * tw);
-      const int64_t iy0 = std::max(y0, ty * th), iy1 = std::min(y1, (ty + 1) * th);
-      const size_t bytes = size_t(ix1 - ix0) * 3;
-      for (int64_t row = iy0; row < iy1; ++row) {
-        const uint8_t* src = pixels->data() + (size_t(row - ty * th) * size_t(tw) + size_t(ix0 - tx * tw)) * 3;
-        std::memcpy(out.at(int(ix0 - x), int(row - y)), src, bytes);
-      }
-    }
-  }
-  return out;
+  handles_->release(std::move(owned));
+  return true;
 }
 
 }  // namespace tessera::stages

@@ -29,6 +29,19 @@ void filter_plane(std::vector<uint8_t>& plane, int width, int height, const char
   g_free(memory);
 }
 
+// The 3x3 median of a 0/255 mask: 255 where at least 5 of the 9 pixels are
+// set. libvips's rank filter sorts every window; its integer convolution sums
+// it, with the same edge rule (the edge pixels repeated) and the same output,
+// three times faster (bench/probe spends most of a slide here).
+int majority_of_3x3(VipsImage* in, VipsImage** out) {
+  VipsRef window(vips_image_new_matrixv(3, 3, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0));
+  vips_image_set_double(window.get(), "scale", 9.0);  // the window's mean: 255 * k / 9 for k set pixels
+  VipsRef mean;
+  if (vips_conv(in, mean.out(), window.get(), "precision", VIPS_PRECISION_INTEGER, nullptr)) return -1;
+  // k = 5 gives 141.7, rounded to 142; k = 4 gives 113.
+  return vips_moreeq_const1(mean.get(), out, 255.0 * 5 / 9 - 0.5, nullptr);
+}
+
 }  // namespace
 
 int otsu_threshold(const Histogram& histogram) {
@@ -136,8 +149,7 @@ TissueMask compute_tissue_mask(const RgbImage& thumbnail, double scale_x, double
   mask.inside.assign(n, 0);
   if (mask.width >= 3 && mask.height >= 3) {
     for (int pass = 0; pass < options.median_passes; ++pass) {
-      filter_plane(raw, mask.width, mask.height, "tissue mask median",
-                   [](VipsImage* in, VipsImage** out) { return vips_median(in, out, 3, nullptr); });
+      filter_plane(raw, mask.width, mask.height, "tissue mask median", majority_of_3x3);
     }
   }
   for (size_t i = 0; i < n; ++i) mask.inside[i] = raw[i] ? 1 : 0;

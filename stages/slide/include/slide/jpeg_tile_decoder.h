@@ -18,10 +18,19 @@ namespace tessera::stages {
 // tiles are converted to RGB, RGB tiles are passed through. One decoder per thread.
 class JpegTileDecoder {
  public:
+  // Where the colour space of a tile's components is read from.
+  enum class Colour {
+    kYCbCr,  // the container says YCbCr, whatever the stream's markers say (TIFF)
+    kRgb,    // the container says RGB, whatever the markers say (TIFF)
+    // A JFIF or Adobe marker in the stream decides, as the JPEG standards
+    // say; without one, the container's photometric interpretation
+    // (`ycbcr`). DICOM converters label JFIF frames RGB.
+    kMarkersElseYCbCr,
+    kMarkersElseRgb,
+  };
   // `tables`: the directory's JPEGTables (abbreviated table stream), or empty
-  // when every tile carries its own. `ycbcr`: the directory's photometric
-  // interpretation is YCbCr rather than RGB.
-  JpegTileDecoder(std::vector<uint8_t> tables, bool ycbcr);
+  // when every tile carries its own.
+  JpegTileDecoder(std::vector<uint8_t> tables, Colour colour);
   // The decoder of the current directory of `tiff`: its JPEGTables and
   // photometric interpretation.
   static std::unique_ptr<JpegTileDecoder> for_directory(TIFF* tiff);

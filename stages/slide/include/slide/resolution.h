@@ -12,7 +12,7 @@ namespace tessera::stages {
 struct Resolution {
   double mpp_x = 0;
   double mpp_y = 0;
-  std::string source;  // "openslide", "tiff-resolution", "override-csv", "objective-power", "assumed"
+  std::string source;  // "dicom", "openslide", "tiff-resolution", "override-csv", "objective-power", "assumed"
 };
 
 struct ResolutionOptions {
@@ -28,7 +28,8 @@ inline constexpr double kMaxPlausibleMpp = 20.0;
 // The convention used when only an objective power is known: 20x ~ 0.5 µm/px.
 inline constexpr double kMppTimesObjective = 10.0;
 
-// Sources, in order: openslide.mpp-x/y; tiff.XResolution/YResolution with
+// Sources, in order: a DICOM series' PixelSpacing (dicom.mpp-x/y);
+// openslide.mpp-x/y; tiff.XResolution/YResolution with
 // tiff.ResolutionUnit (centimeter or inch); the override CSV;
 // openslide.objective-power (an estimate); --assume-mpp. Throws tessera::Error
 // naming every source tried when none gives a plausible value.

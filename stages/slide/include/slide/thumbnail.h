@@ -13,10 +13,12 @@ struct Thumbnail {
 
 // Where a thumbnail of at most `max_side` comes from: the coarsest level with
 // at least that many pixels, decoded reduced by the largest factor that keeps
-// it so (1 for levels read through OpenSlide).
+// it so (1 for levels read through OpenSlide); or a DICOM series' THUMBNAIL
+// image when it has that many pixels and no more than that level would decode.
 struct ThumbnailSource {
   int level = 0;
   int decode_scale = 1;
+  bool thumbnail_image = false;  // the series' THUMBNAIL image, not `level`
 };
 ThumbnailSource thumbnail_source(const Slide& slide, int max_side);
 
