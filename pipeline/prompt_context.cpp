@@ -84,7 +84,8 @@ store::PromptRecord PromptContext::make_prompt(const std::string& case_id, const
   provenance.case_id = case_id;
   provenance.summary_source = summary.source;
   provenance.report_origin = report ? report->origin : "";
-  for (const auto& f : fields) provenance.fields.push_back({f.name, f.value, f.begin, f.end, f.derived});
+  for (const auto& f : fields)
+    provenance.fields.push_back({f.name, f.value, f.begin, f.end, f.derived, f.post_treatment});
   provenance.dropped = std::move(prompt.dropped);
   record.sources.push_back(std::move(provenance));
   return record;

@@ -48,8 +48,12 @@ PromptRecord decode_prompt_record(const std::string& json) {
 std::string encode_prompt_source(const PromptSource& s) {
   nlohmann::json fields = nlohmann::json::array();
   for (const auto& f : s.fields) {
-    fields.push_back(
-        {{"name", f.name}, {"value", f.value}, {"begin", f.begin}, {"end", f.end}, {"derived", f.derived}});
+    fields.push_back({{"name", f.name},
+                      {"value", f.value},
+                      {"begin", f.begin},
+                      {"end", f.end},
+                      {"derived", f.derived},
+                      {"post_treatment", f.post_treatment}});
   }
   return dump({{"case_id", s.case_id},
                {"summary_source", s.summary_source},
@@ -66,8 +70,10 @@ PromptSource decode_prompt_source(const std::string& json) {
     s.summary_source = j.at("summary_source").get<std::string>();
     s.report_origin = j.at("report_origin").get<std::string>();
     for (const auto& f : j.at("fields")) {
+      // Sources stored before post_treatment was kept read as false.
       s.fields.push_back({f.at("name").get<std::string>(), f.at("value").get<std::string>(),
-                          f.at("begin").get<uint64_t>(), f.at("end").get<uint64_t>(), f.at("derived").get<bool>()});
+                          f.at("begin").get<uint64_t>(), f.at("end").get<uint64_t>(), f.at("derived").get<bool>(),
+                          f.value("post_treatment", false)});
     }
     s.dropped = j.at("dropped").get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {

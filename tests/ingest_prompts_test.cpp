@@ -163,7 +163,7 @@ TEST(IngestPrompts, TwoCasesWithTheSameTextKeepTheirOwnProvenance) {
   // Different reports, one budgeted prompt: the budget of 6 keeps only the type.
   std::ofstream(dir / "reports.csv")
       << "case_submitter_id,text\n"
-         "TCGA-ZZ-0001,\"Invasive ductal carcinoma, grade 3. pT2.\"\n"
+         "TCGA-ZZ-0001,\"Invasive ductal carcinoma, grade 3. ypT2.\"\n"
          "TCGA-ZZ-0002,\"Final: infiltrating ductal carcinoma; Nottingham grade 1; pT1c\"\n";
   const auto r =
       run_tessera({"ingest", "--store", (dir / "s").string(), "--slides", (dir / "slides").string(), "--reports",
@@ -187,6 +187,15 @@ TEST(IngestPrompts, TwoCasesWithTheSameTextKeepTheirOwnProvenance) {
   };
   EXPECT_EQ(grade_of(prompts[0].sources[0]), "3");
   EXPECT_EQ(grade_of(prompts[0].sources[1]), "1");
+  // The stage after neoadjuvant treatment is stored as such.
+  const auto post_treatment_pt = [](const store::PromptSource& source) {
+    for (const auto& f : source.fields) {
+      if (f.name == "pt") return f.value + (f.post_treatment ? " post-treatment" : "");
+    }
+    return std::string();
+  };
+  EXPECT_EQ(post_treatment_pt(prompts[0].sources[0]), "T2 post-treatment");
+  EXPECT_EQ(post_treatment_pt(prompts[0].sources[1]), "T1c");
 }
 
 // `tessera report` previews what ingest stores: with the same reports, user

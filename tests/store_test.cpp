@@ -101,6 +101,22 @@ TEST(Records, RoundTrip) {
   EXPECT_THROW(decode_slide_record("{\"id\": 1}"), Error);
 }
 
+TEST(Records, APromptSourceKeepsWhetherAStageIsPostTreatment) {
+  PromptSource source;
+  source.case_id = "C1";
+  source.fields = {{"pt", "T2", 10, 14, false, true}, {"pn", "N1", 15, 19, false, false}};
+  const auto back = decode_prompt_source(encode_prompt_source(source));
+  ASSERT_EQ(back.fields.size(), 2u);
+  EXPECT_TRUE(back.fields[0].post_treatment);
+  EXPECT_FALSE(back.fields[1].post_treatment);
+  // A source stored before the flag was kept reads as not post-treatment.
+  const auto old = decode_prompt_source(
+      R"({"case_id": "C1", "summary_source": "report", "report_origin": "r.csv:2", "dropped": [],
+          "fields": [{"name": "pt", "value": "T2", "begin": 0, "end": 3, "derived": false}]})");
+  ASSERT_EQ(old.fields.size(), 1u);
+  EXPECT_FALSE(old.fields[0].post_treatment);
+}
+
 TEST(Store, SlidesAndTilesRoundTrip) {
   testing::TempDir dir;
   auto store = Store::open(dir / "s");

@@ -129,13 +129,14 @@ TESSERA_PATTERN(margin_status,
 
 // Stated AJCC categories. Inside a stage token OCR writes 1 as l, I or | and
 // 0 as O; "p" may be detached ("p T2"); y (after neoadjuvant treatment) and r
-// (recurrence) prefix the token; "AJCCpT2" runs the token into its label.
+// (recurrence) prefix the token, and m (several tumours, "mpT2a") may lead
+// it; "AJCCpT2" runs the token into its label.
 // Every pT and pN pattern captures (prefix, category, subcategory).
 #define TESSERA_T_CODE R"((is|[0-4]|x|[li|]|o)\s?(?:(mi|[a-d])\d?)?)"
 // Without its "p" a T is never read from O: "to" is a word, not T0.
 #define TESSERA_BARE_T_CODE R"((is|[0-4]|x|[li|])\s?(?:(mi|[a-d])\d?)?)"
 #define TESSERA_N_CODE R"(([0-3]|o|x|[li|])\s?(mi|[a-c])?)"
-TESSERA_PATTERN(stated_pt, R"((?:\b|ajcc)(y|r)?p\s?t\s?)" TESSERA_T_CODE R"((?:\b|\(|[n\s,.;]))")
+TESSERA_PATTERN(stated_pt, R"((?:\b|ajcc)m?(y|r)?p\s?t\s?)" TESSERA_T_CODE R"((?:\b|\(|[n\s,.;]))")
 TESSERA_PATTERN(stated_pn, R"((?:\b|ajcc)(y|r)?p\s?n\s?)" TESSERA_N_CODE R"((?:\b|\(|[m\s,.;]))")
 TESSERA_PATTERN(stated_pm, R"(\b(?:y|r)?p\s?m\s?([01]|x)\b)")
 // "pT2N3aL0V0R0", "pT3 N2a M#": N stated right after pT, without its "p".

@@ -14,6 +14,7 @@ struct PromptSourceField {
   uint64_t begin = 0;
   uint64_t end = 0;
   bool derived = false;
+  bool post_treatment = false;  // a stage after neoadjuvant treatment (ypT, ypN)
 };
 
 // How one case's report became this prompt. Two cases can reach the same text;
