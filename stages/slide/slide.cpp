@@ -90,27 +90,28 @@ std::shared_ptr<Slide> Slide::open_dicom(const std::string& path, const std::vec
   p["dicom.ManufacturerModelName"] = base.model;
   p["dicom.TransferSyntax"] = transfer_syntax_name(base.transfer_syntax);
   p["dicom.DimensionOrganizationType"] = base.sparse ? "TILED_SPARSE" : "TILED_FULL";
+  const auto number = [](double value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.10g", value);
+    return std::string(text);
+  };
   if (base.spacing_row_mm > 0 && base.spacing_column_mm > 0) {
     // PixelSpacing is row spacing (vertical), then column spacing, in mm.
-    p["dicom.mpp-x"] = std::to_string(base.spacing_column_mm * 1000);
-    p["dicom.mpp-y"] = std::to_string(base.spacing_row_mm * 1000);
+    p["dicom.mpp-x"] = number(base.spacing_column_mm * 1000);
+    p["dicom.mpp-y"] = number(base.spacing_row_mm * 1000);
   }
-  if (base.objective_power > 0) p["dicom.ObjectiveLensPower"] = std::to_string(base.objective_power);
-  XXH3_state_t* hash = XXH3_createState();
-  XXH3_64bits_reset(hash);
+  if (base.objective_power > 0) p["dicom.ObjectiveLensPower"] = number(base.objective_power);
+  std::string identity;  // what the quickhash names: every instance of the pyramid and its frame count
   for (const auto& level : pyramid.levels) {
     const DicomInstance& first = level.front();
     slide->levels_.push_back(
         {first.total_columns, first.total_rows, double(base.total_columns) / double(first.total_columns)});
-    for (const auto& part : level) {
-      XXH3_64bits_update(hash, part.sop_instance_uid.data(), part.sop_instance_uid.size() + 1);
-      XXH3_64bits_update(hash, &part.frames, sizeof part.frames);
-    }
+    for (const auto& part : level) identity += part.sop_instance_uid + '/' + std::to_string(part.frames) + ';';
     slide->direct_.push_back(std::make_unique<DicomLevelReader>(level));
   }
   char quickhash[17];
-  std::snprintf(quickhash, sizeof quickhash, "%016llx", static_cast<unsigned long long>(XXH3_64bits_digest(hash)));
-  XXH3_freeState(hash);
+  std::snprintf(quickhash, sizeof quickhash, "%016llx",
+                static_cast<unsigned long long>(XXH3_64bits(identity.data(), identity.size())));
   p["dicom.quickhash"] = quickhash;
   if (pyramid.thumbnail) slide->thumbnail_ = std::make_unique<DicomLevelReader>(std::vector{*pyramid.thumbnail});
   return slide;
