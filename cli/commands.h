@@ -1,5 +1,7 @@
 #pragma once
 
+#include "model_host.h"
+
 namespace CLI {
 class App;
 }
@@ -13,9 +15,6 @@ inline constexpr int kExitUsage = 2;         // bad flags
 inline constexpr int kExitSlidesFailed = 3;  // the run finished, but some slides failed
 inline constexpr int kExitInterrupted = 130;
 
-// Registers every subcommand below, in the order `tessera --help` lists them.
-void add_commands(CLI::App& app, int& exit_code);
-
 // Each registers a subcommand; its callback sets `exit_code`.
 void add_probe_command(CLI::App& app, int& exit_code);
 void add_ingest_command(CLI::App& app, int& exit_code);
@@ -25,7 +24,7 @@ void add_export_command(CLI::App& app, int& exit_code);
 void add_evaluate_command(CLI::App& app, int& exit_code);
 void add_encode_command(CLI::App& app, int& exit_code);
 void add_encode_text_command(CLI::App& app, int& exit_code);
-void add_gc_command(CLI::App& app, int& exit_code);
+void add_gc_command(CLI::App& app, int& exit_code);  // gc_command.cpp
 void add_repair_command(CLI::App& app, int& exit_code);
 void add_merge_command(CLI::App& app, int& exit_code);
 void add_train_command(CLI::App& app, int& exit_code);
@@ -34,5 +33,22 @@ void add_generate_command(CLI::App& app, int& exit_code);
 void add_model_command(CLI::App& app, int& exit_code);
 void add_tokenize_command(CLI::App& app, int& exit_code);
 void add_learn_vocab_command(CLI::App& app, int& exit_code);
+
+// Registers every command, in the order `tessera --help` lists them; those
+// that run a model come from model_host.h. Inline, so that each executable's
+// own object asks for the one model_host.cpp it links.
+inline void add_commands(CLI::App& app, int& exit_code) {
+  add_probe_command(app, exit_code);
+  add_ingest_command(app, exit_code);
+  add_info_command(app, exit_code);
+  add_report_command(app, exit_code);
+  add_gc_command(app, exit_code);
+  add_repair_command(app, exit_code);
+  add_merge_command(app, exit_code);
+  add_export_command(app, exit_code);
+  add_model_commands(app, exit_code);
+  add_tokenize_command(app, exit_code);
+  add_learn_vocab_command(app, exit_code);
+}
 
 }  // namespace tessera::cli

@@ -5,11 +5,11 @@
 
 #include "base/error.h"
 #include "commands.h"
+#include "model_commands.h"
 #include "pipeline/encode.h"
 #include "pipeline/encode_text.h"
 #include "pipeline/progress.h"
 #include "run_flags.h"
-#include "store/store.h"
 
 namespace tessera::cli {
 
@@ -21,8 +21,7 @@ void add_encode_command(CLI::App& app, int& exit_code) {
     bool json = false;
   };
   auto flags = std::make_shared<Flags>();
-  auto* cmd = app.add_subcommand(
-      "encode", "Encode stored tiles to VAE latents: exactly those without a latent of this model (resumable)");
+  auto* cmd = add_subcommand(app, kEncodeCommand);
   auto& o = flags->options;
   cmd->add_option("--store", o.store, "Store directory")->required()->check(CLI::ExistingDirectory);
   cmd->add_option("--vae-config", flags->config, "LDM or autoencoder YAML")->required()->check(CLI::ExistingFile);
@@ -78,8 +77,7 @@ void add_encode_text_command(CLI::App& app, int& exit_code) {
     bool json = false;
   };
   auto flags = std::make_shared<Flags>();
-  auto* cmd = app.add_subcommand(
-      "encode-text", "Embed each distinct stored prompt once with the frozen text encoder, plus the empty prompt");
+  auto* cmd = add_subcommand(app, kEncodeTextCommand);
   auto& o = flags->options;
   cmd->add_option("--store", o.store, "Store directory")->required()->check(CLI::ExistingDirectory);
   cmd->add_option("--text-config", flags->config, "LDM YAML with a cond_stage_config, or a CLIPTextConfig .json")
@@ -109,41 +107,6 @@ void add_encode_text_command(CLI::App& app, int& exit_code) {
               << " already were, of " << s.prompts << " (the empty prompt included), in "
               << pipeline::format_duration(s.seconds) << '\n';
     exit_code = s.interrupted ? kExitInterrupted : kExitOk;
-  });
-}
-
-void add_gc_command(CLI::App& app, int& exit_code) {
-  struct Flags {
-    std::string store;
-    std::vector<std::string> keep;
-    bool json = false;
-  };
-  auto flags = std::make_shared<Flags>();
-  auto* cmd = app.add_subcommand(
-      "gc",
-      "Remove the latents, embeddings and features of every model not kept, and prompts no tile uses; then compact");
-  cmd->add_option("--store", flags->store, "Store directory")->required()->check(CLI::ExistingDirectory);
-  cmd->add_option("--keep", flags->keep, "Model ids whose latents, embeddings or features stay")->required();
-  cmd->add_flag("--json", flags->json, "Print what was removed as JSON on stdout");
-  cmd->callback([flags, &exit_code] {
-    auto store = store::Store::open(flags->store);
-    for (const auto& id : flags->keep) {
-      if (!store->model(id)) throw tessera::Error("--keep " + id + ": no such model in store " + flags->store);
-    }
-    const auto r = store->gc(flags->keep);
-    if (flags->json) {
-      std::cout << nlohmann::json{{"removed_models", r.removed_models},
-                                  {"latents_removed", r.latents_removed},
-                                  {"embeddings_removed", r.embeddings_removed},
-                                  {"features_removed", r.features_removed},
-                                  {"prompts_removed", r.prompts_removed}}
-                       .dump(2)
-                << '\n';
-    }
-    std::cerr << "gc: removed " << r.removed_models.size() << " models (" << r.latents_removed << " latents, "
-              << r.embeddings_removed << " embeddings, " << r.features_removed << " features) and " << r.prompts_removed
-              << " unused prompts\n";
-    exit_code = kExitOk;
   });
 }
 

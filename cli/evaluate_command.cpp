@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "model_commands.h"
 #include "pipeline/evaluate.h"
 #include "pipeline/progress.h"
 #include "run_flags.h"
@@ -21,10 +22,7 @@ void add_evaluate_command(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<Flags>();
   auto& o = flags->options;
   auto& p = o.extractor.preprocessing;
-  auto* cmd = app.add_subcommand(
-      "evaluate",
-      "Measure a synthetic set against real tiles: FID, KID, precision/recall, density/coverage, overall, per "
-      "prompt bin and per model, and a memorisation audit against the store's training tiles");
+  auto* cmd = add_subcommand(app, kEvaluateCommand);
   cmd->add_option("--extractor", o.extractor.path,
                   "TorchScript feature extractor (e.g. NVlabs' inception-2015-12-05.pt)")
       ->required();

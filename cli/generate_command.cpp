@@ -7,6 +7,7 @@
 #include "config/ldm_limits.h"
 #include "dataset/synthetic_set.h"
 #include "flag_checks.h"
+#include "model_commands.h"
 #include "pipeline/generate.h"
 #include "pipeline/progress.h"
 #include "run_flags.h"
@@ -22,8 +23,7 @@ void add_generate_command(CLI::App& app, int& exit_code) {
     bool json = false;
   };
   auto flags = std::make_shared<Flags>();
-  auto* cmd = app.add_subcommand(
-      "generate", "Generate synthetic tiles with a trained latent diffusion model, with a manifest (resumable)");
+  auto* cmd = add_subcommand(app, kGenerateCommand);
   auto& o = flags->options;
   auto* run = cmd->add_option("--run", o.run, "Training run folder (run.json, config.yaml, checkpoints/)")
                   ->check(CLI::ExistingDirectory);

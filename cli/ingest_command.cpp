@@ -7,6 +7,7 @@
 #include "base/error.h"
 #include "commands.h"
 #include "flag_checks.h"
+#include "model_host.h"
 #include "pipeline/ingest.h"
 #include "pipeline/progress.h"
 #include "prompts/prompt_options.h"
@@ -142,6 +143,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
     o.shard = shard_of_flag(flags->shard);
     if (!flags->vae_config.empty()) {
       o.encoder = encoder_options<runtime::LatentEncoderOptions>(flags->vae_config, flags->vae_weights, flags->run);
+      o.open_encoder = latent_encoder_opener();
     }
     const auto summary = pipeline::run_ingest(o);
     if (!summary.model_id.empty()) {

@@ -5,8 +5,10 @@
 
 #include "base/error.h"
 #include "commands.h"
+#include "model_host.h"
 
 int main(int argc, char** argv) {
+  tessera::cli::keep_command_line(argc, argv);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S %l %v");
   spdlog::set_default_logger(spdlog::default_logger()->clone("tessera"));
   CLI::App app("tessera: whole-slide images and reports into a store of tiles, latents and prompts");

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "model_commands.h"
 #include "run_flags.h"
 #include "runtime/model_inspection.h"
 
@@ -40,7 +41,7 @@ void add_model_command(CLI::App& app, int& exit_code) {
     runtime::ForwardOptions forward;
   };
   auto flags = std::make_shared<Flags>();
-  auto* cmd = app.add_subcommand("model", "Inspect, initialise and run the LDM models (upstream layouts)");
+  auto* cmd = add_subcommand(app, kModelCommand);
   cmd->require_subcommand(1);
 
   auto* keys = cmd->add_subcommand("keys", "State-dict keys and shapes of every sub-model, tab-separated");

@@ -5,6 +5,7 @@
 
 #include "base/error.h"
 #include "commands.h"
+#include "model_commands.h"
 #include "pipeline/progress.h"
 #include "pipeline/train.h"
 #include "run_flags.h"
@@ -20,8 +21,7 @@ void add_train_command(CLI::App& app, int& exit_code) {
     bool json = false;
   };
   auto flags = std::make_shared<Flags>();
-  auto* cmd = app.add_subcommand(
-      "train", "Train the LDM's denoiser on the store's latents and prompt embeddings (resumable; torchrun-aware)");
+  auto* cmd = add_subcommand(app, kTrainCommand);
   auto& o = flags->options;
   cmd->add_option("--store", o.store, "Store directory")->required()->check(CLI::ExistingDirectory);
   cmd->add_option("--config", o.config, "LDM YAML with the UNet, schedule and training settings (not with --resume)")

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "config/ldm_limits.h"
+#include "model_commands.h"
 #include "pipeline/progress.h"
 #include "pipeline/train_vae.h"
 #include "run_flags.h"
@@ -20,8 +21,7 @@ void add_train_vae_command(CLI::App& app, int& exit_code) {
     bool json = false;
   };
   auto flags = std::make_shared<Flags>();
-  auto* cmd = app.add_subcommand(
-      "train-vae", "Fine-tune a VQ or KL autoencoder on the store's tile pixels (resumable; then re-encode with it)");
+  auto* cmd = add_subcommand(app, kTrainVaeCommand);
   auto& o = flags->options;
   cmd->add_option("--store", o.store, "Store directory")->required()->check(CLI::ExistingDirectory);
   cmd->add_option("--config", o.config, "LDM or autoencoder YAML")->required()->check(CLI::ExistingFile);

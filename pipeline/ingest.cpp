@@ -11,8 +11,8 @@
 #include <cstdlib>
 #include <ctime>
 #include <set>
+#include <stdexcept>
 #include <string>
-#include <thread>
 
 #include "base/crash_point.h"
 #include "base/error.h"
@@ -437,7 +437,7 @@ void validate(const IngestOptions& o) {
 IngestSummary run_ingest(const IngestOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   validate(options);
-  const int jobs = options.jobs > 0 ? options.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
+  const int jobs = threads_or_cores(options.jobs);
   const size_t in_flight = options.tiles_in_flight ? options.tiles_in_flight : size_t(jobs) * kTilesInFlightPerReader;
 
   stages::ensure_vips();
@@ -475,7 +475,8 @@ IngestSummary run_ingest(const IngestOptions& options) {
   // So is the VAE: a truncated or mismatched weights file writes nothing.
   std::unique_ptr<runtime::LatentEncoder> encoder;
   if (options.encoder) {
-    encoder = std::make_unique<runtime::LatentEncoder>(*options.encoder);
+    if (!options.open_encoder) throw std::logic_error("IngestOptions::encoder is set without open_encoder");
+    encoder = options.open_encoder(*options.encoder);
     encoder->check_tile_side(options.tile);
   }
   store::StoreOptions store_options;

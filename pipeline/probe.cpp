@@ -8,9 +8,9 @@
 #include <cmath>
 #include <optional>
 #include <set>
-#include <thread>
 
 #include "base/error.h"
+#include "base/thread_limit.h"
 #include "imaging/jpeg_codec.h"
 #include "imaging/vips_runtime.h"
 #include "slide/dicom_series.h"
@@ -197,7 +197,7 @@ ProbeReport run_probe(const ProbeOptions& options) {
 
   ProbeReport report;
   report.slides.resize(sources.size());
-  const int jobs = options.jobs > 0 ? options.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
+  const int jobs = threads_or_cores(options.jobs);
   Progress progress(resolve_mode(options.progress), 1, std::chrono::seconds(10), ProgressUnits{"slides", ""});
   progress.slide_planned(sources.size());
   tbb::task_arena arena(jobs);

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/thread_limit.h"
 #include "slide/tiling_limits.h"
 
 namespace tessera::pipeline {
@@ -136,7 +137,8 @@ std::unique_ptr<SlidePlan> plan_slide(OpenedSlide opened, const IngestOptions& o
   auto plan = std::make_unique<SlidePlan>();
   plan->started = std::chrono::steady_clock::now();
   plan->record = pending_record(opened, options);
-  const auto thumbnail = stages::read_thumbnail(*opened.slide, options.tissue.thumbnail_side);
+  const auto thumbnail =
+      stages::read_thumbnail(*opened.slide, options.tissue.thumbnail_side, threads_or_cores(options.jobs));
   const auto mask = stages::compute_tissue_mask(thumbnail.image, thumbnail.scale_x, thumbnail.scale_y,
                                                 opened.resolution.mpp_x * thumbnail.scale_x, options.tissue);
   plan->record.tissue_method = mask.method;

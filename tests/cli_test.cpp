@@ -75,6 +75,66 @@ TEST_F(CliTest, ExitCodesSayWhatHappened) {
   EXPECT_EQ(j["totals"]["failed"], 1);
 }
 
+// build/tessera links no LibTorch; a command that runs a model is handed to
+// build/tessera-models beside it, which gives what it would give itself.
+const fs::path kModelsBinary = fs::path(TESSERA_BINARY).parent_path() / "tessera-models";
+
+TEST(Handover, TesseraLinksNoLibTorch) {
+  const auto r = testing::run_binary("/usr/bin/readelf", {"--dynamic", TESSERA_BINARY});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("(NEEDED)"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("libtorch"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("libc10"), std::string::npos) << r.output;
+  const auto models = testing::run_binary("/usr/bin/readelf", {"--dynamic", kModelsBinary.string()});
+  EXPECT_NE(models.output.find("libtorch"), std::string::npos) << models.output;
+}
+
+TEST(Handover, AModelCommandGivesWhatTesseraModelsGives) {
+  const std::vector<std::string> keys = {"model", "keys", "--config",
+                                         (testing::kLdmConfigs / "tiny-ldm.yaml").string()};
+  const auto handed = run_tessera(keys);
+  const auto direct = testing::run_binary(kModelsBinary.string(), keys);
+  ASSERT_EQ(handed.exit_code, 0) << handed.output;
+  EXPECT_NE(handed.output.find("model.diffusion_model."), std::string::npos) << handed.output;
+  EXPECT_EQ(handed.output, direct.output);
+  // Flags, --help and usage errors are tessera-models' own.
+  const auto help = run_tessera({"train", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("--vae-model"), std::string::npos) << help.output;
+  const auto usage = run_tessera({"train", "--no-such-flag"});
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_NE(usage.output.find("--store is required"), std::string::npos) << usage.output;
+  EXPECT_EQ(usage.output, testing::run_binary(kModelsBinary.string(), {"train", "--no-such-flag"}).output);
+  // Ingest with a VAE runs a model: the weights are read there, before the store is made.
+  testing::TempDir dir;
+  const auto slide = testing::make_slide(dir.path(), "A.tiff", testing::small_spec());
+  const auto weights = dir.path() / "vae.safetensors";
+  std::ofstream(weights) << "not safetensors";
+  const auto ingest =
+      run_tessera({"ingest", "--store", (dir.path() / "store").string(), "--slides", slide.string(), "--vae-config",
+                   (testing::kLdmConfigs / "tiny-kl.yaml").string(), "--vae-weights", weights.string()});
+  EXPECT_EQ(ingest.exit_code, 1) << ingest.output;
+  EXPECT_NE(ingest.output.find(weights.string()), std::string::npos) << ingest.output;
+  EXPECT_FALSE(fs::exists(dir.path() / "store"));
+}
+
+TEST(Handover, WithoutTesseraModelsBesideItAModelCommandSaysWhatIsMissing) {
+  testing::TempDir dir;
+  const auto alone = dir.path() / "tessera";
+  fs::copy_file(TESSERA_BINARY, alone);
+  fs::permissions(alone, fs::perms::owner_all);
+  const auto train = testing::run_binary(alone.string(), {"train", "--help"});
+  EXPECT_EQ(train.exit_code, 1) << train.output;
+  EXPECT_NE(
+      train.output.find("train runs a model, which tessera leaves to " + (dir.path() / "tessera-models").string()),
+      std::string::npos)
+      << train.output;
+  // Commands that run no model do not need it.
+  const auto help = testing::run_binary(alone.string(), {"--help"});
+  EXPECT_EQ(help.exit_code, 0) << help.output;
+  EXPECT_NE(help.output.find("generate"), std::string::npos) << help.output;
+}
+
 nlohmann::json read_schema(const std::string& name) {
   return nlohmann::json::parse(read_file(std::string(TESSERA_SOURCE_DIR) + "/schemas/" + name));
 }

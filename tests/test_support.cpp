@@ -21,6 +21,8 @@ bool arms_crash_point(const std::vector<std::string>& env) {
   return false;
 }
 
+}  // namespace
+
 CommandResult run_binary(std::string binary, const std::vector<std::string>& args, const std::vector<std::string>& env,
                          const std::function<void(const std::string& output, int pid)>& on_output) {
   int pipe_fds[2];
@@ -55,8 +57,6 @@ CommandResult run_binary(std::string binary, const std::vector<std::string>& arg
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
 }
-
-}  // namespace
 
 CommandResult run_tessera(const std::vector<std::string>& args, const std::vector<std::string>& env,
                           const std::function<void(const std::string& output, int pid)>& on_output) {

@@ -25,6 +25,12 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
+// Runs `binary` with `args` (no shell), with extra environment variables;
+// `on_output` as for run_tessera.
+CommandResult run_binary(std::string binary, const std::vector<std::string>& args,
+                         const std::vector<std::string>& env = {},
+                         const std::function<void(const std::string& output, int pid)>& on_output = {});
+
 // Runs build/tessera with `args` (no shell), with extra environment variables;
 // when they set TESSERA_CRASH_AT (base/crash_point.h), runs its test build,
 // whose crash points are armed.

@@ -66,5 +66,31 @@ TEST(Thumbnail, TheCoarsestSufficientLevelIsStillChosenFirst) {
   EXPECT_EQ(thumb.image.width, 512);
 }
 
+// Bands computed on several threads give the pixels one thread gives, on
+// each path: a resize by a non-integer factor (Lanczos reads across band
+// edges), a shrink by more than 2x, and OpenSlide's reader.
+TEST(Thumbnail, ThumbnailsInBandsOnSeveralThreadsHaveTheSerialPixels) {
+  ensure_vips();
+  testing::TempDir dir;
+  auto spec = testing::small_spec();
+  spec.width = 4096;
+  spec.height = 3072;
+  spec.level_downsamples = {1, 4};
+  const auto path = testing::make_slide(dir.path(), "bands.tiff", spec);
+  const auto direct = Slide::open(path.string());
+  const auto through_openslide = Slide::open(path.string(), /*direct_tiff=*/false);
+  for (const Slide* slide : {direct.get(), through_openslide.get()}) {
+    for (const int side : {700, 300}) {
+      const auto serial = read_thumbnail(*slide, side, 1);
+      for (const int threads : {2, 5}) {
+        const auto banded = read_thumbnail(*slide, side, threads);
+        ASSERT_EQ(banded.image.width, serial.image.width) << side;
+        ASSERT_EQ(banded.image.height, serial.image.height) << side;
+        EXPECT_EQ(banded.image.pixels, serial.image.pixels) << "side " << side << ", " << threads << " threads";
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tessera::stages

@@ -4,6 +4,8 @@
 
 #include <random>
 
+#include "slide/tiling_limits.h"
+
 namespace tessera::stages {
 namespace {
 
@@ -122,6 +124,18 @@ TEST(TileFilter, LaplacianVarianceHasKnownValues) {
   RgbImage checker(64, 64);
   for (int y = 0; y < 64; ++y)
     for (int x = 0; x < 64; ++x) {
+      const uint8_t v = (x + y) % 2 ? 255 : 0;
+      checker.at(x, y)[0] = checker.at(x, y)[1] = checker.at(x, y)[2] = v;
+    }
+  EXPECT_DOUBLE_EQ(score_tile(checker, false, {}).blur_variance, 1020.0 * 1020.0);
+}
+
+// The widest tile, all at the largest |Laplacian|: a row's squares add up to
+// 8.5e9, past 32 bits, and must still sum exactly.
+TEST(TileFilter, LaplacianSumsOfTheWidestTileDoNotOverflow) {
+  RgbImage checker(kMaxTileSize, 4);
+  for (int y = 0; y < checker.height; ++y)
+    for (int x = 0; x < checker.width; ++x) {
       const uint8_t v = (x + y) % 2 ? 255 : 0;
       checker.at(x, y)[0] = checker.at(x, y)[1] = checker.at(x, y)[2] = v;
     }

@@ -74,7 +74,7 @@ ThumbnailSource thumbnail_source(const Slide& slide, int max_side) {
   return source;
 }
 
-Thumbnail read_thumbnail(const Slide& slide, int max_side) {
+Thumbnail read_thumbnail(const Slide& slide, int max_side, int threads) {
   const auto& levels = slide.levels();
   const auto source = thumbnail_source(slide, max_side);
   const std::string what = slide.path() + ": thumbnail";
@@ -94,7 +94,7 @@ Thumbnail read_thumbnail(const Slide& slide, int max_side) {
     current = std::move(resized);
   }
   Thumbnail thumb;
-  thumb.image = to_rgb(current.get(), what);
+  thumb.image = to_rgb(current.get(), what, threads);
   thumb.scale_x = double(levels[0].width) / thumb.image.width;
   thumb.scale_y = double(levels[0].height) / thumb.image.height;
   return thumb;

@@ -80,6 +80,10 @@ struct IngestOptions {
   // complete with its tiles and latents or not at all. Slides stored earlier
   // are then topped up as `tessera encode` would. Default: unset (tiles only).
   std::optional<runtime::LatentEncoderOptions> encoder;
+  // What opens `encoder`: runtime::LatentEncoder::open, given by a binary that
+  // runs models (cli/model_host.h), so that the ingest graph itself does not
+  // link LibTorch. Required with `encoder`.
+  runtime::LatentEncoder::Opener open_encoder = nullptr;
   size_t encode_batch = 16;  // tiles per forward pass. Default: 16; at most runtime::kMaxModelBatch.
 
   // Tile readers; 0 means one per core. Default: 0.

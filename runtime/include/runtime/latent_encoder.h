@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "store/model_record.h"
 #include "store/tensor_record.h"
 
@@ -26,61 +27,69 @@ struct LatentEncoderOptions {
 };
 
 // Room for up to capacity() tiles of side x side RGB (HWC, 8-bit), filled by
-// any thread, one tile each; pinned when the encoder runs on a GPU.
+// any thread, one tile each; pinned when the encoder runs on a GPU. Made by
+// LatentEncoder::make_batch, whose memory `owner` keeps alive.
 class HostBatch {
  public:
-  HostBatch();
-  ~HostBatch();
-  HostBatch(HostBatch&&) noexcept;
-  HostBatch& operator=(HostBatch&&) noexcept;
+  HostBatch() = default;
+  HostBatch(std::shared_ptr<void> owner, uint8_t* pixels, size_t capacity, int side)
+      : owner_(std::move(owner)), pixels_(pixels), capacity_(capacity), side_(side) {}
 
-  uint8_t* tile(size_t index);
+  uint8_t* tile(size_t index) {
+    if (index >= capacity_)
+      throw Error("tile " + std::to_string(index) + " is outside a batch of " + std::to_string(capacity_));
+    return pixels_ + index * size_t(side_) * size_t(side_) * 3;
+  }
   size_t capacity() const { return capacity_; }
   int side() const { return side_; }
+  const void* owner() const { return owner_.get(); }
 
  private:
-  friend class LatentEncoder;
-  struct Storage;
-  std::unique_ptr<Storage> storage_;
+  std::shared_ptr<void> owner_;
+  uint8_t* pixels_ = nullptr;
   size_t capacity_ = 0;
   int side_ = 0;
 };
 
+// A first-stage model placed on its device. An interface, so that code which
+// only passes one along (the ingest graph) does not link LibTorch: open() is
+// the one place an encoder is made.
 class LatentEncoder {
  public:
-  // Loads and checks the model (stages/model_loading.h) and places it.
-  explicit LatentEncoder(const LatentEncoderOptions& options);
-  ~LatentEncoder();
+  using Opener = std::unique_ptr<LatentEncoder> (*)(const LatentEncoderOptions& options);
+
+  // Loads and checks the model (runtime/model_loading.h) and places it.
+  static std::unique_ptr<LatentEncoder> open(const LatentEncoderOptions& options);
+
+  virtual ~LatentEncoder() = default;
+  LatentEncoder() = default;
   LatentEncoder(const LatentEncoder&) = delete;
   LatentEncoder& operator=(const LatentEncoder&) = delete;
 
-  const std::string& model_id() const;
-  bool on_gpu() const;
+  virtual const std::string& model_id() const = 0;
+  virtual bool on_gpu() const = 0;
   // The record to register in the store for tiles of this side.
-  store::ModelRecord model_record(int tile_side) const;
+  virtual store::ModelRecord model_record(int tile_side) const = 0;
   // Throws tessera::Error unless the side is a positive multiple of the
   // model's downsampling factor.
-  void check_tile_side(int tile_side) const;
+  virtual void check_tile_side(int tile_side) const = 0;
 
   // The estimated peak bytes of encoding `batch` tiles of `side` px
   // (runtime/memory_estimate.h).
-  uint64_t peak_bytes(int side, size_t batch) const;
+  virtual uint64_t peak_bytes(int side, size_t batch) const = 0;
   // The largest batch up to `requested` whose estimated peak fits the host's
   // available memory (runtime/memory_budget.h), with a warning giving the
   // numbers when it is lower; throws tessera::Error with the numbers when not
   // even one tile fits. On a GPU `requested`: LibTorch reports running out of
   // GPU memory as an error that fails the batch with its message.
-  size_t affordable_batch(size_t requested, int side) const;
+  virtual size_t affordable_batch(size_t requested, int side) const = 0;
 
-  HostBatch make_batch(size_t capacity, int side) const;
-  // Encodes tiles [0, count) of the batch: images scaled to [-1, 1] as LDM's
-  // loaders do, through quant_conv(encoder(x)). VQ gives the pre-quantisation
-  // latent, KL the posterior moments. Thread-compatible: one caller at a time.
-  std::vector<store::TensorRecord> encode(const HostBatch& batch, size_t count);
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  virtual HostBatch make_batch(size_t capacity, int side) const = 0;
+  // Encodes tiles [0, count) of a batch this encoder made: images scaled to
+  // [-1, 1] as LDM's loaders do, through quant_conv(encoder(x)). VQ gives the
+  // pre-quantisation latent, KL the posterior moments. Thread-compatible: one
+  // caller at a time.
+  virtual std::vector<store::TensorRecord> encode(const HostBatch& batch, size_t count) = 0;
 };
 
 }  // namespace tessera::runtime

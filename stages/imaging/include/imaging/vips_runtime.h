@@ -37,8 +37,10 @@ class VipsRef {
 
 // Wraps RGB pixels without copying; `image` must outlive the result.
 VipsRef wrap_rgb(const RgbImage& image);
-// Renders a VipsImage (any band count is flattened on white, then sRGB 8-bit).
-RgbImage to_rgb(VipsImage* image, const std::string& what);
+// Renders a VipsImage (any band count is flattened on white, then sRGB 8-bit),
+// computed in `threads` horizontal bands at once: the same pixels whatever
+// the count, since each output pixel's inputs do not depend on who asks.
+RgbImage to_rgb(VipsImage* image, const std::string& what, int threads = 1);
 
 // Written under a temporary name and renamed (base/file_io.h): the PNG is
 // whole or absent.

@@ -26,7 +26,8 @@ ThumbnailSource thumbnail_source(const Slide& slide, int max_side);
 // the slide's coarsest sufficient level; libvips streams the level region by
 // region, so memory stays bounded by the thumbnail's size. The level is
 // decoded reduced where thumbnail_source says so: a slide with no small level
-// is not decoded at full size for its thumbnail.
-Thumbnail read_thumbnail(const Slide& slide, int max_side);
+// is not decoded at full size for its thumbnail. `threads` compute it in
+// bands at once, with the same pixels as one.
+Thumbnail read_thumbnail(const Slide& slide, int max_side, int threads = 1);
 
 }  // namespace tessera::stages
