@@ -13,6 +13,7 @@
 namespace tessera::bench {
 
 ProcessStats run_measured(const std::vector<std::string>& argv, const std::string& log) {
+  ::sync();
   const auto start = std::chrono::steady_clock::now();
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");

@@ -13,7 +13,9 @@ struct ProcessStats {
 };
 
 // Runs a program (no shell) with stdout/stderr sent to `log`, and measures its
-// wall time and peak resident set size (wait4's ru_maxrss).
+// wall time and peak resident set size (wait4's ru_maxrss). Dirty pages are
+// written back first (sync), so that the writes of the run before do not
+// compete with this one's.
 ProcessStats run_measured(const std::vector<std::string>& argv, const std::string& log);
 
 double peak_rss_mib_of_self();
