@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -33,12 +34,23 @@ void ensure_vips(int vips_threads) {
   });
 }
 
-void throw_vips_error(const std::string& what) {
+namespace {
+
+// libvips's error text, read and cleared, without its trailing newlines.
+std::string take_vips_error() {
   std::string text = vips_error_buffer();
   vips_error_clear();
   while (!text.empty() && text.back() == '\n') text.pop_back();
-  throw Error(what + (text.empty() ? "" : ": " + text));
+  return text;
 }
+
+Error vips_failure(const std::string& what, const std::string& text) {
+  return Error(what + (text.empty() ? "" : ": " + text));
+}
+
+}  // namespace
+
+void throw_vips_error(const std::string& what) { throw vips_failure(what, take_vips_error()); }
 
 VipsRef::~VipsRef() {
   if (image_) g_object_unref(image_);
@@ -67,7 +79,7 @@ RgbImage render_bands(VipsImage* image, int threads, const std::string& what) {
   const int height = vips_image_get_height(image);
   RgbImage out(width, height);
   const int bands = std::clamp(threads, 1, std::max(1, height / kRowsPerRequest));
-  std::vector<std::string> errors(static_cast<size_t>(bands));
+  std::vector<std::optional<std::string>> failures(static_cast<size_t>(bands));
   auto render = [&](int band) {
     const int top = int(int64_t(height) * band / bands);
     const int bottom = int(int64_t(height) * (band + 1) / bands);
@@ -75,8 +87,7 @@ RgbImage render_bands(VipsImage* image, int threads, const std::string& what) {
     for (int y = top; y < bottom; y += kRowsPerRequest) {
       VipsRect rect{0, y, width, std::min(kRowsPerRequest, bottom - y)};
       if (vips_region_prepare(region, &rect)) {
-        errors[size_t(band)] = vips_error_buffer();
-        vips_error_clear();
+        failures[size_t(band)] = take_vips_error();
         break;
       }
       for (int row = 0; row < rect.height; ++row) {
@@ -89,9 +100,8 @@ RgbImage render_bands(VipsImage* image, int threads, const std::string& what) {
   for (int band = 1; band < bands; ++band) workers.emplace_back(render, band);
   render(0);
   for (auto& worker : workers) worker.join();
-  for (auto& error : errors) {
-    while (!error.empty() && error.back() == '\n') error.pop_back();
-    if (!error.empty()) throw Error(what + ": " + error);
+  for (const auto& failure : failures) {
+    if (failure) throw vips_failure(what, *failure);
   }
   return out;
 }
