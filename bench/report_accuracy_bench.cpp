@@ -3,9 +3,13 @@
 // size- or count-derived values) and the other cancers of the same split
 // (stated values only: the derivations follow AJCC's breast rules). Prints
 // accuracy, precision, the share of cases with no value and the confusion
-// matrices.
+// matrices. For the cases with no value it also prints how many reports
+// mention a stage at all, by a deliberately generous scan: the most that any
+// rule reading stated values could reach.
 //
 //   build/bench/report_accuracy [--brca REPORTS.csv] [--other REPORTS.csv] [--verbose]
+#include <re2/re2.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -22,8 +26,27 @@ namespace {
 
 constexpr const char* kNoValue = "-";
 
+// Anything that could be a stated T or N: a stage token with a c, p, r or y
+// prefix and any OCR stand-in (l, I, | for 1; O, o for 0), a bare token with a
+// real digit, a synoptic field's name, or a TNM or AJCC heading that a value
+// might follow. Generous on purpose: it bounds what rules could read, it does
+// not read.
+const RE2& t_mention() {
+  static const RE2 pattern(
+      R"(\b[cpry]{1,3}T\s?[0-4XxlI|Oo]|\bT\s?[0-4Xx](?:[a-d]|mi|is)?\b|(?i:\bT[ -]?(?:stage|category)\b)|)"
+      R"((?i:primary\s+tumou?r\s*\(\s*p?T\s*\))|\bTNM\b|(?i:\bAJCC\b))");
+  return pattern;
+}
+const RE2& n_mention() {
+  static const RE2 pattern(
+      R"(\b[cpry]{1,3}N\s?[0-3XxlI|Oo]|\bN\s?[0-3Xx](?:[a-c]|mi)?\b|T[0-4Xx][a-d]?\s?N|)"
+      R"((?i:\bN[ -]?(?:stage|category)\b)|(?i:regional\s+lymph\s+nodes?\s*\(\s*p?N\s*\))|\bTNM\b|(?i:\bAJCC\b))");
+  return pattern;
+}
+
 struct Tally {
   int labelled = 0, given = 0, correct = 0, stated = 0, stated_correct = 0;
+  int silent_but_mentioned = 0;                                 // no value, though the report mentions a stage
   std::map<std::string, std::map<std::string, int>> confusion;  // label category -> extracted category -> cases
 };
 
@@ -39,6 +62,15 @@ void print_table(const char* title, const Tally& t, const Tally& n) {
                 tally->stated_correct, tally->stated,
                 tally->stated ? 100.0 * tally->stated_correct / tally->stated : 0.0, derived_correct, derived,
                 derived ? 100.0 * derived_correct / derived : 0.0);
+  }
+  for (const auto& [name, tally] : {std::pair{"T", &t}, std::pair{"N", &n}}) {
+    const int silent = tally->labelled - tally->given;
+    std::printf(
+        "%s: of the %d labelled cases with no value, %d reports hold anything that could be a stated %s; reading all "
+        "of them "
+        "right would reach %.1f%%\n",
+        name, silent, tally->silent_but_mentioned, name,
+        100.0 * (tally->correct + tally->silent_but_mentioned) / tally->labelled);
   }
   for (const auto& [name, tally] : {std::pair{"T", &t}, std::pair{"N", &n}}) {
     std::set<std::string> columns;
@@ -72,7 +104,8 @@ void score(const std::string& path, const char* title, bool derived_allowed, boo
   Tally t, n;
   for (const auto& row : table.rows) {
     const auto fields = extract_report_fields(row[text]);
-    for (auto [tally, name, label] : {std::tuple{&t, "pt", row[t_label]}, std::tuple{&n, "pn", row[n_label]}}) {
+    for (auto [tally, name, label, mention] :
+         {std::tuple{&t, "pt", row[t_label], &t_mention()}, std::tuple{&n, "pn", row[n_label], &n_mention()}}) {
       if (label.empty()) continue;
       ++tally->labelled;
       auto got = find_field(fields, name);
@@ -80,6 +113,7 @@ void score(const std::string& path, const char* title, bool derived_allowed, boo
       const std::string expected = ajcc_category(label);
       if (!got) {
         ++tally->confusion[expected][kNoValue];
+        tally->silent_but_mentioned += RE2::PartialMatch(row[text], *mention);
         if (verbose) std::printf("%s %s: label %s, none extracted\n", row[id].c_str(), name, label.c_str());
         continue;
       }

@@ -20,6 +20,8 @@ namespace {
 // Pixels and latents are 10-50 KB values: in blob files they skip the LSM
 // tree's rewrites during compaction. JPEG is already entropy-coded.
 constexpr uint64_t kMinBlobBytes = 2048;
+// A negative zstd level: zstd's fast mode.
+constexpr int kPixelTableZstdLevel = -5;
 
 rocksdb::ColumnFamilyOptions column_family_options(const std::string& name, const StoreOptions& options) {
   rocksdb::ColumnFamilyOptions cf;
@@ -31,7 +33,15 @@ rocksdb::ColumnFamilyOptions column_family_options(const std::string& name, cons
     cf.min_blob_size = kMinBlobBytes;
     cf.blob_compression_type = name == kLatentsCf ? rocksdb::kZSTD : rocksdb::kNoCompression;
     cf.enable_blob_garbage_collection = true;
-    if (name == kTilePixelsCf) cf.compression = rocksdb::kNoCompression;
+    if (name == kTilePixelsCf) {
+      cf.compression = rocksdb::kNoCompression;
+      // The bottom level, and every file a merge builds (SstFileWriter
+      // compresses as the bottom level does), may hold pixels inline: zstd's
+      // fast mode still shrinks their keys and index, and gives up on JPEG
+      // quickly, where its default level spent a fifth of a merge trying.
+      cf.bottommost_compression_opts.enabled = true;
+      cf.bottommost_compression_opts.level = kPixelTableZstdLevel;
+    }
   }
   return cf;
 }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <rocksdb/table_properties.h>
 
 #include <fstream>
 #include <functional>
@@ -45,9 +46,10 @@ void write_tiles(Store& store, const std::string& id, int n, size_t batch_bytes 
   writer.commit(r);
 }
 
-// Writes `value` under `key` of a column family with RocksDB itself, as another
-// program or a damaged disk would.
-void put_raw(const fs::path& store_dir, const std::string& cf_name, const std::string& key, const std::string& value) {
+// Opens a closed store's database with RocksDB itself, as another program
+// would, and calls `use` with one of its column families.
+void with_column_family(const fs::path& store_dir, const std::string& cf_name, bool read_only,
+                        const std::function<void(rocksdb::DB&, rocksdb::ColumnFamilyHandle*)>& use) {
   const std::string db_dir = (store_dir / "db").string();
   std::vector<std::string> names;
   ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), db_dir, &names).ok());
@@ -55,14 +57,31 @@ void put_raw(const fs::path& store_dir, const std::string& cf_name, const std::s
   for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), db_dir, cfs, &handles, &db).ok());
+  const auto opened = read_only ? rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), db_dir, cfs, &handles, &db)
+                                : rocksdb::DB::Open(rocksdb::DBOptions(), db_dir, cfs, &handles, &db);
+  ASSERT_TRUE(opened.ok()) << opened.ToString();
   for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == cf_name) {
-      EXPECT_TRUE(db->Put(rocksdb::WriteOptions(), handles[i], key, value).ok());
-    }
+    if (names[i] == cf_name) use(*db, handles[i]);
   }
   for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
   delete db;
+}
+
+// Writes `value` under `key` of a column family with RocksDB itself, as another
+// program or a damaged disk would.
+void put_raw(const fs::path& store_dir, const std::string& cf_name, const std::string& key, const std::string& value) {
+  with_column_family(store_dir, cf_name, false, [&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf) {
+    EXPECT_TRUE(db.Put(rocksdb::WriteOptions(), cf, key, value).ok());
+  });
+}
+
+// The table properties of every file of a column family.
+rocksdb::TablePropertiesCollection table_properties(const fs::path& store_dir, const std::string& cf_name) {
+  rocksdb::TablePropertiesCollection properties;
+  with_column_family(store_dir, cf_name, true, [&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf) {
+    EXPECT_TRUE(db.GetPropertiesOfAllTables(cf, &properties).ok());
+  });
+  return properties;
 }
 
 std::string error_of(const std::function<void()>& f) {
@@ -135,6 +154,31 @@ TEST(Store, SlidesAndTilesRoundTrip) {
   ASSERT_EQ(order.size(), 10u);
   EXPECT_EQ(order.front(), std::make_pair(0u, 0u));
   EXPECT_EQ(order.back(), std::make_pair(2u, 1u));
+}
+
+// JPEG is entropy-coded: the pixels' table files, which a merge writes with
+// the pixels inline, are compressed in zstd's fast mode, which still
+// shrinks their keys and index, not at the level that spends a merge's time
+// failing to shrink JPEG.
+TEST(Store, MergedPixelTablesAreCompressedInZstdsFastMode) {
+  testing::TempDir dir;
+  for (const char* shard : {"a", "b"}) {
+    auto store = Store::open(dir / shard);
+    write_tiles(*store, std::string("slide-") + shard, 12);
+  }
+  {
+    auto target = Store::open(dir / "merged");
+    const auto result = target->merge({dir / "a", dir / "b"});
+    EXPECT_EQ(result.tiles_added, 24u);
+    EXPECT_EQ(*target->tile_pixels("slide-b", 2, 3), "pixels-11");
+  }
+  const auto tables = table_properties(dir / "merged", kTilePixelsCf);
+  ASSERT_FALSE(tables.empty());
+  for (const auto& [file, properties] : tables) {
+    EXPECT_EQ(properties->compression_name, "ZSTD") << file;
+    EXPECT_NE(properties->compression_options.find("level=-5;"), std::string::npos)
+        << file << ": " << properties->compression_options;
+  }
 }
 
 TEST(Store, ResetRemovesOnlyThatSlidesTiles) {

@@ -136,7 +136,7 @@ TESSERA_PATTERN(margin_status,
 // Without its "p" a T is never read from O: "to" is a word, not T0.
 #define TESSERA_BARE_T_CODE R"((is|[0-4]|x|[li|])\s?(?:(mi|[a-d])\d?)?)"
 #define TESSERA_N_CODE R"(([0-3]|o|x|[li|])\s?(mi|[a-c])?)"
-TESSERA_PATTERN(stated_pt, R"((?:\b|ajcc)m?(y|r)?p\s?t\s?)" TESSERA_T_CODE R"((?:\b|\(|[n\s,.;]))")
+TESSERA_PATTERN(stated_pt, R"((?:\b|ajcc)m?(y|r)?p\s?t\s?)" TESSERA_T_CODE R"((?:\b|\(|[ng\s,.;]))")
 TESSERA_PATTERN(stated_pn, R"((?:\b|ajcc)(y|r)?p\s?n\s?)" TESSERA_N_CODE R"((?:\b|\(|[m\s,.;]))")
 TESSERA_PATTERN(stated_pm, R"(\b(?:y|r)?p\s?m\s?([01]|x)\b)")
 // "pT2N3aL0V0R0", "pT3 N2a M#": N stated right after pT, without its "p".
@@ -149,13 +149,13 @@ TESSERA_PATTERN(staged_t,
                 R"((?:\b|[n\s,.;]))")
 TESSERA_PATTERN(
     staged_n,
-    R"(\b(?:stag(?:e|ing)|tnm|ajcc|uicc|classification)\b[^.]{0,40}?\bp?t\s?(?:is|[0-4]|x|[li|])\s?(?:mi|[a-d])?\d?\s?(?:\(\w+\))?[\s,]*(y|r)?p?n\s?)" TESSERA_N_CODE
+    R"(\b(?:stag(?:e|ing)|tnm|ajcc|uicc|classification)\b[^.]{0,40}?\bp?t\s?(?:is|[0-4]|x|[li|])\s?(?:mi|[a-d])?\d?\s?(?:\(\w+\))?[\s,.]*(y|r)?p?n\s?)" TESSERA_N_CODE
     R"((?:\b|[m\s,.;(]))")
 // A T category followed by an N category is a stage wherever it stands:
 // "T3 NO MX", "T1b, N1".
 TESSERA_PATTERN(t_before_n, R"(\b(y|r)?p?t\s?)" TESSERA_BARE_T_CODE
-                            R"(\d?[\s,]+(?:y|r)?p?n\s?(?:[0-3]|o|x|[li|])\s?(?:mi|[a-c])?(?:\b|[m\s,.;(]))")
-TESSERA_PATTERN(n_after_t, R"(\bp?t\s?(?:is|[0-4]|x|[li|])\s?(?:mi|[a-d])?\d?[\s,]+(y|r)?p?n\s?)" TESSERA_N_CODE
+                            R"(\d?[\s,]*(?:y|r)?p?n\s?(?:[0-3]|o|x|[li|])\s?(?:mi|[a-c])?(?:\b|[m\s,.;(]))")
+TESSERA_PATTERN(n_after_t, R"(\bp?t\s?(?:is|[0-4]|x|[li|])\s?(?:mi|[a-d])?\d?[\s,]*(y|r)?p?n\s?)" TESSERA_N_CODE
                            R"((?:\b|[m\s,.;(]))")
 // Synoptic forms: "Pathological T. T2", "T Stage: 3", "Primary Tumor (pT): T1c",
 // "Extent of invasion: T2",
@@ -168,6 +168,8 @@ TESSERA_PATTERN(
     synoptic_n,
     R"(\b(?:patholog(?:ic|ical)\s+n|n\s+stage|n\s+category|regional\s+lymph\s+nodes\s*\(p?n\)|(?:regional\s+)?lymph\s+nodes?\s+stage)\s*(?:\([^)]{0,30}\))?\s*[.:\-]?\s*(y|r)?(?:p?n\s?)?)" TESSERA_N_CODE
     R"((?:\b|[m\s,.;(]))")
+// "T2,NOS": a registry's category, "not otherwise specified" past it.
+TESSERA_PATTERN(registry_t, R"(\b(y|r)?p?t\s?)" TESSERA_BARE_T_CODE R"(\s?,\s?nos\b)")
 // "N0(i+)", "N0(mol-)": the isolated-tumour-cell suffix marks a bare N0 as a
 // stage. Its empty group is the subcategory it never has.
 TESSERA_PATTERN(n0_with_cell_suffix, R"(\b(y|r)?p?n\s?(0|o)()\s?\(\s?(?:i|mol)\s?[+\-]\s?\))")
@@ -398,7 +400,7 @@ std::vector<ReportField> extract_report_fields(std::string_view text) {
 
   // pT: the highest stated category (the largest focus stages the tumour).
   std::optional<ReportField> pt;
-  for (const RE2* pattern : {&stated_pt(), &staged_t(), &synoptic_t(), &t_before_n()}) {
+  for (const RE2* pattern : {&stated_pt(), &staged_t(), &synoptic_t(), &t_before_n(), &registry_t()}) {
     for (const auto& m : find_all(text, *pattern)) {
       const std::string category = stage_code(m.groups[1]);
       if (category == "x") continue;
