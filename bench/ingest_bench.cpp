@@ -276,19 +276,22 @@ int forty_x_case(const fs::path& source, const fs::path& work, int side, double 
     // libvips: Lanczos3 reduce from level 0 straight into dzsave, one command.
     fs::remove_all(work / "reduced_files");
     fs::remove(work / "reduced.dzi");
-    vips.add(run_measured(
+    const auto vips_round = run_measured(
         {"vips", "reduce", slide.string(),
          (work / "reduced.dz").string() + "[container=fs,depth=one,tile_size=256,overlap=0,suffix=.jpg[Q=90]]", factor,
          factor},
-        (work / "vips-reduce.log").string()));
-    if (vips.best.exit_code == 0) vips_tiles = files_under(work / "reduced_files" / "0");
+        (work / "vips-reduce.log").string());
+    vips.add(vips_round);
+    if (vips_round.exit_code == 0) vips_tiles = files_under(work / "reduced_files" / "0");
 
     // openslide-python + PIL, one process per core.
     if (have_python) {
-      python.add(run_measured({kDebianPython, script, slide.string(), std::to_string(lanczos_grid.read_size),
-                               std::to_string(kTile), std::to_string(jobs)},
-                              python_log.string()));
-      std::ifstream(python_log) >> python_tiles;
+      const auto python_round =
+          run_measured({kDebianPython, script, slide.string(), std::to_string(lanczos_grid.read_size),
+                        std::to_string(kTile), std::to_string(jobs)},
+                       python_log.string());
+      python.add(python_round);
+      if (python_round.exit_code == 0) std::ifstream(python_log) >> python_tiles;
     }
 
     // Decode floors, one thread: full size (libtiff), and at the scale
