@@ -77,7 +77,7 @@ void plan_costs(const fs::path& path, int jobs) {
   TissueMask mask;
   const double masking = fastest_of_three(
       [&] { mask = compute_tissue_mask(thumb.image, thumb.scale_x, thumb.scale_y, mpp * thumb.scale_x, options); });
-  const double qc = fastest_of_three([&] { make_qc_base(thumb.image, mask, 1024); });
+  const double qc = fastest_of_three([&] { make_qc_base(thumb.image, mask, kQcSide); });
   std::printf("\nbefore the first tile of %s (%lld x %lld; thumbnail %d x %d from level %d at 1/%d), fastest of 3:\n",
               path.filename().c_str(), (long long)slide->levels()[0].width, (long long)slide->levels()[0].height,
               thumb.image.width, thumb.image.height, source.level, source.decode_scale);

@@ -24,7 +24,7 @@ void add_export_command(CLI::App& app, int& exit_code);
 void add_evaluate_command(CLI::App& app, int& exit_code);
 void add_encode_command(CLI::App& app, int& exit_code);
 void add_encode_text_command(CLI::App& app, int& exit_code);
-void add_gc_command(CLI::App& app, int& exit_code);  // gc_command.cpp
+void add_gc_command(CLI::App& app, int& exit_code);
 void add_repair_command(CLI::App& app, int& exit_code);
 void add_merge_command(CLI::App& app, int& exit_code);
 void add_train_command(CLI::App& app, int& exit_code);

@@ -144,7 +144,7 @@ std::unique_ptr<SlidePlan> plan_slide(OpenedSlide opened, const IngestOptions& o
   plan->record.tissue_method = mask.method;
   plan->record.tissue_threshold = mask.threshold;
   plan->dark_background = mask.dark_background;
-  if (options.write_qc) plan->qc_base = stages::make_qc_base(thumbnail.image, mask, kQcSide);
+  if (options.write_qc) plan->qc_base = stages::make_qc_base(thumbnail.image, mask, stages::kQcSide);
 
   const auto& grid = opened.grid;
   plan->qc_tiles.reserve(grid.size());

@@ -37,7 +37,7 @@ struct OpenedSlide {
 struct SlidePlan {
   OpenedSlide opened;
   bool dark_background = false;          // fluorescence: changes the background rule
-  stages::QcBase qc_base;                // thumbnail + contour, at most kQcSide px
+  stages::QcBase qc_base;                // thumbnail + contour, at most stages::kQcSide px
   std::vector<stages::GridCell> cells;   // inside the mask: these are read
   std::vector<float> cell_tissue;        // mask fraction of each read cell
   std::vector<stages::QcTile> qc_tiles;  // every grid cell's verdict, for the QC picture
@@ -61,10 +61,6 @@ OpenedSlide place_slide(const stages::SlideSource& source, std::shared_ptr<stage
 // override CSV, and --assume-mpp.
 stages::ResolutionOptions resolution_options(const stages::SlideSource& source, const IngestOptions& options,
                                              const std::map<std::string, double>& mpp_overrides);
-
-// The QC picture's longest side: small enough that the slides in flight cost
-// little memory, large enough to see tiles.
-inline constexpr int kQcSide = 1024;
 
 // Thumbnail, tissue mask and the cells to read; grid cells outside the mask are
 // counted as `tissue` rejections here, without reading them. The thumbnail and

@@ -9,21 +9,22 @@
 namespace tessera::stages {
 namespace {
 
-// 4096 x 3072 at 0.25 µm/px with level 0 only, as a 40x scan whose file has
-// no reduced levels.
-std::filesystem::path single_level_slide(const std::filesystem::path& dir) {
+// 4096 x 3072 with the given levels.
+examples::SyntheticSlideSpec spec_4096x3072(std::vector<int> level_downsamples) {
   auto spec = testing::small_spec();
   spec.width = 4096;
   spec.height = 3072;
-  spec.mpp = 0.25;
-  spec.level_downsamples = {1};
-  return testing::make_slide(dir, "single.tiff", spec);
+  spec.level_downsamples = std::move(level_downsamples);
+  return spec;
 }
 
 TEST(Thumbnail, ASlideWithNoSmallLevelIsDecodedReducedForItsThumbnail) {
   ensure_vips();
   testing::TempDir dir;
-  const auto slide = Slide::open(single_level_slide(dir.path()).string());
+  // At 0.25 µm/px with level 0 only, as a 40x scan whose file has no reduced levels.
+  auto spec = spec_4096x3072({1});
+  spec.mpp = 0.25;
+  const auto slide = Slide::open(testing::make_slide(dir.path(), "single.tiff", spec).string());
   ASSERT_EQ(slide->levels().size(), 1u);
   // 4096 / 512 = 8: level 0 at 1/8 is the thumbnail's size.
   const auto source = thumbnail_source(*slide, 512);
@@ -48,11 +49,7 @@ TEST(Thumbnail, ASlideWithNoSmallLevelIsDecodedReducedForItsThumbnail) {
 TEST(Thumbnail, TheCoarsestSufficientLevelIsStillChosenFirst) {
   ensure_vips();
   testing::TempDir dir;
-  auto spec = testing::small_spec();
-  spec.width = 4096;
-  spec.height = 3072;
-  spec.level_downsamples = {1, 4, 16};
-  const auto slide = Slide::open(testing::make_slide(dir.path(), "levels.tiff", spec).string());
+  const auto slide = Slide::open(testing::make_slide(dir.path(), "levels.tiff", spec_4096x3072({1, 4, 16})).string());
   // 4096 / 256 = 16: the 16x level as it is.
   EXPECT_EQ(thumbnail_source(*slide, 256).level, 2);
   EXPECT_EQ(thumbnail_source(*slide, 256).decode_scale, 1);
@@ -72,11 +69,7 @@ TEST(Thumbnail, TheCoarsestSufficientLevelIsStillChosenFirst) {
 TEST(Thumbnail, ThumbnailsInBandsOnSeveralThreadsHaveTheSerialPixels) {
   ensure_vips();
   testing::TempDir dir;
-  auto spec = testing::small_spec();
-  spec.width = 4096;
-  spec.height = 3072;
-  spec.level_downsamples = {1, 4};
-  const auto path = testing::make_slide(dir.path(), "bands.tiff", spec);
+  const auto path = testing::make_slide(dir.path(), "bands.tiff", spec_4096x3072({1, 4}));
   const auto direct = Slide::open(path.string());
   const auto through_openslide = Slide::open(path.string(), /*direct_tiff=*/false);
   for (const Slide* slide : {direct.get(), through_openslide.get()}) {

@@ -117,29 +117,29 @@ TEST(TileFilter, BlurredTileFailsTheLaplacianRule) {
   EXPECT_EQ(judge(blurred, FilterOptions{}), FilterRule::kBlur);
 }
 
+// A one-pixel checkerboard of black and white.
+RgbImage checkerboard(int width, int height) {
+  RgbImage image(width, height);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      const uint8_t v = (x + y) % 2 ? 255 : 0;
+      image.at(x, y)[0] = image.at(x, y)[1] = image.at(x, y)[2] = v;
+    }
+  }
+  return image;
+}
+
 TEST(TileFilter, LaplacianVarianceHasKnownValues) {
   RgbImage flat(64, 64, 128);
   EXPECT_DOUBLE_EQ(score_tile(flat, false, {}).blur_variance, 0.0);
   // A one-pixel checkerboard of 0 and 255: every interior Laplacian is ±4·255.
-  RgbImage checker(64, 64);
-  for (int y = 0; y < 64; ++y)
-    for (int x = 0; x < 64; ++x) {
-      const uint8_t v = (x + y) % 2 ? 255 : 0;
-      checker.at(x, y)[0] = checker.at(x, y)[1] = checker.at(x, y)[2] = v;
-    }
-  EXPECT_DOUBLE_EQ(score_tile(checker, false, {}).blur_variance, 1020.0 * 1020.0);
+  EXPECT_DOUBLE_EQ(score_tile(checkerboard(64, 64), false, {}).blur_variance, 1020.0 * 1020.0);
 }
 
 // The widest tile, all at the largest |Laplacian|: a row's squares add up to
 // 8.5e9, past 32 bits, and must still sum exactly.
 TEST(TileFilter, LaplacianSumsOfTheWidestTileDoNotOverflow) {
-  RgbImage checker(kMaxTileSize, 4);
-  for (int y = 0; y < checker.height; ++y)
-    for (int x = 0; x < checker.width; ++x) {
-      const uint8_t v = (x + y) % 2 ? 255 : 0;
-      checker.at(x, y)[0] = checker.at(x, y)[1] = checker.at(x, y)[2] = v;
-    }
-  EXPECT_DOUBLE_EQ(score_tile(checker, false, {}).blur_variance, 1020.0 * 1020.0);
+  EXPECT_DOUBLE_EQ(score_tile(checkerboard(kMaxTileSize, 4), false, {}).blur_variance, 1020.0 * 1020.0);
 }
 
 TEST(TileFilter, RulesApplyInOrder) {

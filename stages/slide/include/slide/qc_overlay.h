@@ -20,6 +20,10 @@ struct QcTile {
 // drawn in orange, scaled down to at most `max_side` pixels. `scale_x/y` give
 // level-0 pixels per picture pixel. Made when a slide is planned, so that the
 // thumbnail and mask can be freed while its tiles are read.
+// The QC picture's longest side: small enough that the slides in flight cost
+// little memory, large enough to see tiles.
+inline constexpr int kQcSide = 1024;
+
 struct QcBase {
   RgbImage image;
   double scale_x = 1;
