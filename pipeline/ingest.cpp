@@ -309,7 +309,7 @@ void IngestRun::finish_slide(SlideState& state) {
   // The QC picture is a by-product: failing to write it never costs the tiles.
   if (options_.write_qc) {
     try {
-      stages::save_png(stages::draw_tile_verdicts(plan.qc_base, plan.qc_tiles),
+      stages::save_png(stages::draw_tile_verdicts(plan.qc_base.get(), plan.qc_tiles),
                        (qc_dir(options_) / (source.id + ".png")).string());
     } catch (const std::exception& e) {
       spdlog::warn("slide {}: QC picture not written: {}", source.id, e.what());

@@ -12,6 +12,10 @@
 namespace tessera::pipeline {
 namespace {
 
+double thumbnail_fraction(stages::ResampleMethod method) {
+  return method == stages::ResampleMethod::kDctScaled ? stages::kDctScaledThumbnailFraction : 1;
+}
+
 // Everything that changes which tiles are stored or their pixels; a slide whose
 // stored hash differs is redone.
 std::string ingest_config_hash(const IngestOptions& o, const stages::Resolution& r, const stages::LevelChoice& l,
@@ -29,7 +33,8 @@ std::string ingest_config_hash(const IngestOptions& o, const stages::Resolution&
   // Appended only for the method that came later, so that slides stored with
   // Lanczos3 before it existed stay current.
   if (o.resample != stages::ResampleMethod::kLanczos3) {
-    text << ";resampling=" << stages::to_string(o.resample) << ";decode_scale=" << l.decode_scale;
+    text << ";resampling=" << stages::to_string(o.resample) << ";decode_scale=" << l.decode_scale
+         << ";thumb_fraction=" << thumbnail_fraction(o.resample);
   }
   const std::string s = text.str();
   char hex[17];
@@ -137,14 +142,13 @@ std::unique_ptr<SlidePlan> plan_slide(OpenedSlide opened, const IngestOptions& o
   auto plan = std::make_unique<SlidePlan>();
   plan->started = std::chrono::steady_clock::now();
   plan->record = pending_record(opened, options);
-  const auto thumbnail =
-      stages::read_thumbnail(*opened.slide, options.tissue.thumbnail_side, threads_or_cores(options.jobs));
-  const auto mask = stages::compute_tissue_mask(thumbnail.image, thumbnail.scale_x, thumbnail.scale_y,
-                                                opened.resolution.mpp_x * thumbnail.scale_x, options.tissue);
+  auto thumbnail = stages::read_thumbnail(*opened.slide, options.tissue.thumbnail_side, threads_or_cores(options.jobs),
+                                          thumbnail_fraction(options.resample));
+  auto mask = stages::compute_tissue_mask(thumbnail.image, thumbnail.scale_x, thumbnail.scale_y,
+                                          opened.resolution.mpp_x * thumbnail.scale_x, options.tissue);
   plan->record.tissue_method = mask.method;
   plan->record.tissue_threshold = mask.threshold;
   plan->dark_background = mask.dark_background;
-  if (options.write_qc) plan->qc_base = stages::make_qc_base(thumbnail.image, mask, stages::kQcSide);
 
   const auto& grid = opened.grid;
   plan->qc_tiles.reserve(grid.size());
@@ -162,6 +166,11 @@ std::unique_ptr<SlidePlan> plan_slide(OpenedSlide opened, const IngestOptions& o
         ++plan->record.rejected[stages::to_string(stages::FilterRule::kTissue)];
       }
     }
+  }
+  if (options.write_qc) {
+    plan->qc_base = std::async(std::launch::async, [thumbnail = std::move(thumbnail), mask = std::move(mask)] {
+      return stages::make_qc_base(thumbnail.image, mask, stages::kQcSide);
+    });
   }
   plan->opened = std::move(opened);
   return plan;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,8 +37,10 @@ struct OpenedSlide {
 // Everything the ingest graph needs to read, filter and store one slide's tiles.
 struct SlidePlan {
   OpenedSlide opened;
-  bool dark_background = false;          // fluorescence: changes the background rule
-  stages::QcBase qc_base;                // thumbnail + contour, at most stages::kQcSide px
+  bool dark_background = false;  // fluorescence: changes the background rule
+  // Thumbnail + contour, at most stages::kQcSide px: drawn while the tiles are
+  // read, since only the finished slide's QC picture needs it.
+  std::future<stages::QcBase> qc_base;
   std::vector<stages::GridCell> cells;   // inside the mask: these are read
   std::vector<float> cell_tissue;        // mask fraction of each read cell
   std::vector<stages::QcTile> qc_tiles;  // every grid cell's verdict, for the QC picture
@@ -64,7 +67,7 @@ stages::ResolutionOptions resolution_options(const stages::SlideSource& source, 
 
 // Thumbnail, tissue mask and the cells to read; grid cells outside the mask are
 // counted as `tissue` rejections here, without reading them. The thumbnail and
-// mask are freed before this returns; only the QC base is kept.
+// mask go to the QC base's drawing, and are freed once it is drawn.
 std::unique_ptr<SlidePlan> plan_slide(OpenedSlide opened, const IngestOptions& options);
 
 // The record of a slide about to be (re)done: status pending, geometry known.

@@ -249,6 +249,13 @@ void Store::write(rocksdb::WriteBatch& batch) {
   check(db_->Write(rocksdb::WriteOptions(), &batch), "write to store " + dir_.string() + " failed");
 }
 
+void Store::write_unlogged(rocksdb::WriteBatch& batch) {
+  if (read_only_) throw Error("store " + dir_.string() + " was opened read-only");
+  rocksdb::WriteOptions options;
+  options.disableWAL = true;
+  check(db_->Write(options, &batch), "write to store " + dir_.string() + " failed");
+}
+
 std::optional<SlideRecord> Store::slide(std::string_view slide_id) const {
   std::string value;
   const rocksdb::Status s =
@@ -747,15 +754,18 @@ void SlideWriter::add_latent(std::string_view model_id, uint32_t row, uint32_t c
 
 void SlideWriter::flush() {
   if (batch_->Count() == 0) return;
-  store_->write(*batch_);
+  store_->write_unlogged(*batch_);
   batch_->Clear();
 }
 
 void SlideWriter::commit(const SlideRecord& final_record) {
   if (final_record.id != slide_id_)
     throw Error("slide writer for " + slide_id_ + " got the record of " + final_record.id);
-  check(batch_->Put(store_->cf(kSlidesCf), final_record.id, encode_slide_record(final_record)), "batch");
   flush();
+  store_->flush();
+  rocksdb::WriteBatch record;
+  check(record.Put(store_->cf(kSlidesCf), final_record.id, encode_slide_record(final_record)), "batch");
+  store_->write(record);
 }
 
 }  // namespace tessera::store

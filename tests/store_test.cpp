@@ -433,29 +433,36 @@ fs::path copy_of_open_store(const fs::path& store_dir, const fs::path& to) {
   return to;
 }
 
-// Slides A, B and C of 4 tiles each, one write each, in a store left as a
-// killed writer leaves it; returns the write-ahead log's length after A.
-// B's pixels are larger than a block of the log (32 KiB), so that C's write
-// starts in another block: a damaged block is skipped whole.
-uint64_t killed_store_of_three_slides(const fs::path& live, const fs::path& copy) {
+// Three writes through the write-ahead log, in a store left as a killed
+// writer leaves it: slide A's final record (its 4 tiles are in table files
+// already), B, latents of A's tiles larger than a block of the log (32 KiB),
+// so that C's write starts in another block (a damaged block is skipped
+// whole), and C, the record of a complete slide. Returns the log's length
+// after A.
+uint64_t killed_store_of_three_writes(const fs::path& live, const fs::path& copy) {
   auto store = Store::open(live);
+  ModelRecord model;
+  model.id = std::string(32, 'b');
+  model.role = "first_stage";
+  model.architecture = "vq";
+  model.output_shape = {4, 32, 32};
+  store->put_model(model);
   write_tiles(*store, "A", 4);
   const uint64_t after_a = fs::file_size(testing::write_ahead_log(live));
-  {
-    auto writer = store->slide_writer("B");
-    for (uint32_t i = 0; i < 4; ++i) writer.add(0, i, tile(i), std::string(20000, char('a' + i)));
-    auto r = record("B", SlideStatus::kComplete);
-    r.tiles_kept = 4;
-    writer.commit(r);
-  }
-  write_tiles(*store, "C", 4);
+  TensorRecord latent;
+  latent.shape = model.output_shape;
+  latent.data.assign(4 * 32 * 32 * 2, '\x5a');
+  std::vector<std::pair<TileKey, TensorRecord>> latents;
+  for (uint32_t col = 0; col < 4; ++col) latents.push_back({TileKey{"A", 0, col}, latent});
+  store->put_latents(model.id, latents);
+  store->put_slide(record("C", SlideStatus::kComplete));
   copy_of_open_store(live, copy);
   return after_a;
 }
 
 TEST(Store, ADamagedWriteAheadLogIsRefusedWithTheStoreNamed) {
   testing::TempDir dir;
-  const uint64_t after_a = killed_store_of_three_slides(dir / "live", dir / "s");
+  const uint64_t after_a = killed_store_of_three_writes(dir / "live", dir / "s");
   const auto log = testing::write_ahead_log(dir / "s");
   // Inside B's write, past its record header.
   testing::flip_bytes(log, after_a + 40, 4);
@@ -473,12 +480,67 @@ TEST(Store, ADamagedWriteAheadLogIsRefusedWithTheStoreNamed) {
 TEST(Store, ALogTornAtItsEndOpensWithoutTheUnfinishedWrite) {
   // kill -9 in the middle of a write: the store opens, as a resume needs.
   testing::TempDir dir;
-  const uint64_t after_a = killed_store_of_three_slides(dir / "live", dir / "s");
+  const uint64_t after_a = killed_store_of_three_writes(dir / "live", dir / "s");
   fs::resize_file(testing::write_ahead_log(dir / "s"), after_a + 40);
   const auto store = Store::open(dir / "s");
   EXPECT_EQ(store->count_tiles("A"), 4u);
-  EXPECT_FALSE(store->slide("B"));
+  ASSERT_TRUE(store->slide("A"));
+  EXPECT_EQ(store->slide("A")->status, SlideStatus::kComplete);
+  EXPECT_EQ(store->count_latents(std::string(32, 'b')), 0u);
   EXPECT_FALSE(store->slide("C"));
+}
+
+TEST(Store, ASlidesTilesSkipTheLogAndAreInTableFilesOnceItIsCommitted) {
+  testing::TempDir dir;
+  auto store = Store::open(dir / "live");
+  const std::string pixels(64 << 10, 'p');
+  {
+    // 4 KiB batches: every tile is its own write.
+    auto writer = store->slide_writer("A", 4 << 10);
+    for (uint32_t col = 0; col < 8; ++col) writer.add(0, col, tile(col), pixels);
+    auto r = record("A", SlideStatus::kComplete);
+    r.tiles_kept = 8;
+    writer.commit(r);
+  }
+  // The log holds A's record, not its 512 KiB of pixels.
+  uint64_t logged = 0;
+  for (const auto& entry : fs::directory_iterator(dir / "live" / "db")) {
+    if (entry.path().extension() == ".log") logged += fs::file_size(entry.path());
+  }
+  EXPECT_LT(logged, 4096u);
+
+  // B's tiles are written but not committed when the writer is killed.
+  store->reset_slide(record("B", SlideStatus::kPending));
+  auto writer = store->slide_writer("B", 4 << 10);
+  for (uint32_t col = 0; col < 4; ++col) writer.add(0, col, tile(col), pixels);
+  copy_of_open_store(dir / "live", dir / "killed");
+
+  const auto killed = Store::open(dir / "killed");
+  ASSERT_TRUE(killed->slide("A"));
+  EXPECT_EQ(killed->slide("A")->status, SlideStatus::kComplete);
+  EXPECT_EQ(killed->count_tiles("A"), 8u);
+  EXPECT_EQ(killed->tile_pixels("A", 0, 7), pixels);
+  ASSERT_TRUE(killed->slide("B"));
+  EXPECT_EQ(killed->slide("B")->status, SlideStatus::kPending);
+  EXPECT_EQ(killed->count_tiles("B"), 0u);
+}
+
+TEST(Store, ResettingASlideRemovesTilesAKilledWriterLeftInTableFiles) {
+  testing::TempDir dir;
+  auto store = Store::open(dir / "live");
+  store->reset_slide(record("B", SlideStatus::kPending));
+  {
+    auto writer = store->slide_writer("B", 4 << 10);
+    for (uint32_t col = 0; col < 4; ++col) writer.add(0, col, tile(col), std::string(4 << 10, 'p'));
+    // Another slide's commit, or a full memtable, flushes B's tiles so far.
+    store->flush();
+    copy_of_open_store(dir / "live", dir / "killed");
+  }
+  const auto killed = Store::open(dir / "killed");
+  EXPECT_EQ(killed->slide("B")->status, SlideStatus::kPending);
+  EXPECT_EQ(killed->count_tiles("B"), 4u);
+  killed->reset_slide(record("B", SlideStatus::kPending));
+  EXPECT_EQ(killed->count_tiles("B"), 0u);
 }
 
 TEST(Store, AStoreClosedCleanlyKeepsNothingInItsLog) {
@@ -493,7 +555,7 @@ TEST(Store, AStoreClosedCleanlyKeepsNothingInItsLog) {
 
 TEST(Store, RepairKeepsTheWritesBeforeTheDamageAndReportsWhatItDrops) {
   testing::TempDir dir;
-  const uint64_t after_a = killed_store_of_three_slides(dir / "live", dir / "s");
+  const uint64_t after_a = killed_store_of_three_writes(dir / "live", dir / "s");
   testing::flip_bytes(testing::write_ahead_log(dir / "s"), after_a + 40, 4);
 
   const auto r = Store::repair(dir / "s");
@@ -503,7 +565,8 @@ TEST(Store, RepairKeepsTheWritesBeforeTheDamageAndReportsWhatItDrops) {
   ASSERT_TRUE(r.before);
   EXPECT_EQ(r.before->slides, 2u);
   EXPECT_EQ(r.before->complete_slides, 2u);
-  EXPECT_EQ(r.before->tiles, 8u);
+  EXPECT_EQ(r.before->tiles, 4u);
+  EXPECT_EQ(r.before->latents, 0u);
   EXPECT_EQ(r.after.slides, 1u);
   EXPECT_EQ(r.after.complete_slides, 1u);
   EXPECT_EQ(r.after.tiles, 4u);

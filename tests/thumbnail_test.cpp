@@ -63,6 +63,27 @@ TEST(Thumbnail, TheCoarsestSufficientLevelIsStillChosenFirst) {
   EXPECT_EQ(thumb.image.width, 512);
 }
 
+TEST(Thumbnail, AFractionOfTheSideLetsACoarserLevelServeAsItIs) {
+  ensure_vips();
+  testing::TempDir dir;
+  const auto slide = Slide::open(testing::make_slide(dir.path(), "levels.tiff", spec_4096x3072({1, 4, 16})).string());
+  // The 16x level is 256 px wide: short of 300, so the whole side needs the 4x
+  // level at 1/2 (512 px, shrunk to 300) ...
+  EXPECT_EQ(thumbnail_source(*slide, 300).level, 1);
+  EXPECT_EQ(thumbnail_source(*slide, 300).decode_scale, 2);
+  EXPECT_EQ(read_thumbnail(*slide, 300).image.width, 300);
+  // ... and half of it takes the 16x level, left at its 256 px.
+  const auto source = thumbnail_source(*slide, 300, 0.5);
+  EXPECT_EQ(source.level, 2);
+  EXPECT_EQ(source.decode_scale, 1);
+  const auto thumb = read_thumbnail(*slide, 300, 1, 0.5);
+  EXPECT_EQ(thumb.image.width, 256);
+  EXPECT_EQ(thumb.image.height, 192);
+  EXPECT_DOUBLE_EQ(thumb.scale_x, 16.0);
+  // The 16x level at 1/2, 128 px, is less than half of 300 but not of 200.
+  EXPECT_EQ(thumbnail_source(*slide, 200, 0.5).decode_scale, 2);
+}
+
 // Bands computed on several threads give the pixels one thread gives, on
 // each path: a resize by a non-integer factor (Lanczos reads across band
 // edges), a shrink by more than 2x, and OpenSlide's reader.

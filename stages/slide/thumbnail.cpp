@@ -50,10 +50,10 @@ VipsRef scaled_level_image(const ScaledLevel& level, int64_t width, int64_t heig
 
 }  // namespace
 
-ThumbnailSource thumbnail_source(const Slide& slide, int max_side) {
+ThumbnailSource thumbnail_source(const Slide& slide, int max_side, double min_side_fraction) {
   const auto& levels = slide.levels();
   const double longest = double(std::max(levels[0].width, levels[0].height));
-  const double wanted_downsample = std::max(1.0, longest / double(max_side));
+  const double wanted_downsample = std::max(1.0, longest / (min_side_fraction * double(max_side)));
   ThumbnailSource source;
   for (size_t i = 0; i < levels.size(); ++i) {
     if (levels[i].downsample <= wanted_downsample) source.level = int(i);
@@ -74,9 +74,9 @@ ThumbnailSource thumbnail_source(const Slide& slide, int max_side) {
   return source;
 }
 
-Thumbnail read_thumbnail(const Slide& slide, int max_side, int threads) {
+Thumbnail read_thumbnail(const Slide& slide, int max_side, int threads, double min_side_fraction) {
   const auto& levels = slide.levels();
-  const auto source = thumbnail_source(slide, max_side);
+  const auto source = thumbnail_source(slide, max_side, min_side_fraction);
   const std::string what = slide.path() + ": thumbnail";
   const ScaledLevel scaled{source.thumbnail_image ? slide.thumbnail_image() : slide.direct_reader(source.level),
                            source.decode_scale};

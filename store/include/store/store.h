@@ -244,8 +244,9 @@ class Store {
   // RocksDB cannot build or ingest the files.
   MergeResult merge(const std::vector<std::filesystem::path>& shards, const MergeOptions& options = {});
 
-  // Forces memtables to SST/blob files (used by benchmarks to measure size).
-  // Does nothing on a read-only store; throws when RocksDB cannot flush.
+  // Forces memtables to table and blob files: what makes writes that skipped
+  // the write-ahead log durable. Does nothing on a read-only store; throws
+  // when RocksDB cannot flush.
   void flush();
 
  private:
@@ -260,6 +261,9 @@ class Store {
   static std::unique_ptr<Store> open(const std::filesystem::path& dir, const StoreOptions& options, LogReplay replay);
   Store() = default;
   void write(rocksdb::WriteBatch& batch);
+  // Skips the write-ahead log: the batch is lost if the process dies before
+  // the memtables holding it reach table files (flush()).
+  void write_unlogged(rocksdb::WriteBatch& batch);
   rocksdb::ColumnFamilyHandle* cf(const char* name) const;
   bool has_cf(const char* name) const;
   uint64_t count_keys(const char* cf_name, const std::string& begin, const std::string& end) const;
@@ -271,10 +275,13 @@ class Store {
   std::vector<std::string> handle_names_;
 };
 
-// Writes one slide's tiles in batches of bounded size. The slide's final record
-// goes into the last batch, so a reader sees `complete` only once every tile is
-// durable; a slide whose writer never committed stays `pending` and is reset
-// on the next run.
+// Writes one slide's tiles in batches of bounded size. The tiles skip the
+// write-ahead log, so their pixels are written once, to blob files, instead of
+// twice (and checksummed once: Debian's RocksDB computes CRC32C in software).
+// commit() flushes them to table and blob files before it writes the slide's
+// final record, through the log; so a reader sees `complete` only once every
+// tile is durable, and a slide whose writer never committed stays `pending`
+// and is reset on the next run, whichever of its tiles a kill lost.
 class SlideWriter {
  public:
   SlideWriter(SlideWriter&&) noexcept;

@@ -22,6 +22,14 @@ enum class ResampleMethod {
 // (bench/resample_quality, docs/BENCHMARKS.md).
 inline constexpr ResampleMethod kDefaultResampleMethod = ResampleMethod::kLanczos3;
 
+// kDctScaled reads the tissue mask's thumbnail from the coarsest level with
+// at least this fraction of the thumbnail's side, not all of it, and leaves it
+// that small. A 40x scan with levels at 4x and 16x whose 16x level is just
+// short of the side (the 30,000 px slide of bench/ingest) is then read at
+// 16x, with a sixteenth of the 4x level's pixels to decode and nothing to
+// resample.
+inline constexpr double kDctScaledThumbnailFraction = 0.5;
+
 // The decode scales libjpeg's scaled IDCT offers for reducing, largest last.
 inline constexpr int kDecodeScales[] = {1, 2, 4, 8};
 
