@@ -10,12 +10,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <future>
 #include <set>
 #include <stdexcept>
 #include <string>
 
 #include "base/crash_point.h"
 #include "base/error.h"
+#include "base/file_io.h"
 #include "base/number_text.h"
 #include "base/thread_limit.h"
 #include "imaging/jpeg_codec.h"
@@ -298,19 +300,28 @@ void IngestRun::finish_slide(SlideState& state) {
   record.prompts = int64_t(state.prompts_written.size());
   record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - plan.started).count();
   record.finished_at = utc_now();
+  // The QC picture is drawn and compressed while the commit flushes the tiles,
+  // and written only once they are stored.
+  const fs::path qc_png = qc_dir(options_) / (source.id + ".png");
+  std::future<std::string> qc_bytes;
+  if (options_.write_qc) {
+    qc_bytes = std::async(std::launch::async, [&plan, &qc_png] {
+      return stages::encode_png(stages::draw_tile_verdicts(plan.qc_base.get(), plan.qc_tiles), qc_png.string());
+    });
+  }
   try {
     state.writer->commit(record);
   } catch (const std::exception& e) {
+    if (qc_bytes.valid()) qc_bytes.wait();
     state.writer.reset();
     record_failure(source, e.what(), &record);
     state.plan.reset();
     return;
   }
   // The QC picture is a by-product: failing to write it never costs the tiles.
-  if (options_.write_qc) {
+  if (qc_bytes.valid()) {
     try {
-      stages::save_png(stages::draw_tile_verdicts(plan.qc_base.get(), plan.qc_tiles),
-                       (qc_dir(options_) / (source.id + ".png")).string());
+      write_file_atomically(qc_png, qc_bytes.get());
     } catch (const std::exception& e) {
       spdlog::warn("slide {}: QC picture not written: {}", source.id, e.what());
     }

@@ -142,16 +142,17 @@ RgbImage to_rgb(VipsImage* image, const std::string& what, int threads) {
   return render_bands(current.get(), threads, what);
 }
 
-void save_png(const RgbImage& image, const std::string& path) {
+std::string encode_png(const RgbImage& image, const std::string& what) {
   VipsRef wrapped = wrap_rgb(image);
   void* buffer = nullptr;
   size_t length = 0;
-  // Fastest deflate: QC pictures are looked at, not archived.
   if (vips_pngsave_buffer(wrapped.get(), &buffer, &length, "compression", 1, nullptr)) {
-    throw_vips_error("cannot encode " + path);
+    throw_vips_error("cannot encode " + what);
   }
   const std::unique_ptr<void, decltype(&g_free)> owned(buffer, &g_free);
-  write_file_atomically(path, std::string_view(static_cast<const char*>(buffer), length));
+  return std::string(static_cast<const char*>(buffer), length);
 }
+
+void save_png(const RgbImage& image, const std::string& path) { write_file_atomically(path, encode_png(image, path)); }
 
 }  // namespace tessera::stages

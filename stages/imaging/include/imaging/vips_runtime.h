@@ -42,6 +42,9 @@ VipsRef wrap_rgb(const RgbImage& image);
 // the count, since each output pixel's inputs do not depend on who asks.
 RgbImage to_rgb(VipsImage* image, const std::string& what, int threads = 1);
 
+// The PNG file's bytes, at zlib's fastest level: these pictures are looked
+// at, not archived. `what` names the picture in an error.
+std::string encode_png(const RgbImage& image, const std::string& what);
 // Written under a temporary name and renamed (base/file_io.h): the PNG is
 // whole or absent.
 void save_png(const RgbImage& image, const std::string& path);
