@@ -120,12 +120,13 @@ int main(int argc, char** argv) {
   std::printf("%-24s %-11s %9s %10s %10s %10s\n", "slide", "resampling", "thumb", "IoU", "precision", "recall");
   for (const auto& [w, h, seed] :
        {std::tuple{6144, 4096, 1u}, std::tuple{4096, 4096, 2u}, std::tuple{12288, 8192, 3u}}) {
+    examples::SyntheticSlideSpec spec;
+    spec.width = w, spec.height = h, spec.seed = seed;
+    const fs::path path = work / ("mask-" + std::to_string(w) + "x" + std::to_string(h) + ".tiff");
+    if (!fs::exists(path)) examples::write_synthetic_slide(path.string(), spec);
+    const auto slide = Slide::open(path.string());
+    const auto pen = examples::pen_stroke_rect(spec);
     for (const double fraction : {1.0, kDctScaledThumbnailFraction}) {
-      examples::SyntheticSlideSpec spec;
-      spec.width = w, spec.height = h, spec.seed = seed;
-      const fs::path path = work / ("mask-" + std::to_string(w) + "x" + std::to_string(h) + ".tiff");
-      if (!fs::exists(path)) examples::write_synthetic_slide(path.string(), spec);
-      const auto slide = Slide::open(path.string());
       const auto thumb = read_thumbnail(*slide, TissueOptions{}.thumbnail_side, 1, fraction);
       const auto mask = compute_tissue_mask(thumb.image, thumb.scale_x, thumb.scale_y, spec.mpp * thumb.scale_x, {});
       uint64_t tp = 0, fp = 0, fn = 0;
@@ -133,7 +134,6 @@ int main(int argc, char** argv) {
         for (int x = 0; x < mask.width; ++x) {
           // Truth at the mask pixel's centre; the pen stroke is not tissue.
           const double lx = (x + 0.5) * mask.scale_x, ly = (y + 0.5) * mask.scale_y;
-          const auto pen = examples::pen_stroke_rect(spec);
           const bool on_pen = lx >= pen.x0 && lx < pen.x1 && ly >= pen.y0 && ly < pen.y1;
           const bool truth = examples::inside_tissue(spec, lx, ly) && !on_pen;
           const bool said = mask.inside[size_t(y) * mask.width + x] != 0;

@@ -244,15 +244,10 @@ bool Store::has_cf(const char* name) const {
   return std::find(handle_names_.begin(), handle_names_.end(), name) != handle_names_.end();
 }
 
-void Store::write(rocksdb::WriteBatch& batch) {
-  if (read_only_) throw Error("store " + dir_.string() + " was opened read-only");
-  check(db_->Write(rocksdb::WriteOptions(), &batch), "write to store " + dir_.string() + " failed");
-}
-
-void Store::write_unlogged(rocksdb::WriteBatch& batch) {
+void Store::write(rocksdb::WriteBatch& batch, Logging logging) {
   if (read_only_) throw Error("store " + dir_.string() + " was opened read-only");
   rocksdb::WriteOptions options;
-  options.disableWAL = true;
+  options.disableWAL = logging == Logging::kUnlogged;
   check(db_->Write(options, &batch), "write to store " + dir_.string() + " failed");
 }
 
@@ -754,7 +749,7 @@ void SlideWriter::add_latent(std::string_view model_id, uint32_t row, uint32_t c
 
 void SlideWriter::flush() {
   if (batch_->Count() == 0) return;
-  store_->write_unlogged(*batch_);
+  store_->write(*batch_, Store::Logging::kUnlogged);
   batch_->Clear();
 }
 

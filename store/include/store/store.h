@@ -260,10 +260,10 @@ class Store {
   };
   static std::unique_ptr<Store> open(const std::filesystem::path& dir, const StoreOptions& options, LogReplay replay);
   Store() = default;
-  void write(rocksdb::WriteBatch& batch);
-  // Skips the write-ahead log: the batch is lost if the process dies before
-  // the memtables holding it reach table files (flush()).
-  void write_unlogged(rocksdb::WriteBatch& batch);
+  // kUnlogged skips the write-ahead log: the batch is lost if the process
+  // dies before the memtables holding it reach table files (flush()).
+  enum class Logging { kLogged, kUnlogged };
+  void write(rocksdb::WriteBatch& batch, Logging logging = Logging::kLogged);
   rocksdb::ColumnFamilyHandle* cf(const char* name) const;
   bool has_cf(const char* name) const;
   uint64_t count_keys(const char* cf_name, const std::string& begin, const std::string& end) const;
